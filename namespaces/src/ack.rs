@@ -1,0 +1,138 @@
+//! The ack shapes of PROTOCOL.md §2: `{ok: true, ...}` or `{ok: false, error: {...}}`.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::ports::StoreError;
+
+/// The fixed error codes of the wire contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidPayload,
+    Forbidden,
+    NotFound,
+    Conflict,
+    RateLimited,
+    PayloadTooLarge,
+    Unavailable,
+    Internal,
+}
+
+/// An error a handler answers with. `details` are extra fields merged into the ack
+/// (for example `current` on a draft conflict).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct NsError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retry_after_ms: Option<u64>,
+    pub details: Option<Map<String, Value>>,
+}
+
+impl NsError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after_ms: None,
+            details: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidPayload, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// The `error` object: `{code, message, retryAfterMs?}`.
+    pub fn error_body(&self) -> Value {
+        let mut body = json!({ "code": self.code, "message": self.message });
+        if let Some(ms) = self.retry_after_ms {
+            body["retryAfterMs"] = json!(ms);
+        }
+        body
+    }
+
+    /// The whole failed ack: `{ok: false, error, ...details}`.
+    pub fn ack_body(&self) -> Value {
+        let mut ack = Map::new();
+        if let Some(details) = &self.details {
+            ack.extend(details.clone());
+        }
+        ack.insert("ok".into(), Value::Bool(false));
+        ack.insert("error".into(), self.error_body());
+        Value::Object(ack)
+    }
+}
+
+impl From<StoreError> for NsError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => Self::not_found("not found"),
+            StoreError::Conflict(message) => Self::new(ErrorCode::Conflict, message),
+            StoreError::Unavailable(cause) => {
+                // The cause may name tables or hosts: log it, tell the client only that
+                // nothing was stored.
+                tracing::error!(error = %cause, "store unavailable");
+                Self::new(ErrorCode::Unavailable, "storage is unavailable, nothing was stored")
+            }
+        }
+    }
+}
+
+/// A successful ack: `{ok: true, ...fields}`. `data` must serialize to an object.
+pub fn ok_body(data: impl Serialize) -> Value {
+    match serde_json::to_value(data) {
+        Ok(Value::Object(mut fields)) => {
+            fields.insert("ok".into(), Value::Bool(true));
+            Value::Object(fields)
+        }
+        Ok(Value::Null) => json!({ "ok": true }),
+        Ok(other) => json!({ "ok": true, "data": other }),
+        Err(err) => {
+            tracing::error!(error = %err, "ack body failed to serialize");
+            NsError::new(ErrorCode::Internal, "internal error").ack_body()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ok_body_merges_fields_and_sets_ok() {
+        assert_eq!(ok_body(json!({"a": 1})), json!({"ok": true, "a": 1}));
+        assert_eq!(ok_body(()), json!({"ok": true}));
+    }
+
+    #[test]
+    fn error_ack_carries_code_message_and_retry_after() {
+        let mut err = NsError::new(ErrorCode::RateLimited, "slow down");
+        err.retry_after_ms = Some(1500);
+        assert_eq!(
+            err.ack_body(),
+            json!({"ok": false, "error": {"code": "rate_limited", "message": "slow down", "retryAfterMs": 1500}})
+        );
+    }
+
+    #[test]
+    fn error_details_are_merged_but_cannot_override_ok() {
+        let mut err = NsError::new(ErrorCode::Conflict, "stale");
+        let mut details = Map::new();
+        details.insert("ok".into(), json!(true));
+        details.insert("current".into(), json!({"version": 3}));
+        err.details = Some(details);
+        let body = err.ack_body();
+        assert_eq!(body["ok"], json!(false));
+        assert_eq!(body["current"]["version"], json!(3));
+    }
+}

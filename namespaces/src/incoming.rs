@@ -1,0 +1,111 @@
+//! One client event as a handler receives it: its payload (not yet typed), its size, and
+//! the way to answer it, by ack when the client asked for one, else by an `error` event.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{AckSender, TryData};
+use socketioxide::handler::FromMessageParts;
+use socketioxide::socket::Socket;
+use socketioxide_core::Value as RawValue;
+
+use crate::ack::{ErrorCode, NsError, ok_body};
+
+/// Extractor for every event handler. Unlike `Data<T>`, it never fails, so a malformed
+/// payload reaches the handler and is answered `invalid_payload` instead of being dropped.
+pub struct Incoming<A: Adapter> {
+    socket: Arc<Socket<A>>,
+    ack: AckSender<A>,
+    wants_ack: bool,
+    size: usize,
+    payload: Result<Value, String>,
+}
+
+impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
+    type Error = Infallible;
+
+    fn from_message_parts(
+        s: &Arc<Socket<A>>,
+        v: &mut RawValue,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Infallible> {
+        let size = raw_size(v);
+        let TryData(payload) = TryData::<Value>::from_message_parts(s, v, ack_id)?;
+        Ok(Self {
+            socket: s.clone(),
+            ack: AckSender::from_message_parts(s, v, ack_id)?,
+            wants_ack: ack_id.is_some(),
+            size,
+            payload: payload.map_err(|e| e.to_string()),
+        })
+    }
+}
+
+/// Bytes of the event as it came off the wire, binary attachments included.
+fn raw_size(v: &RawValue) -> usize {
+    match v {
+        RawValue::Str(text, bins) => {
+            text.len() + bins.iter().flatten().map(|b| b.len()).sum::<usize>()
+        }
+        RawValue::Bytes(bytes) => bytes.len(),
+    }
+}
+
+impl<A: Adapter> Incoming<A> {
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Checks the size limit, then deserializes the payload into its typed request.
+    /// Limits inside the payload are checked by the request type's own deserializers.
+    pub fn parse<T: DeserializeOwned>(&self, max_bytes: usize) -> Result<T, NsError> {
+        if self.size > max_bytes {
+            return Err(NsError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("payload is {} bytes, the limit is {max_bytes}", self.size),
+            ));
+        }
+        let value = match &self.payload {
+            // `emit("conversation:list", cb)` sends no argument: read it as `{}`.
+            Ok(Value::Null) => Value::Object(Default::default()),
+            Ok(value) => value.clone(),
+            Err(err) => return Err(NsError::invalid(format!("unreadable payload: {err}"))),
+        };
+        serde_json::from_value(value).map_err(|err| NsError::invalid(err.to_string()))
+    }
+
+    /// Parses the payload, runs `handle` on it and answers with its result.
+    pub async fn respond<T, R, F, Fut>(self, max_bytes: usize, handle: F)
+    where
+        T: DeserializeOwned,
+        R: Serialize,
+        F: FnOnce(T) -> Fut,
+        Fut: Future<Output = Result<R, NsError>>,
+    {
+        let result = match self.parse::<T>(max_bytes) {
+            Ok(request) => handle(request).await,
+            Err(err) => Err(err),
+        };
+        self.reply(result);
+    }
+
+    /// Answers the event: an ack when one was requested; otherwise only a failure is
+    /// worth telling, as an `error` event, so a fire-and-forget emit never fails silently.
+    pub fn reply<R: Serialize>(self, result: Result<R, NsError>) {
+        let sent = match (&result, self.wants_ack) {
+            (Ok(data), true) => self.ack.send(&ok_body(data)),
+            (Err(err), true) => self.ack.send(&err.ack_body()),
+            (Err(err), false) => self.socket.emit("error", &err.error_body()).map_err(Into::into),
+            (Ok(_), false) => Ok(()),
+        };
+        if let Err(err) = sent {
+            // The socket is gone or its buffer is full; nothing more can reach it.
+            tracing::debug!(error = %err, "reply not sent");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! What the Switchyard gateway says: namespace handlers, typed payloads, and the ports
+//! (traits) they need from the infrastructure in the `switchyard` crate.
+//!
+//! Nothing here knows about axum, sqlx or Redis: a handler sees the world only through
+//! [`ports`], so its logic can be tested with in-memory implementations.
+
+pub mod ack;
+pub mod identity;
+pub mod incoming;
+pub mod ports;
+pub mod rooms;
+pub mod ws;
+
+#[cfg(test)]
+mod memory;
+
+pub use ack::{ErrorCode, NsError};
+pub use identity::Identity;
+pub use incoming::Incoming;

@@ -1,0 +1,299 @@
+//! The socket side of `/ws`: one small handler per event, each parsing its typed request,
+//! asking [`Chat`](super::Chat) and telling the right rooms.
+
+use futures_util::StreamExt;
+use futures_util::stream::select_all;
+use serde::de::IgnoredAny;
+use serde_json::{Value, json};
+use socketioxide::AckError;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Event, Extension, SocketRef, State};
+
+use super::payloads::{
+    CreateConversation, DeleteMessage, EditMessage, Empty, History, Read, SendMessage, Sync,
+    Typing,
+};
+use super::{TYPING_TIMEOUT, WsState, emits, events};
+use crate::ack::NsError;
+use crate::incoming::Incoming;
+use crate::ports::{Inserted, Message};
+use crate::rooms::{conversation_room, user_room};
+use crate::Identity;
+
+pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
+    s.on(events::CONVERSATION_CREATE, on_conversation_create::<A>);
+    s.on(events::CONVERSATION_LIST, on_conversation_list::<A>);
+    s.on(events::MESSAGE_SEND, on_message_send::<A>);
+    s.on(events::MESSAGE_EDIT, on_message_edit::<A>);
+    s.on(events::MESSAGE_DELETE, on_message_delete::<A>);
+    s.on(events::MESSAGE_HISTORY, on_message_history::<A>);
+    s.on(events::MESSAGE_SYNC, on_message_sync::<A>);
+    s.on(events::MESSAGE_READ, on_message_read::<A>);
+    s.on(events::TYPING_START, on_typing_start::<A>);
+    s.on(events::TYPING_STOP, on_typing_stop::<A>);
+    s.on_fallback(on_unknown_event::<A>);
+}
+
+/// Emits to rooms fail only when the adapter cannot reach its peers; the event is then
+/// lost for them, which the log must show.
+fn log_emit_failure<E: std::fmt::Display>(event: &str, result: Result<(), E>) {
+    if let Err(err) = result {
+        tracing::warn!(event, error = %err, "broadcast failed");
+    }
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = %event))]
+async fn on_unknown_event<A: Adapter>(Event(event): Event, req: Incoming<A>) {
+    let message = format!("unknown event `{event}`");
+    req.reply::<()>(Err(NsError::invalid(message)));
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::CONVERSATION_CREATE, user = %me.user_id))]
+async fn on_conversation_create<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |body: CreateConversation| {
+        let conversation = st.chat().create_conversation(&me.user_id, body).await?;
+        let rooms: Vec<String> = conversation.participant_ids.iter().map(|p| user_room(p)).collect();
+        let room = conversation_room(&conversation.id);
+        log_emit_failure("join", s.within(rooms.clone()).join(room).await);
+        let event = json!({ "conversation": conversation });
+        log_emit_failure(emits::CONVERSATION_NEW, s.to(rooms).emit(emits::CONVERSATION_NEW, &event).await);
+        Ok(event)
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::CONVERSATION_LIST, user = %me.user_id))]
+async fn on_conversation_list<A: Adapter>(
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |_: Empty| {
+        let conversations = st.chat().list(&me.user_id).await?;
+        Ok(json!({ "conversations": conversations }))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_SEND, user = %me.user_id))]
+async fn on_message_send<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |body: SendMessage| {
+        let (inserted, participants) = st.chat().send(&me.user_id, body).await?;
+        let message = match inserted {
+            Inserted::New(message) => {
+                fan_out_new_message(&s, &st, &me.user_id, &participants, &message).await;
+                message
+            }
+            // A resend: the first send already told everyone.
+            Inserted::Existing(message) => message,
+        };
+        Ok(json!({ "message": message }))
+    })
+    .await;
+}
+
+/// Sends `message:new` to every other participant with an ack request, and to the
+/// sender's other sockets without one. The first recipient ack becomes
+/// `message:delivered` for the sender.
+async fn fan_out_new_message<A: Adapter>(
+    s: &SocketRef<A>,
+    st: &WsState,
+    sender: &str,
+    participants: &[String],
+    message: &Message,
+) {
+    let event = json!({ "message": message });
+    let own = s.to(user_room(sender)).emit(emits::MESSAGE_NEW, &event).await;
+    log_emit_failure(emits::MESSAGE_NEW, own);
+    let mut acks = Vec::new();
+    for recipient in participants.iter().filter(|p| *p != sender) {
+        let emit = s
+            .to(user_room(recipient))
+            .timeout(st.inner.delivery_ack_timeout)
+            .emit_with_ack::<_, IgnoredAny>(emits::MESSAGE_NEW, &event);
+        match emit.await {
+            Ok(stream) => {
+                let recipient = recipient.clone();
+                acks.push(Box::pin(stream.map(move |(_, ack)| (recipient.clone(), ack))));
+            }
+            Err(err) => tracing::warn!(error = %err, "message:new not sent"),
+        }
+    }
+    if !acks.is_empty() {
+        let receipt = json!({ "conversationId": message.conversation_id, "seq": message.seq });
+        tokio::spawn(report_first_delivery(s.clone(), sender.to_owned(), receipt, select_all(acks)));
+    }
+}
+
+/// Waits for the first recipient ack and tells the sender's sockets who received it.
+async fn report_first_delivery<A: Adapter, S>(
+    s: SocketRef<A>,
+    sender: String,
+    mut receipt: Value,
+    mut acks: S,
+) where
+    S: futures_util::Stream<Item = (String, Result<IgnoredAny, AckError>)> + Unpin,
+{
+    while let Some((recipient, ack)) = acks.next().await {
+        // Any answer, even one we cannot decode, proves the message arrived.
+        if matches!(ack, Ok(_) | Err(AckError::Decode(_))) {
+            receipt["userId"] = Value::String(recipient);
+            let sent = s.within(user_room(&sender)).emit(emits::MESSAGE_DELIVERED, &receipt).await;
+            log_emit_failure(emits::MESSAGE_DELIVERED, sent);
+            return;
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_EDIT, user = %me.user_id))]
+async fn on_message_edit<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |body: EditMessage| {
+        let message = st.chat().edit(&me.user_id, body).await?;
+        let event = json!({ "message": message });
+        let room = conversation_room(&message.conversation_id);
+        log_emit_failure(emits::MESSAGE_UPDATED, s.to(room).emit(emits::MESSAGE_UPDATED, &event).await);
+        Ok(event)
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_DELETE, user = %me.user_id))]
+async fn on_message_delete<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |body: DeleteMessage| {
+        let message = st.chat().delete(&me.user_id, body).await?;
+        let event = json!({ "conversationId": message.conversation_id, "messageId": message.id });
+        let room = conversation_room(&message.conversation_id);
+        log_emit_failure(emits::MESSAGE_DELETED, s.to(room).emit(emits::MESSAGE_DELETED, &event).await);
+        Ok(json!({}))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_HISTORY, user = %me.user_id))]
+async fn on_message_history<A: Adapter>(
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |body: History| st.chat().history(&me.user_id, body).await)
+        .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_SYNC, user = %me.user_id))]
+async fn on_message_sync<A: Adapter>(
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |body: Sync| st.chat().sync(&me.user_id, body).await)
+        .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_READ, user = %me.user_id))]
+async fn on_message_read<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |body: Read| {
+        let receipt = st.chat().read(&me.user_id, body).await?;
+        let room = conversation_room(&receipt.conversation_id);
+        log_emit_failure(emits::MESSAGE_READ, s.to(room).emit(emits::MESSAGE_READ, &receipt).await);
+        Ok(json!({}))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::TYPING_START, user = %me.user_id))]
+async fn on_typing_start<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |body: Typing| {
+        let conversation_id = body.conversation_id.into_string();
+        st.chat().participants_for(&me.user_id, &conversation_id).await?;
+        let started = st.inner.typing.start(&conversation_id, &me.user_id);
+        if started.is_new {
+            announce_typing(&s, &conversation_id, &me.user_id, true).await;
+        }
+        tokio::spawn(expire_typing(s.clone(), st.clone(), conversation_id, me.user_id.clone(), started.generation));
+        Ok(json!({}))
+    })
+    .await;
+}
+
+/// After [`TYPING_TIMEOUT`] without a renewal, typing ends by itself.
+async fn expire_typing<A: Adapter>(
+    s: SocketRef<A>,
+    st: WsState,
+    conversation_id: String,
+    user_id: String,
+    generation: u64,
+) {
+    tokio::time::sleep(TYPING_TIMEOUT).await;
+    if st.inner.typing.expire(&conversation_id, &user_id, generation) {
+        announce_typing(&s, &conversation_id, &user_id, false).await;
+    }
+}
+
+#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::TYPING_STOP, user = %me.user_id))]
+async fn on_typing_stop<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<WsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    let max = st.inner.max_payload_bytes;
+    req.respond(max, async |body: Typing| {
+        let conversation_id = body.conversation_id.into_string();
+        st.chat().participants_for(&me.user_id, &conversation_id).await?;
+        if st.inner.typing.stop(&conversation_id, &me.user_id) {
+            announce_typing(&s, &conversation_id, &me.user_id, false).await;
+        }
+        Ok(json!({}))
+    })
+    .await;
+}
+
+/// Tells the conversation, except the typist's own sockets, who is typing.
+async fn announce_typing<A: Adapter>(s: &SocketRef<A>, conversation_id: &str, user_id: &str, typing: bool) {
+    let event = json!({ "conversationId": conversation_id, "userId": user_id, "typing": typing });
+    let sent = s
+        .within(conversation_room(conversation_id))
+        .except(user_room(user_id))
+        .emit(emits::TYPING, &event)
+        .await;
+    log_emit_failure(emits::TYPING, sent);
+}

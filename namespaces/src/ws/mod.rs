@@ -1,0 +1,108 @@
+//! `/ws`: conversations and messages (PROTOCOL.md §5).
+
+mod chat;
+mod handlers;
+pub mod payloads;
+mod typing;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Extension, SocketRef, State};
+
+pub use chat::{Chat, ReadReceipt};
+pub use typing::TYPING_TIMEOUT;
+
+use crate::Identity;
+use crate::ports::{Clock, MessageStore};
+use crate::rooms::{conversation_room, user_room};
+use typing::TypingTracker;
+
+pub const PATH: &str = "/ws";
+
+/// Client → server events.
+pub mod events {
+    pub const CONVERSATION_CREATE: &str = "conversation:create";
+    pub const CONVERSATION_LIST: &str = "conversation:list";
+    pub const MESSAGE_SEND: &str = "message:send";
+    pub const MESSAGE_EDIT: &str = "message:edit";
+    pub const MESSAGE_DELETE: &str = "message:delete";
+    pub const MESSAGE_HISTORY: &str = "message:history";
+    pub const MESSAGE_SYNC: &str = "message:sync";
+    pub const MESSAGE_READ: &str = "message:read";
+    pub const TYPING_START: &str = "typing:start";
+    pub const TYPING_STOP: &str = "typing:stop";
+}
+
+/// Server → client events.
+pub mod emits {
+    pub const CONVERSATION_NEW: &str = "conversation:new";
+    pub const MESSAGE_NEW: &str = "message:new";
+    pub const MESSAGE_DELIVERED: &str = "message:delivered";
+    pub const MESSAGE_UPDATED: &str = "message:updated";
+    pub const MESSAGE_DELETED: &str = "message:deleted";
+    pub const MESSAGE_READ: &str = "message:read";
+    pub const TYPING: &str = "typing";
+}
+
+/// Everything `/ws` handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct WsState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    chat: Chat,
+    typing: TypingTracker,
+    max_payload_bytes: usize,
+    delivery_ack_timeout: Duration,
+}
+
+/// The knobs of `/ws` that come from settings.
+#[derive(Debug, Clone, Copy)]
+pub struct WsConfig {
+    pub max_payload_bytes: usize,
+    /// How long a recipient has to ack `message:new` before it no longer counts as
+    /// delivered by that emit.
+    pub delivery_ack_timeout: Duration,
+}
+
+impl WsState {
+    pub fn new(store: Arc<dyn MessageStore>, clock: Arc<dyn Clock>, config: WsConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                chat: Chat::new(store, clock),
+                typing: TypingTracker::default(),
+                max_payload_bytes: config.max_payload_bytes,
+                delivery_ack_timeout: config.delivery_ack_timeout,
+            }),
+        }
+    }
+
+    fn chat(&self) -> &Chat {
+        &self.inner.chat
+    }
+}
+
+/// Joins the user's rooms, then registers the event handlers.
+pub async fn on_connect<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<WsState>,
+    Extension(me): Extension<Identity>,
+) {
+    s.join(user_room(&me.user_id));
+    match state.chat().conversation_ids_of(&me.user_id).await {
+        Ok(ids) => s.join(ids.iter().map(|id| conversation_room(id)).collect::<Vec<_>>()),
+        Err(err) => {
+            // Without its rooms the socket would silently miss messages: say so and close.
+            s.emit("error", &err.error_body()).ok();
+            s.disconnect().ok();
+            return;
+        }
+    }
+    handlers::register(&s);
+}
