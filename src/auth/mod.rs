@@ -1,0 +1,106 @@
+//! Authentication (PROTOCOL.md §1): JWTs signed with the HS256 secret or a JWKS key
+//! become an [`Identity`]; the socket middleware and the HTTP extractor both use the same
+//! [`TokenVerifier`].
+
+mod claims;
+mod http;
+mod jwks;
+mod socket;
+
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
+use switchyard_namespaces::Identity;
+
+use crate::config::Settings;
+pub use claims::{Claims, issue_token};
+pub use http::Caller;
+use jwks::Jwks;
+pub use socket::{authenticate, refuse_namespace};
+
+/// Why a token was refused. The `Display` text is the wire code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing_token")]
+    Missing,
+    #[error("invalid_token")]
+    Invalid,
+    #[error("token_expired")]
+    Expired,
+}
+
+/// Seconds of clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 5;
+
+/// Checks tokens against the configured keys and claims.
+pub struct TokenVerifier {
+    secret: Option<DecodingKey>,
+    jwks: Option<Jwks>,
+    audience: Option<String>,
+    issuer: Option<String>,
+}
+
+impl TokenVerifier {
+    /// `secret` is the HS256 secret in force (configured or generated for development).
+    pub fn new(settings: &Settings, secret: Option<&str>) -> anyhow::Result<Arc<Self>> {
+        let jwks = settings.jwks_url.as_deref().map(Jwks::new).transpose()?;
+        Ok(Arc::new(Self {
+            secret: secret.map(|s| DecodingKey::from_secret(s.as_bytes())),
+            jwks,
+            audience: settings.jwt_audience.clone(),
+            issuer: settings.jwt_issuer.clone(),
+        }))
+    }
+
+    /// Loads the JWKS once at start so a bad URL or file fails fast.
+    pub async fn preload(&self) -> anyhow::Result<()> {
+        match &self.jwks {
+            Some(jwks) => jwks.refresh().await,
+            None => Ok(()),
+        }
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        // `alg: none` and unknown algorithms fail here: they have no `Algorithm` variant.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Invalid)?;
+        let key = self.key_for(header.alg, header.kid.as_deref()).await?;
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation(header.alg))
+            .map_err(|err| match err.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })?
+            .claims;
+        claims.into_identity()
+    }
+
+    /// The key for `alg`: the secret for HS256 only, the JWKS only for asymmetric
+    /// algorithms, so a token cannot pick which kind of key verifies it.
+    async fn key_for(&self, alg: Algorithm, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
+        match alg {
+            Algorithm::HS256 => self.secret.clone().ok_or(AuthError::Invalid),
+            Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA => match &self.jwks {
+                Some(jwks) => jwks.key(alg, kid).await.ok_or(AuthError::Invalid),
+                None => Err(AuthError::Invalid),
+            },
+            _ => Err(AuthError::Invalid),
+        }
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut v = Validation::new(alg);
+        v.leeway = LEEWAY_SECS;
+        v.validate_nbf = true;
+        v.set_required_spec_claims(&["exp", "sub"]);
+        match &self.audience {
+            Some(aud) => v.set_audience(&[aud]),
+            None => v.validate_aud = false,
+        }
+        if let Some(iss) = &self.issuer {
+            v.set_issuer(&[iss]);
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,46 @@
+//! The connect middleware every namespace runs: find the token, verify it, put the
+//! [`Identity`] in the socket's extensions. Refusals carry only the wire codes.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State, TryData};
+use switchyard_namespaces::Identity;
+
+use super::{AuthError, TokenVerifier};
+
+/// Token sources in contract order: handshake `auth.token`, query `?token=`,
+/// `Authorization: Bearer`.
+fn find_token(auth: Option<&Value>, parts: &http::request::Parts) -> Option<String> {
+    let from_auth = auth.and_then(|a| a.get("token")).and_then(Value::as_str).map(str::to_owned);
+    let from_query = || {
+        let query = parts.uri.query()?;
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    };
+    let from_header = || super::http::bearer(&parts.headers).map(str::to_owned);
+    from_auth.or_else(from_query).or_else(from_header).filter(|t| !t.is_empty())
+}
+
+pub async fn authenticate<A: Adapter>(
+    s: SocketRef<A>,
+    TryData(auth): TryData<Value>,
+    State(verifier): State<Arc<TokenVerifier>>,
+) -> Result<(), AuthError> {
+    let token = find_token(auth.ok().as_ref(), s.req_parts()).ok_or(AuthError::Missing)?;
+    let identity: Identity = verifier.verify(&token).await?;
+    s.extensions.insert(identity);
+    Ok(())
+}
+
+/// The error of [`refuse_namespace`]; its text is the wire code.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown_namespace")]
+pub struct UnknownNamespace;
+
+/// Middleware for `/` and every namespace the contract does not name.
+pub async fn refuse_namespace<A: Adapter>(_: SocketRef<A>) -> Result<(), UnknownNamespace> {
+    Err(UnknownNamespace)
+}

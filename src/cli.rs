@@ -1,0 +1,82 @@
+//! The command line: `serve` (default), `migrate`, `token` (PROTOCOL.md §8).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::startup::Application;
+use crate::store::Database;
+use crate::{auth, secrets};
+
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about = "A real-time gateway speaking Socket.IO")]
+pub struct Cli {
+    /// Optional TOML settings file; SWITCHYARD_* variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print a token signed with the configured HS256 secret.
+    Token {
+        #[arg(long)]
+        sub: String,
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let settings = Settings::load(self.config.as_deref())?;
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(&settings).await,
+            Command::Migrate => {
+                Database::connect(&settings.database_url).await?.migrate().await?;
+                tracing::info!(database = %redact(&settings.database_url), "migrations applied");
+                Ok(())
+            }
+            Command::Token { sub, roles, ttl } => {
+                let secret = settings.jwt_secret.as_deref().ok_or_else(|| {
+                    anyhow::anyhow!("`token` signs with SWITCHYARD_JWT_SECRET, which is not set")
+                })?;
+                println!("{}", auth::issue_token(secret, &sub, &roles, ttl)?);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let choice = secrets::choose(settings)?;
+    let app = Application::build(settings, choice.secret.as_deref()).await?;
+    let addr = app.local_addr();
+    tracing::info!(%addr, database = %redact(&settings.database_url), "switchyard listening on http://{addr}");
+    if let Some(token) = choice.demo_token {
+        tracing::warn!("development mode: no SWITCHYARD_JWT_SECRET or SWITCHYARD_JWKS_URL, using a random secret");
+        tracing::info!("demo token for user `demo` (24 h): {token}");
+    }
+    app.run_until_stopped().await
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}

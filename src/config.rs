@@ -1,0 +1,115 @@
+//! One typed [`Settings`]: built-in defaults, then an optional TOML file, then
+//! `SWITCHYARD_*` environment variables (the variable wins), as PROTOCOL.md §8 lists them.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// HTTP + Socket.IO listener; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// `sqlite://…` (embedded default) or `postgres://…`.
+    pub database_url: String,
+    /// Unset: one node with the in-process adapter.
+    pub redis_url: Option<String>,
+    pub jwt_secret: Option<String>,
+    /// `file://…`, `https://…` (or `http://…` on loopback, for tests).
+    pub jwks_url: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub fcm_credentials: Option<String>,
+    pub fcm_endpoint: Option<String>,
+    pub fcm_token_url: Option<String>,
+    pub max_payload_bytes: usize,
+    pub max_connections_per_ip: u32,
+    pub trusted_proxies: Option<String>,
+    pub rate_limits: String,
+    pub auth_grace_ms: u64,
+    /// `production` refuses to start without configured keys.
+    pub env: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([0, 0, 0, 0], 3000)),
+            database_url: "sqlite://switchyard.db".into(),
+            redis_url: None,
+            jwt_secret: None,
+            jwks_url: None,
+            jwt_audience: None,
+            jwt_issuer: None,
+            fcm_credentials: None,
+            fcm_endpoint: None,
+            fcm_token_url: None,
+            max_payload_bytes: 64 * 1024,
+            max_connections_per_ip: 50,
+            trusted_proxies: None,
+            rate_limits: "default".into(),
+            auth_grace_ms: 30_000,
+            env: "development".into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then `file` when given, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "settings file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        figment
+            .merge(Env::prefixed("SWITCHYARD_"))
+            .extract()
+            .context("invalid settings")
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env.eq_ignore_ascii_case("production")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let s = Settings::default();
+        assert_eq!(s.bind.to_string(), "0.0.0.0:3000");
+        assert_eq!(s.database_url, "sqlite://switchyard.db");
+        assert_eq!((s.max_payload_bytes, s.max_connections_per_ip, s.auth_grace_ms), (65536, 50, 30000));
+        assert_eq!(s.rate_limits, "default");
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file("s.toml", "bind = \"127.0.0.1:4000\"\nmax_payload_bytes = 10\njwt_secret = \"file\"")?;
+            jail.set_env("SWITCHYARD_JWT_SECRET", "env");
+            let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.bind.to_string(), "127.0.0.1:4000");
+            assert_eq!(s.max_payload_bytes, 10);
+            assert_eq!(s.jwt_secret.as_deref(), Some("env"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_an_error_not_a_default() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHYARD_MAX_PAYLOAD_BYTES", "lots");
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+}

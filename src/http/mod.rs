@@ -1,0 +1,39 @@
+//! The HTTP side: health, the `/api/v1` routes, and one [`AppError`] that turns every
+//! failure into `{error: {code, message}}` with the matching status.
+
+mod api;
+mod error;
+mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use socketioxide::SocketIo;
+
+use crate::auth::TokenVerifier;
+use crate::store::Database;
+pub use error::{AppError, JsonBody};
+
+/// What HTTP handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub verifier: Arc<TokenVerifier>,
+    pub io: SocketIo,
+    pub db: Database,
+    pub max_body_bytes: usize,
+}
+
+impl FromRef<AppState> for Arc<TokenVerifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .nest("/api/v1", api::routes(state.max_body_bytes))
+        .fallback(error::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,12 @@
+//! Switchyard's infrastructure and composition root: settings, authentication, stores,
+//! HTTP, telemetry and startup. What the gateway says lives in `switchyard-namespaces`.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod secrets;
+pub mod shutdown;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

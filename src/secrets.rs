@@ -1,0 +1,64 @@
+//! Which HS256 secret is in force: the configured one, none when only a JWKS is
+//! configured, or, in development only, a random one announced with a demo token.
+
+use std::time::Duration;
+
+use base64::Engine;
+use rand::RngCore;
+
+use crate::auth::issue_token;
+use crate::config::Settings;
+
+/// The secret to verify HS256 tokens with, and a demo token when it was generated.
+pub struct SecretChoice {
+    pub secret: Option<String>,
+    pub demo_token: Option<String>,
+}
+
+const DEMO_USER: &str = "demo";
+const DEMO_TTL: Duration = Duration::from_secs(24 * 3600);
+
+pub fn choose(settings: &Settings) -> anyhow::Result<SecretChoice> {
+    if let Some(secret) = &settings.jwt_secret {
+        anyhow::ensure!(!secret.is_empty(), "SWITCHYARD_JWT_SECRET is empty");
+        return Ok(SecretChoice { secret: Some(secret.clone()), demo_token: None });
+    }
+    if settings.jwks_url.is_some() {
+        return Ok(SecretChoice { secret: None, demo_token: None });
+    }
+    anyhow::ensure!(
+        !settings.is_production(),
+        "SWITCHYARD_ENV=production requires SWITCHYARD_JWT_SECRET or SWITCHYARD_JWKS_URL"
+    );
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let demo_token = issue_token(&secret, DEMO_USER, &[], DEMO_TTL)?;
+    Ok(SecretChoice { secret: Some(secret), demo_token: Some(demo_token) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_without_keys_refuses_to_start() {
+        let settings = Settings { env: "production".into(), ..Settings::default() };
+        assert!(choose(&settings).is_err());
+    }
+
+    #[test]
+    fn development_without_keys_generates_a_secret_and_a_demo_token() {
+        let choice = choose(&Settings::default()).expect("dev mode");
+        assert!(choice.secret.is_some_and(|s| s.len() >= 40));
+        assert!(choice.demo_token.is_some());
+    }
+
+    #[test]
+    fn a_configured_secret_is_used_as_is() {
+        let settings = Settings { jwt_secret: Some("s3cret".into()), env: "production".into(), ..Settings::default() };
+        let choice = choose(&settings).expect("configured");
+        assert_eq!(choice.secret.as_deref(), Some("s3cret"));
+        assert!(choice.demo_token.is_none());
+    }
+}

@@ -1,0 +1,94 @@
+//! sqlx implementations of the namespaces' store traits: SQLite (the embedded default)
+//! and PostgreSQL (the cluster's store), each with its own migrations.
+
+mod messages;
+mod queries;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Postgres, Sqlite};
+use switchyard_namespaces::ports::MessageStore;
+
+/// One pool of one of the supported databases. Both share the SQL in [`queries`].
+pub struct SqlStore<DB: sqlx::Database> {
+    pool: Pool<DB>,
+}
+
+/// The database chosen by `SWITCHYARD_DATABASE_URL`.
+#[derive(Clone)]
+pub enum Database {
+    Sqlite(Arc<SqlStore<Sqlite>>),
+    Postgres(Arc<SqlStore<Postgres>>),
+}
+
+impl Database {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite(Arc::new(SqlStore { pool: sqlite_pool(url).await? })))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(20)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Ok(Self::Postgres(Arc::new(SqlStore { pool })))
+        } else {
+            anyhow::bail!("SWITCHYARD_DATABASE_URL must start with sqlite:// or postgres://")
+        }
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite(s) => sqlx::migrate!("migrations/sqlite").run(&s.pool).await,
+            Self::Postgres(s) => sqlx::migrate!("migrations/postgres").run(&s.pool).await,
+        }
+        .context("applying migrations")
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        let probe = "SELECT 1";
+        match self {
+            Self::Sqlite(s) => sqlx::query(probe).execute(&s.pool).await.map(drop),
+            Self::Postgres(s) => sqlx::query(probe).execute(&s.pool).await.map(drop),
+        }
+    }
+
+    pub fn message_store(&self) -> Arc<dyn MessageStore> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(s) => s.pool.close().await,
+            Self::Postgres(s) => s.pool.close().await,
+        }
+    }
+}
+
+/// WAL lets readers proceed while one writer commits; the busy timeout makes concurrent
+/// writers wait for the lock instead of failing.
+async fn sqlite_pool(url: &str) -> anyhow::Result<Pool<Sqlite>> {
+    let options = SqliteConnectOptions::from_str(url)
+        .context("invalid SQLite URL")?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    // Each connection to `:memory:` would be a separate, empty database.
+    let max = if url.contains(":memory:") { 1 } else { 8 };
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening {url}"))
+}
