@@ -36,6 +36,11 @@ impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
     ) -> Result<Self, Infallible> {
         let size = raw_size(v);
         let TryData(payload) = TryData::<Value>::from_message_parts(s, v, ack_id)?;
+        // `emit("conversation:list", cb)` sends the event name alone: read it as no payload.
+        let payload = match payload {
+            Err(_) if carries_no_argument(v) => Ok(Value::Null),
+            other => other,
+        };
         Ok(Self {
             socket: s.clone(),
             ack: AckSender::from_message_parts(s, v, ack_id)?,
@@ -43,6 +48,16 @@ impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
             size,
             payload: payload.map_err(|e| e.to_string()),
         })
+    }
+}
+
+/// True for an event packet that is only `["name"]`.
+fn carries_no_argument(v: &RawValue) -> bool {
+    match v {
+        RawValue::Str(text, _) => {
+            serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text).is_ok_and(|args| args.len() == 1)
+        }
+        RawValue::Bytes(_) => false,
     }
 }
 
@@ -71,7 +86,6 @@ impl<A: Adapter> Incoming<A> {
             ));
         }
         let value = match &self.payload {
-            // `emit("conversation:list", cb)` sends no argument: read it as `{}`.
             Ok(Value::Null) => Value::Object(Default::default()),
             Ok(value) => value.clone(),
             Err(err) => return Err(NsError::invalid(format!("unreadable payload: {err}"))),
