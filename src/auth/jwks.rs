@@ -9,7 +9,7 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use tokio::sync::RwLock;
 
 /// Unknown `kid`s may come from forged tokens: re-read at most this often.
-const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
+pub(super) const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(2);
 
 pub struct Jwks {
     url: url::Url,
@@ -29,6 +29,7 @@ impl Jwks {
             matches!(url.scheme(), "file" | "https" | "http"),
             "SWITCHYARD_JWKS_URL must be file://, https:// or http://"
         );
+        crate::tls::install_crypto_provider();
         Ok(Self {
             url,
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,

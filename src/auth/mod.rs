@@ -4,7 +4,7 @@
 
 mod claims;
 mod http;
-mod jwks;
+pub(crate) mod jwks;
 mod socket;
 
 use std::sync::Arc;
@@ -90,14 +90,20 @@ impl TokenVerifier {
         let mut v = Validation::new(alg);
         v.leeway = LEEWAY_SECS;
         v.validate_nbf = true;
-        v.set_required_spec_claims(&["exp", "sub"]);
+        // A configured audience or issuer must also be present, not only match when sent.
+        let mut required = vec!["exp", "sub"];
         match &self.audience {
-            Some(aud) => v.set_audience(&[aud]),
+            Some(aud) => {
+                v.set_audience(&[aud]);
+                required.push("aud");
+            }
             None => v.validate_aud = false,
         }
         if let Some(iss) = &self.issuer {
             v.set_issuer(&[iss]);
+            required.push("iss");
         }
+        v.set_required_spec_claims(&required);
         v
     }
 }
