@@ -11,7 +11,11 @@ use crate::store::Database;
 use crate::{auth, secrets};
 
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about = "A real-time gateway speaking Socket.IO")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "A real-time gateway speaking Socket.IO"
+)]
 pub struct Cli {
     /// Optional TOML settings file; SWITCHYARD_* variables override it.
     #[arg(long, global = true)]
@@ -43,7 +47,10 @@ impl Cli {
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(&settings).await,
             Command::Migrate => {
-                Database::connect(&settings.database_url).await?.migrate().await?;
+                Database::connect(&settings.database_url)
+                    .await?
+                    .migrate()
+                    .await?;
                 tracing::info!(database = %redact(&settings.database_url), "migrations applied");
                 Ok(())
             }
@@ -64,7 +71,9 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let addr = app.local_addr();
     tracing::info!(%addr, database = %redact(&settings.database_url), "switchyard listening on http://{addr}");
     if let Some(token) = choice.demo_token {
-        tracing::warn!("development mode: no SWITCHYARD_JWT_SECRET or SWITCHYARD_JWKS_URL, using a random secret");
+        tracing::warn!(
+            "development mode: no SWITCHYARD_JWT_SECRET or SWITCHYARD_JWKS_URL, using a random secret"
+        );
         tracing::info!("demo token for user `demo` (24 h): {token}");
     }
     app.run_until_stopped().await

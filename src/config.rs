@@ -63,7 +63,11 @@ impl Settings {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Settings::default()));
         if let Some(file) = file {
-            anyhow::ensure!(file.exists(), "settings file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "settings file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file(file));
         }
         figment
@@ -78,6 +82,8 @@ impl Settings {
 }
 
 #[cfg(test)]
+// figment's Jail API fixes the closure's error type; its size is not ours to choose.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -87,14 +93,24 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.bind.to_string(), "0.0.0.0:3000");
         assert_eq!(s.database_url, "sqlite://switchyard.db");
-        assert_eq!((s.max_payload_bytes, s.max_connections_per_ip, s.auth_grace_ms), (65536, 50, 30000));
+        assert_eq!(
+            (
+                s.max_payload_bytes,
+                s.max_connections_per_ip,
+                s.auth_grace_ms
+            ),
+            (65536, 50, 30000)
+        );
         assert_eq!(s.rate_limits, "default");
     }
 
     #[test]
     fn environment_wins_over_the_file() {
         Jail::expect_with(|jail| {
-            jail.create_file("s.toml", "bind = \"127.0.0.1:4000\"\nmax_payload_bytes = 10\njwt_secret = \"file\"")?;
+            jail.create_file(
+                "s.toml",
+                "bind = \"127.0.0.1:4000\"\nmax_payload_bytes = 10\njwt_secret = \"file\"",
+            )?;
             jail.set_env("SWITCHYARD_JWT_SECRET", "env");
             let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.bind.to_string(), "127.0.0.1:4000");

@@ -21,10 +21,16 @@ const DEMO_TTL: Duration = Duration::from_secs(24 * 3600);
 pub fn choose(settings: &Settings) -> anyhow::Result<SecretChoice> {
     if let Some(secret) = &settings.jwt_secret {
         anyhow::ensure!(!secret.is_empty(), "SWITCHYARD_JWT_SECRET is empty");
-        return Ok(SecretChoice { secret: Some(secret.clone()), demo_token: None });
+        return Ok(SecretChoice {
+            secret: Some(secret.clone()),
+            demo_token: None,
+        });
     }
     if settings.jwks_url.is_some() {
-        return Ok(SecretChoice { secret: None, demo_token: None });
+        return Ok(SecretChoice {
+            secret: None,
+            demo_token: None,
+        });
     }
     anyhow::ensure!(
         !settings.is_production(),
@@ -34,7 +40,10 @@ pub fn choose(settings: &Settings) -> anyhow::Result<SecretChoice> {
     rand::rng().fill_bytes(&mut bytes);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let demo_token = issue_token(&secret, DEMO_USER, &[], DEMO_TTL)?;
-    Ok(SecretChoice { secret: Some(secret), demo_token: Some(demo_token) })
+    Ok(SecretChoice {
+        secret: Some(secret),
+        demo_token: Some(demo_token),
+    })
 }
 
 #[cfg(test)]
@@ -43,7 +52,10 @@ mod tests {
 
     #[test]
     fn production_without_keys_refuses_to_start() {
-        let settings = Settings { env: "production".into(), ..Settings::default() };
+        let settings = Settings {
+            env: "production".into(),
+            ..Settings::default()
+        };
         assert!(choose(&settings).is_err());
     }
 
@@ -56,7 +68,11 @@ mod tests {
 
     #[test]
     fn a_configured_secret_is_used_as_is() {
-        let settings = Settings { jwt_secret: Some("s3cret".into()), env: "production".into(), ..Settings::default() };
+        let settings = Settings {
+            jwt_secret: Some("s3cret".into()),
+            env: "production".into(),
+            ..Settings::default()
+        };
         let choice = choose(&settings).expect("configured");
         assert_eq!(choice.secret.as_deref(), Some("s3cret"));
         assert!(choice.demo_token.is_none());

@@ -54,11 +54,18 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        Ok(Self { listener, router, io: io.1, db })
+        Ok(Self {
+            listener,
+            router,
+            io: io.1,
+            db,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     pub fn port(&self) -> u16 {
@@ -71,8 +78,16 @@ impl Application {
     }
 
     /// Serves until `stop` completes, then closes every socket and the database.
-    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, router, io, db } = self;
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            io,
+            db,
+        } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service)
             .with_graceful_shutdown(shutdown::close_sockets_after(stop, io))
@@ -91,7 +106,10 @@ fn socket_io(
     let ws_state = WsState::new(
         db.message_store(),
         Arc::new(SystemClock),
-        WsConfig { max_payload_bytes: settings.max_payload_bytes, delivery_ack_timeout: DELIVERY_ACK_TIMEOUT },
+        WsConfig {
+            max_payload_bytes: settings.max_payload_bytes,
+            delivery_ack_timeout: DELIVERY_ACK_TIMEOUT,
+        },
     );
     let engine_limit = (settings.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
     let (layer, io) = SocketIo::builder()
@@ -101,7 +119,13 @@ fn socket_io(
         .ws_max_message_size(engine_limit)
         .ws_max_frame_size(engine_limit)
         .build_layer();
-    io.ns(ws::PATH, ws::on_connect.with(auth::authenticate));
+    // Middlewares run last-added first: authenticate, then prepare the socket.
+    io.ns(
+        ws::PATH,
+        ws::on_connect
+            .with(ws::prepare_socket)
+            .with(auth::authenticate),
+    );
     io.ns("/", accept_nothing.with(auth::refuse_namespace));
     if let Err(err) = io.dyn_ns("/{*rest}", accept_nothing.with(auth::refuse_namespace)) {
         tracing::error!(error = %err, "catch-all namespace not registered");

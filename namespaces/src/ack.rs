@@ -19,10 +19,27 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidPayload => "invalid_payload",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::RateLimited => "rate_limited",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
 /// An error a handler answers with. `details` are extra fields merged into the ack
 /// (for example `current` on a draft conflict).
+/// Its `Display` is the bare code, which is what a connect middleware's refusal sends as
+/// the `connect_error` message.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{code:?}: {message}")]
+#[error("{}", self.code.as_str())]
 pub struct NsError {
     pub code: ErrorCode,
     pub message: String,
@@ -82,7 +99,10 @@ impl From<StoreError> for NsError {
                 // The cause may name tables or hosts: log it, tell the client only that
                 // nothing was stored.
                 tracing::error!(error = %cause, "store unavailable");
-                Self::new(ErrorCode::Unavailable, "storage is unavailable, nothing was stored")
+                Self::new(
+                    ErrorCode::Unavailable,
+                    "storage is unavailable, nothing was stored",
+                )
             }
         }
     }

@@ -54,9 +54,8 @@ impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
 /// True for an event packet that is only `["name"]`.
 fn carries_no_argument(v: &RawValue) -> bool {
     match v {
-        RawValue::Str(text, _) => {
-            serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text).is_ok_and(|args| args.len() == 1)
-        }
+        RawValue::Str(text, _) => serde_json::from_str::<Vec<serde::de::IgnoredAny>>(text)
+            .is_ok_and(|args| args.len() == 1),
         RawValue::Bytes(_) => false,
     }
 }
@@ -114,7 +113,7 @@ impl<A: Adapter> Incoming<A> {
         let sent = match (&result, self.wants_ack) {
             (Ok(data), true) => self.ack.send(&ok_body(data)),
             (Err(err), true) => self.ack.send(&err.ack_body()),
-            (Err(err), false) => self.socket.emit("error", &err.error_body()).map_err(Into::into),
+            (Err(err), false) => self.socket.emit("error", &err.error_body()),
             (Ok(_), false) => Ok(()),
         };
         if let Err(err) = sent {

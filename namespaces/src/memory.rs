@@ -45,21 +45,33 @@ impl MessageStore for MemoryStore {
     async fn participants(&self, conversation_id: &str) -> StoreResult<Vec<String>> {
         let data = self.data();
         let found = data.conversations.iter().find(|c| c.id == conversation_id);
-        found.map(|c| c.participant_ids.clone()).ok_or(StoreError::NotFound)
+        found
+            .map(|c| c.participant_ids.clone())
+            .ok_or(StoreError::NotFound)
     }
 
     async fn conversation_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
         let data = self.data();
-        let mine = data.conversations.iter().filter(|c| c.participant_ids.iter().any(|p| p == user_id));
+        let mine = data
+            .conversations
+            .iter()
+            .filter(|c| c.participant_ids.iter().any(|p| p == user_id));
         Ok(mine.map(|c| c.id.clone()).collect())
     }
 
     async fn list_conversations(&self, user_id: &str) -> StoreResult<Vec<ConversationSummary>> {
         let data = self.data();
-        let mine = data.conversations.iter().filter(|c| c.participant_ids.iter().any(|p| p == user_id));
+        let mine = data
+            .conversations
+            .iter()
+            .filter(|c| c.participant_ids.iter().any(|p| p == user_id));
         Ok(mine
             .map(|c| {
-                let read = data.reads.get(&(c.id.clone(), user_id.to_owned())).copied().unwrap_or(0);
+                let read = data
+                    .reads
+                    .get(&(c.id.clone(), user_id.to_owned()))
+                    .copied()
+                    .unwrap_or(0);
                 let of_c = || data.messages.iter().filter(|m| m.conversation_id == c.id);
                 ConversationSummary {
                     id: c.id.clone(),
@@ -77,11 +89,17 @@ impl MessageStore for MemoryStore {
 
     async fn insert_message(&self, new: NewMessage) -> StoreResult<Inserted> {
         let mut data = self.data();
-        let same = |m: &&Message| m.sender_id == new.sender_id && m.client_msg_id == new.client_msg_id;
+        let same =
+            |m: &&Message| m.sender_id == new.sender_id && m.client_msg_id == new.client_msg_id;
         if let Some(old) = data.messages.iter().find(same) {
             return Ok(Inserted::Existing(old.clone()));
         }
-        let seq = data.messages.iter().filter(|m| m.conversation_id == new.conversation_id).count() as i64 + 1;
+        let seq = data
+            .messages
+            .iter()
+            .filter(|m| m.conversation_id == new.conversation_id)
+            .count() as i64
+            + 1;
         let message = Message {
             id: new.id,
             conversation_id: new.conversation_id,
@@ -101,12 +119,20 @@ impl MessageStore for MemoryStore {
 
     async fn message(&self, message_id: &str) -> StoreResult<Message> {
         let data = self.data();
-        data.messages.iter().find(|m| m.id == message_id).cloned().ok_or(StoreError::NotFound)
+        data.messages
+            .iter()
+            .find(|m| m.id == message_id)
+            .cloned()
+            .ok_or(StoreError::NotFound)
     }
 
     async fn edit_message(&self, message_id: &str, content: &str, at: i64) -> StoreResult<Message> {
         let mut data = self.data();
-        let message = data.messages.iter_mut().find(|m| m.id == message_id).ok_or(StoreError::NotFound)?;
+        let message = data
+            .messages
+            .iter_mut()
+            .find(|m| m.id == message_id)
+            .ok_or(StoreError::NotFound)?;
         message.content = content.to_owned();
         message.edited_at = Some(at);
         Ok(message.clone())
@@ -114,7 +140,11 @@ impl MessageStore for MemoryStore {
 
     async fn delete_message(&self, message_id: &str, at: i64) -> StoreResult<Message> {
         let mut data = self.data();
-        let message = data.messages.iter_mut().find(|m| m.id == message_id).ok_or(StoreError::NotFound)?;
+        let message = data
+            .messages
+            .iter_mut()
+            .find(|m| m.id == message_id)
+            .ok_or(StoreError::NotFound)?;
         message.content.clear();
         message.attachments.clear();
         message.deleted = true;
@@ -122,12 +152,19 @@ impl MessageStore for MemoryStore {
         Ok(message.clone())
     }
 
-    async fn history(&self, conversation_id: &str, before_seq: Option<i64>, limit: i64) -> StoreResult<MessagePage> {
+    async fn history(
+        &self,
+        conversation_id: &str,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<MessagePage> {
         let data = self.data();
         let mut older: Vec<Message> = data
             .messages
             .iter()
-            .filter(|m| m.conversation_id == conversation_id && before_seq.is_none_or(|b| m.seq < b))
+            .filter(|m| {
+                m.conversation_id == conversation_id && before_seq.is_none_or(|b| m.seq < b)
+            })
             .cloned()
             .collect();
         older.sort_by_key(|m| std::cmp::Reverse(m.seq));
@@ -136,7 +173,12 @@ impl MessageStore for MemoryStore {
         Ok(result)
     }
 
-    async fn messages_after(&self, conversation_id: &str, after_seq: i64, limit: i64) -> StoreResult<MessagePage> {
+    async fn messages_after(
+        &self,
+        conversation_id: &str,
+        after_seq: i64,
+        limit: i64,
+    ) -> StoreResult<MessagePage> {
         let data = self.data();
         let mut newer: Vec<Message> = data
             .messages
@@ -150,8 +192,15 @@ impl MessageStore for MemoryStore {
 
     async fn mark_read(&self, conversation_id: &str, user_id: &str, seq: i64) -> StoreResult<i64> {
         let mut data = self.data();
-        let last = data.messages.iter().filter(|m| m.conversation_id == conversation_id).count() as i64;
-        let cursor = data.reads.entry((conversation_id.to_owned(), user_id.to_owned())).or_insert(0);
+        let last = data
+            .messages
+            .iter()
+            .filter(|m| m.conversation_id == conversation_id)
+            .count() as i64;
+        let cursor = data
+            .reads
+            .entry((conversation_id.to_owned(), user_id.to_owned()))
+            .or_insert(0);
         *cursor = (*cursor).max(seq.min(last));
         Ok(*cursor)
     }

@@ -105,8 +105,7 @@ pub trait MessageStore: Send + Sync + 'static {
     /// sent one with this `client_msg_id`.
     async fn insert_message(&self, message: NewMessage) -> StoreResult<Inserted>;
     async fn message(&self, message_id: &str) -> StoreResult<Message>;
-    async fn edit_message(&self, message_id: &str, content: &str, at: i64)
-    -> StoreResult<Message>;
+    async fn edit_message(&self, message_id: &str, content: &str, at: i64) -> StoreResult<Message>;
     async fn delete_message(&self, message_id: &str, at: i64) -> StoreResult<Message>;
     /// Up to `limit` messages below `before_seq` (all when `None`), oldest first.
     async fn history(

@@ -31,7 +31,10 @@ const MAX_SUB_LEN: usize = 128;
 
 impl Claims {
     pub fn into_identity(self) -> Result<Identity, AuthError> {
-        if self.sub.is_empty() || self.sub.len() > MAX_SUB_LEN || self.sub.chars().any(char::is_control) {
+        if self.sub.is_empty()
+            || self.sub.len() > MAX_SUB_LEN
+            || self.sub.chars().any(char::is_control)
+        {
             return Err(AuthError::Invalid);
         }
         Ok(Identity {
@@ -45,7 +48,12 @@ impl Claims {
 }
 
 /// Signs an HS256 token for `sub` valid for `ttl`.
-pub fn issue_token(secret: &str, sub: &str, roles: &[String], ttl: Duration) -> anyhow::Result<String> {
+pub fn issue_token(
+    secret: &str,
+    sub: &str,
+    roles: &[String],
+    ttl: Duration,
+) -> anyhow::Result<String> {
     let exp = jsonwebtoken::get_current_timestamp() + ttl.as_secs();
     let claims = Claims {
         sub: sub.to_owned(),
@@ -58,5 +66,9 @@ pub fn issue_token(secret: &str, sub: &str, roles: &[String], ttl: Duration) -> 
         name: None,
     };
     let key = EncodingKey::from_secret(secret.as_bytes());
-    Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)?)
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &key,
+    )?)
 }

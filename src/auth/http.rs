@@ -26,7 +26,10 @@ impl Caller {
         if roles.iter().any(|r| self.0.has_role(r)) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!("requires role {}", roles.join(" or "))))
+            Err(AppError::Forbidden(format!(
+                "requires role {}",
+                roles.join(" or ")
+            )))
         }
     }
 }
@@ -41,7 +44,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let verifier = <Arc<TokenVerifier> as axum::extract::FromRef<S>>::from_ref(state);
         let token = bearer(&parts.headers).ok_or(AppError::Unauthorized(AuthError::Missing))?;
-        let identity = verifier.verify(token).await.map_err(AppError::Unauthorized)?;
+        let identity = verifier
+            .verify(token)
+            .await
+            .map_err(AppError::Unauthorized)?;
         Ok(Caller(identity))
     }
 }

@@ -32,8 +32,13 @@ impl Jwks {
         crate::tls::install_crypto_provider();
         Ok(Self {
             url,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
-            cache: RwLock::new(Cached { keys: JwkSet { keys: Vec::new() }, fetched_at: None }),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()?,
+            cache: RwLock::new(Cached {
+                keys: JwkSet { keys: Vec::new() },
+                fetched_at: None,
+            }),
         })
     }
 
@@ -42,7 +47,12 @@ impl Jwks {
         if let Some(key) = self.cached_key(alg, kid).await {
             return Some(key);
         }
-        let due = self.cache.read().await.fetched_at.is_none_or(|at| at.elapsed() >= MIN_REFRESH_INTERVAL);
+        let due = self
+            .cache
+            .read()
+            .await
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= MIN_REFRESH_INTERVAL);
         if due && let Err(err) = self.refresh().await {
             tracing::warn!(error = %err, "JWKS refresh failed; keeping the cached keys");
         }
@@ -61,14 +71,30 @@ impl Jwks {
     pub async fn refresh(&self) -> anyhow::Result<()> {
         let text = match self.url.scheme() {
             "file" => {
-                let path = self.url.to_file_path().map_err(|()| anyhow::anyhow!("bad file URL"))?;
-                tokio::fs::read_to_string(&path).await.with_context(|| format!("reading {}", path.display()))?
+                let path = self
+                    .url
+                    .to_file_path()
+                    .map_err(|()| anyhow::anyhow!("bad file URL"))?;
+                tokio::fs::read_to_string(&path)
+                    .await
+                    .with_context(|| format!("reading {}", path.display()))?
             }
-            _ => self.http.get(self.url.clone()).send().await?.error_for_status()?.text().await?,
+            _ => {
+                self.http
+                    .get(self.url.clone())
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .text()
+                    .await?
+            }
         };
         let keys: JwkSet = serde_json::from_str(&text).context("JWKS is not a valid key set")?;
         let mut cache = self.cache.write().await;
-        *cache = Cached { keys, fetched_at: Some(Instant::now()) };
+        *cache = Cached {
+            keys,
+            fetched_at: Some(Instant::now()),
+        };
         Ok(())
     }
 }

@@ -13,7 +13,10 @@ use super::{AuthError, TokenVerifier};
 /// Token sources in contract order: handshake `auth.token`, query `?token=`,
 /// `Authorization: Bearer`.
 fn find_token(auth: Option<&Value>, parts: &http::request::Parts) -> Option<String> {
-    let from_auth = auth.and_then(|a| a.get("token")).and_then(Value::as_str).map(str::to_owned);
+    let from_auth = auth
+        .and_then(|a| a.get("token"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let from_query = || {
         let query = parts.uri.query()?;
         url::form_urlencoded::parse(query.as_bytes())
@@ -21,7 +24,10 @@ fn find_token(auth: Option<&Value>, parts: &http::request::Parts) -> Option<Stri
             .map(|(_, v)| v.into_owned())
     };
     let from_header = || super::http::bearer(&parts.headers).map(str::to_owned);
-    from_auth.or_else(from_query).or_else(from_header).filter(|t| !t.is_empty())
+    from_auth
+        .or_else(from_query)
+        .or_else(from_header)
+        .filter(|t| !t.is_empty())
 }
 
 pub async fn authenticate<A: Adapter>(

@@ -12,7 +12,9 @@ use crate::config::Settings;
 const SECRET: &str = "unit-test-secret";
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwt").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/jwt")
+        .join(name)
 }
 
 fn now() -> i64 {
@@ -21,7 +23,9 @@ fn now() -> i64 {
 
 fn claims(extra: Value) -> Value {
     let mut c = json!({ "sub": "alice", "exp": now() + 600 });
-    c.as_object_mut().expect("object").extend(extra.as_object().cloned().unwrap_or_default());
+    c.as_object_mut()
+        .expect("object")
+        .extend(extra.as_object().cloned().unwrap_or_default());
     c
 }
 
@@ -49,12 +53,18 @@ fn verifier(settings: Settings) -> std::sync::Arc<TokenVerifier> {
 }
 
 fn secret_verifier() -> std::sync::Arc<TokenVerifier> {
-    verifier(Settings { jwt_secret: Some(SECRET.into()), ..Settings::default() })
+    verifier(Settings {
+        jwt_secret: Some(SECRET.into()),
+        ..Settings::default()
+    })
 }
 
 fn jwks_verifier() -> std::sync::Arc<TokenVerifier> {
     let url = format!("file://{}", fixture("jwks.json").display());
-    verifier(Settings { jwks_url: Some(url), ..Settings::default() })
+    verifier(Settings {
+        jwks_url: Some(url),
+        ..Settings::default()
+    })
 }
 
 fn b64(v: &Value) -> String {
@@ -73,7 +83,10 @@ async fn a_valid_hs256_token_gives_the_identity_from_its_claims() {
 #[tokio::test]
 async fn expired_tokens_are_token_expired() {
     let token = hs256(&claims(json!({"exp": now() - 120})));
-    assert_eq!(secret_verifier().verify(&token).await, Err(AuthError::Expired));
+    assert_eq!(
+        secret_verifier().verify(&token).await,
+        Err(AuthError::Expired)
+    );
 }
 
 #[tokio::test]
@@ -86,7 +99,11 @@ async fn broken_tokens_are_invalid_token() {
         parts[1] = &forged;
         parts.join(".")
     };
-    let unsigned = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims(json!({}))));
+    let unsigned = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims(json!({})))
+    );
     let no_exp = hs256(&json!({"sub": "alice"}));
     let no_sub = hs256(&json!({"exp": now() + 60}));
     let not_yet = hs256(&claims(json!({"nbf": now() + 600})));
@@ -96,7 +113,16 @@ async fn broken_tokens_are_invalid_token() {
         &EncodingKey::from_secret(b"other"),
     )
     .expect("signed");
-    for token in [&tampered, &unsigned, &no_exp, &no_sub, &not_yet, &wrong_secret, &good[..good.len() - 5].to_owned(), &"garbage".to_owned()] {
+    for token in [
+        &tampered,
+        &unsigned,
+        &no_exp,
+        &no_sub,
+        &not_yet,
+        &wrong_secret,
+        &good[..good.len() - 5].to_owned(),
+        &"garbage".to_owned(),
+    ] {
         assert_eq!(v.verify(token).await, Err(AuthError::Invalid), "{token}");
     }
 }
@@ -109,10 +135,16 @@ async fn audience_and_issuer_are_checked_when_configured() {
         jwt_issuer: Some("https://issuer.test".into()),
         ..Settings::default()
     });
-    let right = hs256(&claims(json!({"aud": "switchyard", "iss": "https://issuer.test"})));
+    let right = hs256(&claims(
+        json!({"aud": "switchyard", "iss": "https://issuer.test"}),
+    ));
     assert!(v.verify(&right).await.is_ok());
-    let wrong_aud = hs256(&claims(json!({"aud": "other", "iss": "https://issuer.test"})));
-    let wrong_iss = hs256(&claims(json!({"aud": "switchyard", "iss": "https://evil.test"})));
+    let wrong_aud = hs256(&claims(
+        json!({"aud": "other", "iss": "https://issuer.test"}),
+    ));
+    let wrong_iss = hs256(&claims(
+        json!({"aud": "switchyard", "iss": "https://evil.test"}),
+    ));
     let missing = hs256(&claims(json!({})));
     for token in [wrong_aud, wrong_iss, missing] {
         assert_eq!(v.verify(&token).await, Err(AuthError::Invalid));
@@ -129,7 +161,11 @@ async fn jwks_keys_verify_rs256_es256_and_eddsa() {
         (Algorithm::EdDSA, "ed-1", "ed25519.pem"),
     ] {
         let token = signed_with(alg, kid, pem, &c);
-        assert_eq!(v.verify(&token).await.map(|i| i.user_id), Ok("alice".to_owned()), "{alg:?}");
+        assert_eq!(
+            v.verify(&token).await.map(|i| i.user_id),
+            Ok("alice".to_owned()),
+            "{alg:?}"
+        );
     }
 }
 
@@ -147,15 +183,25 @@ async fn hs256_signed_with_the_public_rsa_key_is_refused() {
     let public_pem = std::fs::read(fixture("rsa.pub.pem")).expect("fixture");
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("rsa-1".into());
-    let token = jsonwebtoken::encode(&header, &claims(json!({})), &EncodingKey::from_secret(&public_pem))
-        .expect("signed");
-    assert_eq!(jwks_verifier().verify(&token).await, Err(AuthError::Invalid));
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims(json!({})),
+        &EncodingKey::from_secret(&public_pem),
+    )
+    .expect("signed");
+    assert_eq!(
+        jwks_verifier().verify(&token).await,
+        Err(AuthError::Invalid)
+    );
 }
 
 #[tokio::test]
 async fn without_a_jwks_asymmetric_tokens_are_refused() {
     let token = signed_with(Algorithm::RS256, "rsa-1", "rsa.pem", &claims(json!({})));
-    assert_eq!(secret_verifier().verify(&token).await, Err(AuthError::Invalid));
+    assert_eq!(
+        secret_verifier().verify(&token).await,
+        Err(AuthError::Invalid)
+    );
 }
 
 #[tokio::test]
@@ -163,7 +209,10 @@ async fn an_unknown_kid_rereads_the_jwks_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("jwks.json");
     std::fs::write(&path, r#"{"keys": []}"#).expect("write");
-    let v = verifier(Settings { jwks_url: Some(format!("file://{}", path.display())), ..Settings::default() });
+    let v = verifier(Settings {
+        jwks_url: Some(format!("file://{}", path.display())),
+        ..Settings::default()
+    });
     v.preload().await.expect("loaded");
     let token = signed_with(Algorithm::RS256, "rsa-1", "rsa.pem", &claims(json!({})));
     // The first miss right after the preload is within the refresh cool-down.

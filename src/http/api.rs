@@ -32,10 +32,13 @@ async fn announce(
     JsonBody(a): JsonBody<Announcement>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), AppError> {
     caller.require_any(&["admin"])?;
-    let ts = switchyard_namespaces::ports::Clock::now_ms(&switchyard_namespaces::ports::SystemClock);
+    let ts =
+        switchyard_namespaces::ports::Clock::now_ms(&switchyard_namespaces::ports::SystemClock);
     let event = json!({ "title": a.title, "body": a.body, "data": a.data, "ts": ts });
     for ns in state.io.nsps() {
-        ns.emit("announcement", &event).await.map_err(|e| anyhow::anyhow!("announce failed: {e}"))?;
+        ns.emit("announcement", &event)
+            .await
+            .map_err(|e| anyhow::anyhow!("announce failed: {e}"))?;
     }
     Ok((axum::http::StatusCode::ACCEPTED, Json(json!({}))))
 }

@@ -57,7 +57,11 @@ impl IntoResponse for AppError {
             Self::Unauthorized(_) => "a valid bearer token is required".to_owned(),
             other => other.to_string(),
         };
-        (status, Json(json!({ "error": { "code": code, "message": message } }))).into_response()
+        (
+            status,
+            Json(json!({ "error": { "code": code, "message": message } })),
+        )
+            .into_response()
     }
 }
 

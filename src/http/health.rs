@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use super::{AppError, AppState};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/health/live", get(live)).route("/health/ready", get(ready))
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
 }
 
 async fn live() -> Json<Value> {

@@ -72,7 +72,11 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 /// Rows fetched one beyond `limit` tell whether there are more.
 fn page(rows: Vec<MessageRow>, limit: i64) -> MessagePage {
     let more = rows.len() as i64 > limit;
-    let messages = rows.into_iter().take(limit as usize).map(Message::from).collect();
+    let messages = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(Message::from)
+        .collect();
     MessagePage { messages, more }
 }
 
@@ -84,10 +88,15 @@ fn summaries(
 ) -> Vec<ConversationSummary> {
     let mut by_conversation: HashMap<String, Vec<String>> = HashMap::new();
     for (conversation_id, user_id) in members {
-        by_conversation.entry(conversation_id).or_default().push(user_id);
+        by_conversation
+            .entry(conversation_id)
+            .or_default()
+            .push(user_id);
     }
-    let mut last: HashMap<String, Message> =
-        last.into_iter().map(|m| (m.conversation_id.clone(), Message::from(m))).collect();
+    let mut last: HashMap<String, Message> = last
+        .into_iter()
+        .map(|m| (m.conversation_id.clone(), Message::from(m)))
+        .collect();
     rows.into_iter()
         .map(|row| ConversationSummary {
             participant_ids: by_conversation.remove(&row.id).unwrap_or_default(),
@@ -131,7 +140,11 @@ macro_rules! sql_message_store {
                     .await
                     .map_err(unavailable)?;
                 // Every conversation has its creator: no participants means no conversation.
-                if ids.is_empty() { Err(StoreError::NotFound) } else { Ok(ids) }
+                if ids.is_empty() {
+                    Err(StoreError::NotFound)
+                } else {
+                    Ok(ids)
+                }
             }
 
             async fn conversation_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
@@ -142,7 +155,10 @@ macro_rules! sql_message_store {
                     .map_err(unavailable)
             }
 
-            async fn list_conversations(&self, user_id: &str) -> StoreResult<Vec<ConversationSummary>> {
+            async fn list_conversations(
+                &self,
+                user_id: &str,
+            ) -> StoreResult<Vec<ConversationSummary>> {
                 let rows: Vec<ConversationRow> = sqlx::query_as(queries::CONVERSATIONS_OF)
                     .bind(user_id)
                     .fetch_all(&self.pool)
@@ -187,7 +203,12 @@ macro_rules! sql_message_store {
                 row.map(Message::from).ok_or(StoreError::NotFound)
             }
 
-            async fn edit_message(&self, message_id: &str, content: &str, at: i64) -> StoreResult<Message> {
+            async fn edit_message(
+                &self,
+                message_id: &str,
+                content: &str,
+                at: i64,
+            ) -> StoreResult<Message> {
                 let row: Option<MessageRow> = sqlx::query_as(SQL.edit.as_str())
                     .bind(message_id)
                     .bind(content)
@@ -208,7 +229,12 @@ macro_rules! sql_message_store {
                 row.map(Message::from).ok_or(StoreError::NotFound)
             }
 
-            async fn history(&self, conversation_id: &str, before_seq: Option<i64>, limit: i64) -> StoreResult<MessagePage> {
+            async fn history(
+                &self,
+                conversation_id: &str,
+                before_seq: Option<i64>,
+                limit: i64,
+            ) -> StoreResult<MessagePage> {
                 let rows: Vec<MessageRow> = sqlx::query_as(SQL.before.as_str())
                     .bind(conversation_id)
                     .bind(before_seq.unwrap_or(i64::MAX))
@@ -221,7 +247,12 @@ macro_rules! sql_message_store {
                 Ok(result)
             }
 
-            async fn messages_after(&self, conversation_id: &str, after_seq: i64, limit: i64) -> StoreResult<MessagePage> {
+            async fn messages_after(
+                &self,
+                conversation_id: &str,
+                after_seq: i64,
+                limit: i64,
+            ) -> StoreResult<MessagePage> {
                 let rows: Vec<MessageRow> = sqlx::query_as(SQL.after.as_str())
                     .bind(conversation_id)
                     .bind(after_seq)
@@ -232,7 +263,12 @@ macro_rules! sql_message_store {
                 Ok(page(rows, limit))
             }
 
-            async fn mark_read(&self, conversation_id: &str, user_id: &str, seq: i64) -> StoreResult<i64> {
+            async fn mark_read(
+                &self,
+                conversation_id: &str,
+                user_id: &str,
+                seq: i64,
+            ) -> StoreResult<i64> {
                 let last: Option<i64> = sqlx::query_scalar(queries::LAST_SEQ)
                     .bind(conversation_id)
                     .fetch_optional(&self.pool)
@@ -258,7 +294,11 @@ macro_rules! sql_message_store {
         }
 
         impl SqlStore<$db> {
-            async fn by_client_id(&self, sender_id: &str, client_msg_id: &str) -> StoreResult<Option<Message>> {
+            async fn by_client_id(
+                &self,
+                sender_id: &str,
+                client_msg_id: &str,
+            ) -> StoreResult<Option<Message>> {
                 let row: Option<MessageRow> = sqlx::query_as(SQL.by_client_id.as_str())
                     .bind(sender_id)
                     .bind(client_msg_id)

@@ -29,7 +29,9 @@ pub enum Database {
 impl Database {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite(Arc::new(SqlStore { pool: sqlite_pool(url).await? })))
+            Ok(Self::Sqlite(Arc::new(SqlStore {
+                pool: sqlite_pool(url).await?,
+            })))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(20)

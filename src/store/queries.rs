@@ -49,11 +49,16 @@ impl MessageSql {
                 "INSERT INTO messages ({c}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL) RETURNING {c}"
             ),
             by_id: format!("SELECT {c} FROM messages WHERE id = $1"),
-            by_client_id: format!("SELECT {c} FROM messages WHERE sender_id = $1 AND client_msg_id = $2"),
+            by_client_id: format!(
+                "SELECT {c} FROM messages WHERE sender_id = $1 AND client_msg_id = $2"
+            ),
             last_of_user_conversations: format!(
                 "SELECT {} FROM participants p JOIN conversations cv ON cv.id = p.conversation_id \
                  JOIN messages m ON m.conversation_id = cv.id AND m.seq = cv.last_seq WHERE p.user_id = $1",
-                c.split(", ").map(|col| format!("m.{col}")).collect::<Vec<_>>().join(", ")
+                c.split(", ")
+                    .map(|col| format!("m.{col}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             edit: format!(
                 "UPDATE messages SET content = $2, edited_at = $3 WHERE id = $1 AND deleted_at IS NULL RETURNING {c}"

@@ -48,8 +48,11 @@ impl Chat {
         me: &str,
         req: CreateConversation,
     ) -> Result<Conversation, NsError> {
-        let mut participant_ids: Vec<String> =
-            req.participant_ids.into_iter().map(|id| id.into_string()).collect();
+        let mut participant_ids: Vec<String> = req
+            .participant_ids
+            .into_iter()
+            .map(|id| id.into_string())
+            .collect();
         participant_ids.push(me.to_owned());
         participant_ids.sort();
         participant_ids.dedup();
@@ -82,14 +85,23 @@ impl Chat {
     }
 
     /// Stores the message (or finds the one already sent under its `clientMsgId`).
-    pub async fn send(&self, me: &str, req: SendMessage) -> Result<(Inserted, Vec<String>), NsError> {
-        let participants = self.participants_for(me, req.conversation_id.as_str()).await?;
+    pub async fn send(
+        &self,
+        me: &str,
+        req: SendMessage,
+    ) -> Result<(Inserted, Vec<String>), NsError> {
+        let participants = self
+            .participants_for(me, req.conversation_id.as_str())
+            .await?;
         if let Some(reply_to) = &req.reply_to {
-            let target = self.store.message(reply_to.as_str()).await.map_err(|_| {
-                NsError::invalid("replyTo names no message of this conversation")
-            })?;
+            let target =
+                self.store.message(reply_to.as_str()).await.map_err(|_| {
+                    NsError::invalid("replyTo names no message of this conversation")
+                })?;
             if target.conversation_id != req.conversation_id.as_str() {
-                return Err(NsError::invalid("replyTo names no message of this conversation"));
+                return Err(NsError::invalid(
+                    "replyTo names no message of this conversation",
+                ));
             }
         }
         let new = NewMessage {
@@ -132,19 +144,29 @@ impl Chat {
         self.own_message(me, req.message_id.as_str()).await?;
         let at = self.clock.now_ms();
         let content = req.content.into_string();
-        Ok(self.store.edit_message(req.message_id.as_str(), &content, at).await?)
+        Ok(self
+            .store
+            .edit_message(req.message_id.as_str(), &content, at)
+            .await?)
     }
 
     pub async fn delete(&self, me: &str, req: DeleteMessage) -> Result<Message, NsError> {
         self.own_message(me, req.message_id.as_str()).await?;
         let at = self.clock.now_ms();
-        Ok(self.store.delete_message(req.message_id.as_str(), at).await?)
+        Ok(self
+            .store
+            .delete_message(req.message_id.as_str(), at)
+            .await?)
     }
 
     pub async fn history(&self, me: &str, req: History) -> Result<MessagePage, NsError> {
-        self.participants_for(me, req.conversation_id.as_str()).await?;
+        self.participants_for(me, req.conversation_id.as_str())
+            .await?;
         let before = req.before_seq.map(|s| s.get());
-        Ok(self.store.history(req.conversation_id.as_str(), before, req.limit.get()).await?)
+        Ok(self
+            .store
+            .history(req.conversation_id.as_str(), before, req.limit.get())
+            .await?)
     }
 
     /// Everything after each cursor, conversation by conversation, up to [`SYNC_LIMIT`].
@@ -152,14 +174,20 @@ impl Chat {
         for conversation_id in req.cursors.keys() {
             self.participants_for(me, conversation_id.as_str()).await?;
         }
-        let mut page = MessagePage { messages: Vec::new(), more: false };
+        let mut page = MessagePage {
+            messages: Vec::new(),
+            more: false,
+        };
         for (conversation_id, after) in &req.cursors {
             let room = SYNC_LIMIT - page.messages.len() as i64;
             if room <= 0 {
                 page.more = true;
                 break;
             }
-            let part = self.store.messages_after(conversation_id.as_str(), after.get(), room).await?;
+            let part = self
+                .store
+                .messages_after(conversation_id.as_str(), after.get(), room)
+                .await?;
             page.more |= part.more;
             page.messages.extend(part.messages);
         }
@@ -167,8 +195,12 @@ impl Chat {
     }
 
     pub async fn read(&self, me: &str, req: Read) -> Result<ReadReceipt, NsError> {
-        self.participants_for(me, req.conversation_id.as_str()).await?;
-        let seq = self.store.mark_read(req.conversation_id.as_str(), me, req.seq.get()).await?;
+        self.participants_for(me, req.conversation_id.as_str())
+            .await?;
+        let seq = self
+            .store
+            .mark_read(req.conversation_id.as_str(), me, req.seq.get())
+            .await?;
         Ok(ReadReceipt {
             conversation_id: req.conversation_id.into_string(),
             user_id: me.to_owned(),

@@ -10,15 +10,14 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Event, Extension, SocketRef, State};
 
 use super::payloads::{
-    CreateConversation, DeleteMessage, EditMessage, Empty, History, Read, SendMessage, Sync,
-    Typing,
+    CreateConversation, DeleteMessage, EditMessage, Empty, History, Read, SendMessage, Sync, Typing,
 };
 use super::{TYPING_TIMEOUT, WsState, emits, events};
+use crate::Identity;
 use crate::ack::NsError;
 use crate::incoming::Incoming;
 use crate::ports::{Inserted, Message};
 use crate::rooms::{conversation_room, user_room};
-use crate::Identity;
 
 pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
     s.on(events::CONVERSATION_CREATE, on_conversation_create::<A>);
@@ -58,11 +57,18 @@ async fn on_conversation_create<A: Adapter>(
     let max = st.inner.max_payload_bytes;
     req.respond(max, async |body: CreateConversation| {
         let conversation = st.chat().create_conversation(&me.user_id, body).await?;
-        let rooms: Vec<String> = conversation.participant_ids.iter().map(|p| user_room(p)).collect();
+        let rooms: Vec<String> = conversation
+            .participant_ids
+            .iter()
+            .map(|p| user_room(p))
+            .collect();
         let room = conversation_room(&conversation.id);
         log_emit_failure("join", s.within(rooms.clone()).join(room).await);
         let event = json!({ "conversation": conversation });
-        log_emit_failure(emits::CONVERSATION_NEW, s.to(rooms).emit(emits::CONVERSATION_NEW, &event).await);
+        log_emit_failure(
+            emits::CONVERSATION_NEW,
+            s.to(rooms).emit(emits::CONVERSATION_NEW, &event).await,
+        );
         Ok(event)
     })
     .await;
@@ -116,7 +122,10 @@ async fn fan_out_new_message<A: Adapter>(
     message: &Message,
 ) {
     let event = json!({ "message": message });
-    let own = s.to(user_room(sender)).emit(emits::MESSAGE_NEW, &event).await;
+    let own = s
+        .to(user_room(sender))
+        .emit(emits::MESSAGE_NEW, &event)
+        .await;
     log_emit_failure(emits::MESSAGE_NEW, own);
     let mut acks = Vec::new();
     for recipient in participants.iter().filter(|p| *p != sender) {
@@ -127,14 +136,21 @@ async fn fan_out_new_message<A: Adapter>(
         match emit.await {
             Ok(stream) => {
                 let recipient = recipient.clone();
-                acks.push(Box::pin(stream.map(move |(_, ack)| (recipient.clone(), ack))));
+                acks.push(Box::pin(
+                    stream.map(move |(_, ack)| (recipient.clone(), ack)),
+                ));
             }
             Err(err) => tracing::warn!(error = %err, "message:new not sent"),
         }
     }
     if !acks.is_empty() {
         let receipt = json!({ "conversationId": message.conversation_id, "seq": message.seq });
-        tokio::spawn(report_first_delivery(s.clone(), sender.to_owned(), receipt, select_all(acks)));
+        tokio::spawn(report_first_delivery(
+            s.clone(),
+            sender.to_owned(),
+            receipt,
+            select_all(acks),
+        ));
     }
 }
 
@@ -151,7 +167,10 @@ async fn report_first_delivery<A: Adapter, S>(
         // Any answer, even one we cannot decode, proves the message arrived.
         if matches!(ack, Ok(_) | Err(AckError::Decode(_))) {
             receipt["userId"] = Value::String(recipient);
-            let sent = s.within(user_room(&sender)).emit(emits::MESSAGE_DELIVERED, &receipt).await;
+            let sent = s
+                .within(user_room(&sender))
+                .emit(emits::MESSAGE_DELIVERED, &receipt)
+                .await;
             log_emit_failure(emits::MESSAGE_DELIVERED, sent);
             return;
         }
@@ -170,7 +189,10 @@ async fn on_message_edit<A: Adapter>(
         let message = st.chat().edit(&me.user_id, body).await?;
         let event = json!({ "message": message });
         let room = conversation_room(&message.conversation_id);
-        log_emit_failure(emits::MESSAGE_UPDATED, s.to(room).emit(emits::MESSAGE_UPDATED, &event).await);
+        log_emit_failure(
+            emits::MESSAGE_UPDATED,
+            s.to(room).emit(emits::MESSAGE_UPDATED, &event).await,
+        );
         Ok(event)
     })
     .await;
@@ -188,7 +210,10 @@ async fn on_message_delete<A: Adapter>(
         let message = st.chat().delete(&me.user_id, body).await?;
         let event = json!({ "conversationId": message.conversation_id, "messageId": message.id });
         let room = conversation_room(&message.conversation_id);
-        log_emit_failure(emits::MESSAGE_DELETED, s.to(room).emit(emits::MESSAGE_DELETED, &event).await);
+        log_emit_failure(
+            emits::MESSAGE_DELETED,
+            s.to(room).emit(emits::MESSAGE_DELETED, &event).await,
+        );
         Ok(json!({}))
     })
     .await;
@@ -201,8 +226,10 @@ async fn on_message_history<A: Adapter>(
     req: Incoming<A>,
 ) {
     let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: History| st.chat().history(&me.user_id, body).await)
-        .await;
+    req.respond(max, async |body: History| {
+        st.chat().history(&me.user_id, body).await
+    })
+    .await;
 }
 
 #[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_SYNC, user = %me.user_id))]
@@ -212,8 +239,10 @@ async fn on_message_sync<A: Adapter>(
     req: Incoming<A>,
 ) {
     let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: Sync| st.chat().sync(&me.user_id, body).await)
-        .await;
+    req.respond(max, async |body: Sync| {
+        st.chat().sync(&me.user_id, body).await
+    })
+    .await;
 }
 
 #[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_READ, user = %me.user_id))]
@@ -227,7 +256,10 @@ async fn on_message_read<A: Adapter>(
     req.respond(max, async |body: Read| {
         let receipt = st.chat().read(&me.user_id, body).await?;
         let room = conversation_room(&receipt.conversation_id);
-        log_emit_failure(emits::MESSAGE_READ, s.to(room).emit(emits::MESSAGE_READ, &receipt).await);
+        log_emit_failure(
+            emits::MESSAGE_READ,
+            s.to(room).emit(emits::MESSAGE_READ, &receipt).await,
+        );
         Ok(json!({}))
     })
     .await;
@@ -243,12 +275,20 @@ async fn on_typing_start<A: Adapter>(
     let max = st.inner.max_payload_bytes;
     req.respond(max, async |body: Typing| {
         let conversation_id = body.conversation_id.into_string();
-        st.chat().participants_for(&me.user_id, &conversation_id).await?;
+        st.chat()
+            .participants_for(&me.user_id, &conversation_id)
+            .await?;
         let started = st.inner.typing.start(&conversation_id, &me.user_id);
         if started.is_new {
             announce_typing(&s, &conversation_id, &me.user_id, true).await;
         }
-        tokio::spawn(expire_typing(s.clone(), st.clone(), conversation_id, me.user_id.clone(), started.generation));
+        tokio::spawn(expire_typing(
+            s.clone(),
+            st.clone(),
+            conversation_id,
+            me.user_id.clone(),
+            started.generation,
+        ));
         Ok(json!({}))
     })
     .await;
@@ -263,7 +303,11 @@ async fn expire_typing<A: Adapter>(
     generation: u64,
 ) {
     tokio::time::sleep(TYPING_TIMEOUT).await;
-    if st.inner.typing.expire(&conversation_id, &user_id, generation) {
+    if st
+        .inner
+        .typing
+        .expire(&conversation_id, &user_id, generation)
+    {
         announce_typing(&s, &conversation_id, &user_id, false).await;
     }
 }
@@ -278,7 +322,9 @@ async fn on_typing_stop<A: Adapter>(
     let max = st.inner.max_payload_bytes;
     req.respond(max, async |body: Typing| {
         let conversation_id = body.conversation_id.into_string();
-        st.chat().participants_for(&me.user_id, &conversation_id).await?;
+        st.chat()
+            .participants_for(&me.user_id, &conversation_id)
+            .await?;
         if st.inner.typing.stop(&conversation_id, &me.user_id) {
             announce_typing(&s, &conversation_id, &me.user_id, false).await;
         }
@@ -288,7 +334,12 @@ async fn on_typing_stop<A: Adapter>(
 }
 
 /// Tells the conversation, except the typist's own sockets, who is typing.
-async fn announce_typing<A: Adapter>(s: &SocketRef<A>, conversation_id: &str, user_id: &str, typing: bool) {
+async fn announce_typing<A: Adapter>(
+    s: &SocketRef<A>,
+    conversation_id: &str,
+    user_id: &str,
+    typing: bool,
+) {
     let event = json!({ "conversationId": conversation_id, "userId": user_id, "typing": typing });
     let sent = s
         .within(conversation_room(conversation_id))

@@ -17,9 +17,9 @@ use socketioxide::extract::{Extension, SocketRef, State};
 pub use chat::{Chat, ReadReceipt};
 pub use typing::TYPING_TIMEOUT;
 
-use crate::Identity;
 use crate::ports::{Clock, MessageStore};
 use crate::rooms::{conversation_room, user_room};
+use crate::{Identity, NsError};
 use typing::TypingTracker;
 
 pub const PATH: &str = "/ws";
@@ -88,21 +88,28 @@ impl WsState {
     }
 }
 
-/// Joins the user's rooms, then registers the event handlers.
-pub async fn on_connect<A: Adapter>(
+/// Connect middleware, run after authentication: joins the user's rooms and registers
+/// the event handlers before the connection is acknowledged. socketioxide acknowledges
+/// the connect before it spawns the connect handler, so anything done there can come too
+/// late for the client's first event or the first message sent to its rooms. A store
+/// failure refuses the connection rather than leave it deaf.
+pub async fn prepare_socket<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<WsState>,
     Extension(me): Extension<Identity>,
-) {
+) -> Result<(), NsError> {
+    let ids = state.chat().conversation_ids_of(&me.user_id).await?;
     s.join(user_room(&me.user_id));
-    match state.chat().conversation_ids_of(&me.user_id).await {
-        Ok(ids) => s.join(ids.iter().map(|id| conversation_room(id)).collect::<Vec<_>>()),
-        Err(err) => {
-            // Without its rooms the socket would silently miss messages: say so and close.
-            s.emit("error", &err.error_body()).ok();
-            s.disconnect().ok();
-            return;
-        }
-    }
+    s.join(
+        ids.iter()
+            .map(|id| conversation_room(id))
+            .collect::<Vec<_>>(),
+    );
     handlers::register(&s);
+    Ok(())
+}
+
+/// The connect handler proper: everything was set up in [`prepare_socket`].
+pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(me): Extension<Identity>) {
+    tracing::debug!(ns = PATH, sid = %s.id, user = %me.user_id, "connected");
 }

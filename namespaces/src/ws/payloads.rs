@@ -262,7 +262,10 @@ mod tests {
         }))
         .expect("valid");
         assert_eq!(req.conversation_id.as_str(), "c1");
-        assert_eq!(req.attachments.map(Attachments::into_vec).map(|a| a.len()), Some(1));
+        assert_eq!(
+            req.attachments.map(Attachments::into_vec).map(|a| a.len()),
+            Some(1)
+        );
     }
 
     #[test]

@@ -36,7 +36,10 @@ async fn conversation(chat: &Chat, me: &str, others: &[&str]) -> String {
 async fn creator_is_always_a_participant_and_duplicates_collapse() {
     let chat = chat();
     let c = chat
-        .create_conversation("alice", req(json!({"participantIds": ["bob", "bob", "alice"], "title": "t"})))
+        .create_conversation(
+            "alice",
+            req(json!({"participantIds": ["bob", "bob", "alice"], "title": "t"})),
+        )
         .await
         .expect("created");
     assert_eq!(c.participant_ids, vec!["alice", "bob"]);
@@ -50,7 +53,9 @@ async fn resending_a_client_msg_id_returns_the_stored_message() {
     let body = json!({"conversationId": c, "clientMsgId": "m1", "content": "hi"});
     let (first, _) = chat.send("alice", req(body.clone())).await.expect("sent");
     let (again, _) = chat.send("alice", req(body)).await.expect("resent");
-    let Inserted::New(first) = first else { panic!("first send must be new") };
+    let Inserted::New(first) = first else {
+        panic!("first send must be new")
+    };
     assert_eq!(again, Inserted::Existing(first.clone()));
     assert_eq!(first.seq, 1);
 }
@@ -60,11 +65,17 @@ async fn a_client_msg_id_reused_in_another_conversation_is_a_conflict() {
     let chat = chat();
     let c1 = conversation(&chat, "alice", &["bob"]).await;
     let c2 = conversation(&chat, "alice", &["carol"]).await;
-    chat.send("alice", req(json!({"conversationId": c1, "clientMsgId": "m", "content": "a"})))
-        .await
-        .expect("sent");
+    chat.send(
+        "alice",
+        req(json!({"conversationId": c1, "clientMsgId": "m", "content": "a"})),
+    )
+    .await
+    .expect("sent");
     let err = chat
-        .send("alice", req(json!({"conversationId": c2, "clientMsgId": "m", "content": "b"})))
+        .send(
+            "alice",
+            req(json!({"conversationId": c2, "clientMsgId": "m", "content": "b"})),
+        )
         .await
         .expect_err("conflict");
     assert_eq!(err.code, ErrorCode::Conflict);
@@ -74,15 +85,30 @@ async fn a_client_msg_id_reused_in_another_conversation_is_a_conflict() {
 async fn outsiders_are_forbidden_everywhere() {
     let chat = chat();
     let c = conversation(&chat, "alice", &["bob"]).await;
-    let send = chat.send("eve", req(json!({"conversationId": c, "clientMsgId": "x", "content": "hi"}))).await;
+    let send = chat
+        .send(
+            "eve",
+            req(json!({"conversationId": c, "clientMsgId": "x", "content": "hi"})),
+        )
+        .await;
     assert_eq!(send.expect_err("forbidden").code, ErrorCode::Forbidden);
     let history = chat.history("eve", req(json!({"conversationId": c}))).await;
     assert_eq!(history.expect_err("forbidden").code, ErrorCode::Forbidden);
-    let read = chat.read("eve", req(json!({"conversationId": c, "seq": 1}))).await;
+    let read = chat
+        .read("eve", req(json!({"conversationId": c, "seq": 1})))
+        .await;
     assert_eq!(read.expect_err("forbidden").code, ErrorCode::Forbidden);
-    let sync = chat.sync("eve", req(json!({"cursors": {c.clone(): 0}}))).await;
+    let sync = chat
+        .sync("eve", req(json!({"cursors": {c.clone(): 0}})))
+        .await;
     assert_eq!(sync.expect_err("forbidden").code, ErrorCode::Forbidden);
-    assert_eq!(chat.participants_for("eve", &c).await.expect_err("forbidden").code, ErrorCode::Forbidden);
+    assert_eq!(
+        chat.participants_for("eve", &c)
+            .await
+            .expect_err("forbidden")
+            .code,
+        ErrorCode::Forbidden
+    );
 }
 
 #[tokio::test]
@@ -90,17 +116,35 @@ async fn only_the_sender_may_edit_or_delete() {
     let chat = chat();
     let c = conversation(&chat, "alice", &["bob"]).await;
     let (sent, _) = chat
-        .send("alice", req(json!({"conversationId": c, "clientMsgId": "m", "content": "hi"})))
+        .send(
+            "alice",
+            req(json!({"conversationId": c, "clientMsgId": "m", "content": "hi"})),
+        )
         .await
         .expect("sent");
-    let Inserted::New(m) = sent else { panic!("new") };
-    let by_bob = chat.edit("bob", req(json!({"messageId": m.id, "content": "x"}))).await;
+    let Inserted::New(m) = sent else {
+        panic!("new")
+    };
+    let by_bob = chat
+        .edit("bob", req(json!({"messageId": m.id, "content": "x"})))
+        .await;
     assert_eq!(by_bob.expect_err("forbidden").code, ErrorCode::Forbidden);
-    let edited = chat.edit("alice", req(json!({"messageId": m.id, "content": "fixed"}))).await.expect("edited");
-    assert_eq!((edited.content.as_str(), edited.edited_at.is_some()), ("fixed", true));
-    let deleted = chat.delete("alice", req(json!({"messageId": m.id}))).await.expect("deleted");
+    let edited = chat
+        .edit("alice", req(json!({"messageId": m.id, "content": "fixed"})))
+        .await
+        .expect("edited");
+    assert_eq!(
+        (edited.content.as_str(), edited.edited_at.is_some()),
+        ("fixed", true)
+    );
+    let deleted = chat
+        .delete("alice", req(json!({"messageId": m.id})))
+        .await
+        .expect("deleted");
     assert!(deleted.deleted && deleted.content.is_empty());
-    let again = chat.edit("alice", req(json!({"messageId": m.id, "content": "back"}))).await;
+    let again = chat
+        .edit("alice", req(json!({"messageId": m.id, "content": "back"})))
+        .await;
     assert_eq!(again.expect_err("gone").code, ErrorCode::NotFound);
 }
 
@@ -109,7 +153,12 @@ async fn reply_to_must_name_a_message_of_the_same_conversation() {
     let chat = chat();
     let c = conversation(&chat, "alice", &["bob"]).await;
     let bad = chat
-        .send("alice", req(json!({"conversationId": c, "clientMsgId": "m", "content": "x", "replyTo": "nope"})))
+        .send(
+            "alice",
+            req(
+                json!({"conversationId": c, "clientMsgId": "m", "content": "x", "replyTo": "nope"}),
+            ),
+        )
         .await;
     assert_eq!(bad.expect_err("invalid").code, ErrorCode::InvalidPayload);
 }
@@ -119,11 +168,17 @@ async fn sync_is_bounded_and_reports_more() {
     let chat = chat();
     let c = conversation(&chat, "alice", &["bob"]).await;
     for i in 0..(super::chat::SYNC_LIMIT + 3) {
-        chat.send("alice", req(json!({"conversationId": c, "clientMsgId": format!("m{i}"), "content": "x"})))
-            .await
-            .expect("sent");
+        chat.send(
+            "alice",
+            req(json!({"conversationId": c, "clientMsgId": format!("m{i}"), "content": "x"})),
+        )
+        .await
+        .expect("sent");
     }
-    let page = chat.sync("bob", req(json!({"cursors": {c.clone(): 2}}))).await.expect("synced");
+    let page = chat
+        .sync("bob", req(json!({"cursors": {c.clone(): 2}})))
+        .await
+        .expect("synced");
     assert_eq!(page.messages.len() as i64, super::chat::SYNC_LIMIT);
     assert_eq!(page.messages[0].seq, 3);
     assert!(page.more);
@@ -134,13 +189,22 @@ async fn read_cursor_only_moves_forward() {
     let chat = chat();
     let c = conversation(&chat, "alice", &["bob"]).await;
     for i in 0..3 {
-        chat.send("alice", req(json!({"conversationId": c, "clientMsgId": format!("m{i}"), "content": "x"})))
-            .await
-            .expect("sent");
+        chat.send(
+            "alice",
+            req(json!({"conversationId": c, "clientMsgId": format!("m{i}"), "content": "x"})),
+        )
+        .await
+        .expect("sent");
     }
-    let r = chat.read("bob", req(json!({"conversationId": c, "seq": 2}))).await.expect("read");
+    let r = chat
+        .read("bob", req(json!({"conversationId": c, "seq": 2})))
+        .await
+        .expect("read");
     assert_eq!((r.seq, r.user_id.as_str()), (2, "bob"));
-    let r = chat.read("bob", req(json!({"conversationId": c, "seq": 1}))).await.expect("read");
+    let r = chat
+        .read("bob", req(json!({"conversationId": c, "seq": 1})))
+        .await
+        .expect("read");
     assert_eq!(r.seq, 2);
     let list = chat.list("bob").await.expect("listed");
     assert_eq!(list[0].unread, 1);

@@ -35,7 +35,10 @@ impl TypingTracker {
         };
         let key = (conversation_id.to_owned(), user_id.to_owned());
         let previous = lock(&self.active).insert(key, generation);
-        Started { is_new: previous.is_none(), generation }
+        Started {
+            is_new: previous.is_none(),
+            generation,
+        }
     }
 
     /// Ends typing; true when the user was typing (others must be told).

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on port 0, a fresh SQLite file or PostgreSQL
+//! database per test, driven over WebSocket by a Socket.IO client.
+
+mod support;
+
+mod auth;
+mod cli;
+mod conversations;
+mod errors;
+mod http_api;
+mod messages;
+mod receipts;

@@ -1,0 +1,25 @@
+//! Test support: the server on port 0, and a Socket.IO client.
+
+pub mod app;
+pub mod sio;
+
+pub use app::{Db, TestApp};
+pub use sio::{Connect, SioClient};
+
+/// Defines a test once and runs it against SQLite and PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)($crate::support::Db::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)($crate::support::Db::Postgres).await
+            }
+        }
+    };
+}
