@@ -8,6 +8,7 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use switchyard_namespaces::realtime::{ChannelRule, default_rules};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -33,6 +34,14 @@ pub struct Settings {
     pub auth_grace_ms: u64,
     /// `production` refuses to start without configured keys.
     pub env: String,
+    /// Publications kept per channel for recovery, and for how long.
+    pub history_size: usize,
+    pub history_ttl_secs: u64,
+    /// Seconds without activity before a user shows `idle`, then `away`.
+    pub presence_idle_secs: u64,
+    pub presence_away_secs: u64,
+    /// Who may subscribe to which channels; see PROTOCOL.md §3 for the defaults.
+    pub channel_rules: Vec<ChannelRule>,
 }
 
 impl Default for Settings {
@@ -54,6 +63,11 @@ impl Default for Settings {
             rate_limits: "default".into(),
             auth_grace_ms: 30_000,
             env: "development".into(),
+            history_size: 100,
+            history_ttl_secs: 300,
+            presence_idle_secs: 300,
+            presence_away_secs: 900,
+            channel_rules: default_rules(),
         }
     }
 }
@@ -70,10 +84,16 @@ impl Settings {
             );
             figment = figment.merge(Toml::file(file));
         }
-        figment
+        let settings: Settings = figment
             .merge(Env::prefixed("SWITCHYARD_"))
             .extract()
-            .context("invalid settings")
+            .context("invalid settings")?;
+        anyhow::ensure!(settings.history_size > 0, "history_size must be at least 1");
+        anyhow::ensure!(
+            settings.presence_idle_secs > 0 && settings.presence_idle_secs < settings.presence_away_secs,
+            "presence_idle_secs must be above 0 and below presence_away_secs"
+        );
+        Ok(settings)
     }
 
     pub fn is_production(&self) -> bool {
@@ -116,6 +136,22 @@ mod tests {
             assert_eq!(s.bind.to_string(), "127.0.0.1:4000");
             assert_eq!(s.max_payload_bytes, 10);
             assert_eq!(s.jwt_secret.as_deref(), Some("env"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn channel_rules_come_from_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "s.toml",
+                "[[channel_rules]]\npattern = \"team:*\"\nallow = \"role:staff\"\n",
+            )?;
+            let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.channel_rules.len(), 1);
+            assert_eq!(s.channel_rules[0].pattern, "team:*");
+            jail.create_file("bad.toml", "[[channel_rules]]\npattern = \"x:*\"\nallow = \"everyone\"\n")?;
+            assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
             Ok(())
         });
     }

@@ -12,13 +12,16 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::handler::ConnectHandler;
-use switchyard_namespaces::ports::SystemClock;
+use switchyard_namespaces::ports::{Clock, SystemClock};
+use switchyard_namespaces::presence::{Presence, PresenceConfig};
+use switchyard_namespaces::realtime::{self, RealtimeParts, RealtimeSink, RealtimeState};
 use switchyard_namespaces::ws::{self, WsConfig, WsState};
 use tokio::net::TcpListener;
 
 use crate::auth::{self, TokenVerifier};
+use crate::cluster::memory::{MemoryHistory, MemoryPresence};
 use crate::config::Settings;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, EventRate};
 use crate::shutdown;
 use crate::store::Database;
 
@@ -33,6 +36,8 @@ pub struct Application {
     router: Router,
     io: SocketIo,
     db: Database,
+    presence: Presence,
+    event_rate: Arc<EventRate>,
 }
 
 impl Application {
@@ -42,30 +47,32 @@ impl Application {
         db.migrate().await?;
         let verifier = TokenVerifier::new(settings, secret)?;
         verifier.preload().await.context("loading the JWKS")?;
-        let io = socket_io(settings, &db, verifier.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        let presence = Presence::new(Arc::new(MemoryPresence::default()), clock.clone(), presence_config(settings));
+        let realtime = realtime_state(settings, &db, &presence, clock.clone());
+        let ws = WsState::new(db.message_store(), clock, presence.clone(), ws_config(settings));
+        let (layer, io) = socket_io(settings, verifier.clone(), ws, realtime.clone());
+        presence.set_sink(Arc::new(RealtimeSink::new(io.clone())));
+        let event_rate = Arc::new(EventRate::default());
         let state = AppState {
             verifier,
-            io: io.1.clone(),
+            io: io.clone(),
             db: db.clone(),
+            realtime,
+            event_rate: event_rate.clone(),
+            node_id: node_id(),
             max_body_bytes: settings.max_payload_bytes,
         };
         // The Socket.IO layer wraps the merged router, or `/socket.io/` would answer 404.
-        let router = http::router(state).layer(io.0);
+        let router = http::router(state).layer(layer);
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        Ok(Self {
-            listener,
-            router,
-            io: io.1,
-            db,
-        })
+        Ok(Self { listener, router, io, db, presence, event_rate })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     pub fn port(&self) -> u16 {
@@ -78,54 +85,67 @@ impl Application {
     }
 
     /// Serves until `stop` completes, then closes every socket and the database.
-    pub async fn run_until(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let Self {
-            listener,
-            router,
-            io,
-            db,
-        } = self;
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, router, io, db, presence, event_rate } = self;
+        let background = [tokio::spawn(presence.run_sweeper()), tokio::spawn(event_rate.run_sampler())];
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service)
+        let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown::close_sockets_after(stop, io))
             .await
-            .context("serving")?;
+            .context("serving");
+        background.iter().for_each(|task| task.abort());
         db.close().await;
-        Ok(())
+        served
     }
+}
+
+/// This process among a cluster's nodes: host name (the pod name on Kubernetes) and pid.
+fn node_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+fn presence_config(settings: &Settings) -> PresenceConfig {
+    PresenceConfig {
+        idle_after: Duration::from_secs(settings.presence_idle_secs),
+        away_after: Duration::from_secs(settings.presence_away_secs),
+    }
+}
+
+fn ws_config(settings: &Settings) -> WsConfig {
+    WsConfig { max_payload_bytes: settings.max_payload_bytes, delivery_ack_timeout: DELIVERY_ACK_TIMEOUT }
+}
+
+fn realtime_state(settings: &Settings, db: &Database, presence: &Presence, clock: Arc<dyn Clock>) -> RealtimeState {
+    let history = MemoryHistory::new(settings.history_size, Duration::from_secs(settings.history_ttl_secs));
+    RealtimeState::new(RealtimeParts {
+        history: Arc::new(history),
+        drafts: db.draft_store(),
+        presence: presence.clone(),
+        clock,
+        rules: settings.channel_rules.clone(),
+        max_payload_bytes: settings.max_payload_bytes,
+    })
 }
 
 fn socket_io(
     settings: &Settings,
-    db: &Database,
     verifier: Arc<TokenVerifier>,
+    ws: WsState,
+    realtime: RealtimeState,
 ) -> (socketioxide::layer::SocketIoLayer, SocketIo) {
-    let ws_state = WsState::new(
-        db.message_store(),
-        Arc::new(SystemClock),
-        WsConfig {
-            max_payload_bytes: settings.max_payload_bytes,
-            delivery_ack_timeout: DELIVERY_ACK_TIMEOUT,
-        },
-    );
     let engine_limit = (settings.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
     let (layer, io) = SocketIo::builder()
         .with_state(verifier)
-        .with_state(ws_state)
+        .with_state(ws)
+        .with_state(realtime)
         .max_payload(engine_limit as u64)
         .ws_max_message_size(engine_limit)
         .ws_max_frame_size(engine_limit)
         .build_layer();
     // Middlewares run last-added first: authenticate, then prepare the socket.
-    io.ns(
-        ws::PATH,
-        ws::on_connect
-            .with(ws::prepare_socket)
-            .with(auth::authenticate),
-    );
+    io.ns(ws::PATH, ws::on_connect.with(ws::prepare_socket).with(auth::authenticate));
+    io.ns(realtime::PATH, realtime::on_connect.with(realtime::prepare_socket).with(auth::authenticate));
     io.ns("/", accept_nothing.with(auth::refuse_namespace));
     if let Err(err) = io.dyn_ns("/{*rest}", accept_nothing.with(auth::refuse_namespace)) {
         tracing::error!(error = %err, "catch-all namespace not registered");

@@ -4,6 +4,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,6 +16,14 @@ use socketioxide::socket::Socket;
 use socketioxide_core::Value as RawValue;
 
 use crate::ack::{ErrorCode, NsError, ok_body};
+use crate::presence::ActivityHook;
+
+static EVENTS_RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// Client events received by this process since it started, on every namespace.
+pub fn events_received() -> u64 {
+    EVENTS_RECEIVED.load(Ordering::Relaxed)
+}
 
 /// Extractor for every event handler. Unlike `Data<T>`, it never fails, so a malformed
 /// payload reaches the handler and is answered `invalid_payload` instead of being dropped.
@@ -34,6 +43,10 @@ impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
         v: &mut RawValue,
         ack_id: &Option<i64>,
     ) -> Result<Self, Infallible> {
+        EVENTS_RECEIVED.fetch_add(1, Ordering::Relaxed);
+        if let Some(ActivityHook(touch)) = s.extensions.get::<ActivityHook>() {
+            touch();
+        }
         let size = raw_size(v);
         let TryData(payload) = TryData::<Value>::from_message_parts(s, v, ack_id)?;
         // `emit("conversation:list", cb)` sends the event name alone: read it as no payload.

@@ -8,6 +8,8 @@ pub mod ack;
 pub mod identity;
 pub mod incoming;
 pub mod ports;
+pub mod presence;
+pub mod realtime;
 pub mod rooms;
 pub mod ws;
 

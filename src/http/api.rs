@@ -1,10 +1,13 @@
 //! `/api/v1`: the routes back-end services and admins call (PROTOCOL.md §6).
 
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::routing::post;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use switchyard_namespaces::realtime::payloads::{PresenceUsers, Publish};
+use switchyard_namespaces::realtime::{self, PublishAck};
 use switchyard_namespaces::rooms::user_room;
 
 use super::{AppError, AppState, JsonBody};
@@ -12,6 +15,10 @@ use crate::auth::Caller;
 
 pub fn routes(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
+        .route("/publish", post(publish))
+        .route("/presence/{user_id}", get(presence_of))
+        .route("/presence/query", post(presence_query))
+        .route("/stats", get(stats))
         .route("/announce", post(announce))
         .route("/users/{user_id}/disconnect", post(disconnect_user))
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -30,17 +37,17 @@ async fn announce(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(a): JsonBody<Announcement>,
-) -> Result<(axum::http::StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<Value>), AppError> {
     caller.require_any(&["admin"])?;
     let ts =
-        switchyard_namespaces::ports::Clock::now_ms(&switchyard_namespaces::ports::SystemClock);
+        switchyard_namespaces::ports::Clock::now_ms(&switchyard_namespaces::ports::SystemClock::new());
     let event = json!({ "title": a.title, "body": a.body, "data": a.data, "ts": ts });
     for ns in state.io.nsps() {
         ns.emit("announcement", &event)
             .await
             .map_err(|e| anyhow::anyhow!("announce failed: {e}"))?;
     }
-    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({}))))
+    Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
 /// Closes every socket of the user on every namespace.
@@ -57,4 +64,51 @@ async fn disconnect_user(
             .map_err(|e| anyhow::anyhow!("disconnect failed: {e}"))?;
     }
     Ok(Json(json!({})))
+}
+
+/// A publication to a `/realtime` channel, for back-end services.
+async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<Publish>,
+) -> Result<(StatusCode, Json<PublishAck>), AppError> {
+    caller.require_any(&["service"])?;
+    let ack = realtime::publish(&state.io, &state.realtime, req).await?;
+    Ok((StatusCode::ACCEPTED, Json(ack)))
+}
+
+async fn presence_of(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    caller.require_any(&["service"])?;
+    Ok(Json(json!({ "users": state.realtime.presence().views(&[user_id]) })))
+}
+
+async fn presence_query(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<PresenceUsers>,
+) -> Result<Json<Value>, AppError> {
+    caller.require_any(&["service"])?;
+    Ok(Json(json!({ "users": state.realtime.presence().views(&req.user_ids.0) })))
+}
+
+/// Connections and rooms per namespace on this node, and events per second.
+async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
+    caller.require_any(&["admin"])?;
+    let (mut connections, mut rooms) = (serde_json::Map::new(), serde_json::Map::new());
+    for ns in [switchyard_namespaces::ws::PATH, realtime::PATH] {
+        let Some(op) = state.io.of(ns) else { continue };
+        connections.insert(ns.into(), json!(op.clone().sockets().len()));
+        let count = op.rooms().await.map_err(|e| anyhow::anyhow!("listing rooms: {e}"))?.len();
+        rooms.insert(ns.into(), json!(count));
+    }
+    Ok(Json(json!({
+        "node": state.node_id,
+        "connections": connections,
+        "rooms": rooms,
+        "eventsPerSecond": state.event_rate.per_second(),
+    })))
 }

@@ -78,6 +78,23 @@ impl From<JsonRejection> for AppError {
     }
 }
 
+/// A namespace rule broken through HTTP: same code, HTTP status.
+impl From<switchyard_namespaces::NsError> for AppError {
+    fn from(err: switchyard_namespaces::NsError) -> Self {
+        use switchyard_namespaces::ErrorCode;
+        match err.code {
+            ErrorCode::InvalidPayload => Self::Unprocessable(err.message),
+            ErrorCode::Forbidden => Self::Forbidden(err.message),
+            ErrorCode::NotFound => Self::NotFound(err.message),
+            ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(err.message),
+            ErrorCode::Unavailable => Self::Unavailable(err.message),
+            ErrorCode::Conflict | ErrorCode::RateLimited | ErrorCode::Internal => {
+                Self::Internal(anyhow::anyhow!("{}: {}", err.code.as_str(), err.message))
+            }
+        }
+    }
+}
+
 pub async fn not_found() -> AppError {
     AppError::NotFound("no such route".into())
 }

@@ -4,16 +4,19 @@
 mod api;
 mod error;
 mod health;
+mod stats;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
 use socketioxide::SocketIo;
+use switchyard_namespaces::realtime::RealtimeState;
 
 use crate::auth::TokenVerifier;
 use crate::store::Database;
 pub use error::{AppError, JsonBody};
+pub use stats::EventRate;
 
 /// What HTTP handlers share.
 #[derive(Clone)]
@@ -21,6 +24,10 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     pub io: SocketIo,
     pub db: Database,
+    pub realtime: RealtimeState,
+    pub event_rate: Arc<EventRate>,
+    /// Names this process in stats: host name and pid.
+    pub node_id: String,
     pub max_body_bytes: usize,
 }
 

@@ -1,6 +1,7 @@
 //! sqlx implementations of the namespaces' store traits: SQLite (the embedded default)
 //! and PostgreSQL (the cluster's store), each with its own migrations.
 
+mod drafts;
 mod messages;
 mod queries;
 
@@ -12,7 +13,7 @@ use anyhow::Context;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Postgres, Sqlite};
-use switchyard_namespaces::ports::MessageStore;
+use switchyard_namespaces::ports::{DraftStore, MessageStore};
 
 /// One pool of one of the supported databases. Both share the SQL in [`queries`].
 pub struct SqlStore<DB: sqlx::Database> {
@@ -62,6 +63,13 @@ impl Database {
     }
 
     pub fn message_store(&self) -> Arc<dyn MessageStore> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        }
+    }
+
+    pub fn draft_store(&self) -> Arc<dyn DraftStore> {
         match self {
             Self::Sqlite(s) => s.clone(),
             Self::Postgres(s) => s.clone(),

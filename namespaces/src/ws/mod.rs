@@ -19,6 +19,7 @@ pub use typing::TYPING_TIMEOUT;
 
 use crate::ports::{Clock, MessageStore};
 use crate::rooms::{conversation_room, user_room};
+use crate::presence::Presence;
 use crate::{Identity, NsError};
 use typing::TypingTracker;
 
@@ -57,6 +58,7 @@ pub struct WsState {
 
 struct Inner {
     chat: Chat,
+    presence: Presence,
     typing: TypingTracker,
     max_payload_bytes: usize,
     delivery_ack_timeout: Duration,
@@ -72,10 +74,11 @@ pub struct WsConfig {
 }
 
 impl WsState {
-    pub fn new(store: Arc<dyn MessageStore>, clock: Arc<dyn Clock>, config: WsConfig) -> Self {
+    pub fn new(store: Arc<dyn MessageStore>, clock: Arc<dyn Clock>, presence: Presence, config: WsConfig) -> Self {
         Self {
             inner: Arc::new(Inner {
                 chat: Chat::new(store, clock),
+                presence,
                 typing: TypingTracker::default(),
                 max_payload_bytes: config.max_payload_bytes,
                 delivery_ack_timeout: config.delivery_ack_timeout,
@@ -105,8 +108,19 @@ pub async fn prepare_socket<A: Adapter>(
             .map(|id| conversation_room(id))
             .collect::<Vec<_>>(),
     );
+    state.inner.presence.socket_opened(&s, &me);
     handlers::register(&s);
+    s.on_disconnect(on_disconnect::<A>);
     Ok(())
+}
+
+/// Presence counts `/ws` sockets too: a user chatting is online.
+async fn on_disconnect<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<WsState>,
+    Extension(me): Extension<Identity>,
+) {
+    state.inner.presence.socket_closed(&me.user_id, &s.id.to_string());
 }
 
 /// The connect handler proper: everything was set up in [`prepare_socket`].

@@ -1,26 +1,10 @@
-//! The ports: what the namespaces need from the infrastructure, as traits. `src/store`
-//! implements them on SQLite and PostgreSQL; `ws::memory` implements them in memory for
-//! tests of the namespace logic.
-
-use std::time::{SystemTime, UNIX_EPOCH};
+//! The port of `/ws`: conversations and messages.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Why a store call failed, in the terms a handler answers with.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("not found")]
-    NotFound,
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The store could not be reached or refused the write: nothing was stored.
-    #[error("store unavailable: {0}")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
+use super::StoreResult;
 
 /// A conversation as sent on the wire (`conversation:new`, `conversation:create`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,21 +107,4 @@ pub trait MessageStore: Send + Sync + 'static {
     ) -> StoreResult<MessagePage>;
     /// Moves the user's read cursor forward (never back); returns the cursor now held.
     async fn mark_read(&self, conversation_id: &str, user_id: &str, seq: i64) -> StoreResult<i64>;
-}
-
-/// Wall-clock time in milliseconds since the Unix epoch. A trait so tests can fix it.
-pub trait Clock: Send + Sync + 'static {
-    fn now_ms(&self) -> i64;
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default()
-    }
 }

@@ -1,0 +1,162 @@
+//! `/realtime` socket handlers: channels, activity, latency and drafts.
+
+use serde_json::{Map, Value, json};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Event, Extension, SocketRef, State};
+
+use super::channels::{ChannelName, channel_room, may_subscribe};
+use super::payloads::{Activity, DraftGet, DraftSync, LatencyPing, Position, Subscribe, Unsubscribe};
+use super::{PATH, RealtimeState, emits, events, presence_handlers};
+use crate::ack::{ErrorCode, NsError};
+use crate::incoming::Incoming;
+use crate::ports::{DraftWrite, Recovery};
+use crate::rooms::user_room;
+use crate::Identity;
+
+pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
+    s.on(events::SUBSCRIBE, on_subscribe::<A>);
+    s.on(events::UNSUBSCRIBE, on_unsubscribe::<A>);
+    s.on(events::ACTIVITY, on_activity::<A>);
+    s.on(events::LATENCY_PING, on_latency_ping::<A>);
+    s.on(events::DRAFT_GET, on_draft_get::<A>);
+    s.on(events::DRAFT_SYNC, on_draft_sync::<A>);
+    presence_handlers::register(s);
+    s.on_fallback(on_unknown_event::<A>);
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = %event))]
+async fn on_unknown_event<A: Adapter>(Event(event): Event, req: Incoming<A>) {
+    req.reply::<()>(Err(NsError::invalid(format!("unknown event `{event}`"))));
+}
+
+/// Why one channel of a subscribe was refused.
+fn denial(channel: &str, code: ErrorCode) -> Value {
+    json!({ "channel": channel, "code": code })
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::SUBSCRIBE, user = %me.user_id))]
+async fn on_subscribe<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(st.inner.max_payload_bytes, async |body: Subscribe| {
+        let (mut subscribed, mut denied) = (Vec::new(), Vec::new());
+        let (mut recovered, mut missed) = (Map::new(), Map::new());
+        let sid = s.id.to_string();
+        for raw in body.channels.0 {
+            let Ok(channel) = ChannelName::try_from(raw.clone()) else {
+                denied.push(denial(&raw, ErrorCode::InvalidPayload));
+                continue;
+            };
+            if !may_subscribe(&st.inner.rules, &me, channel.as_str()) {
+                denied.push(denial(channel.as_str(), ErrorCode::Forbidden));
+                continue;
+            }
+            // Join before reading history: a publication in between is then delivered
+            // live and may also be in `missed`; clients skip offsets they already have.
+            s.join(channel_room(channel.as_str()));
+            st.presence().join(channel.as_str(), &me.user_id, &sid);
+            if let Some(position) = body.since.get(channel.as_str()) {
+                let replay = recover(&st, channel.as_str(), position).await?;
+                recovered.insert(channel.to_string(), Value::Bool(replay.is_some()));
+                missed.insert(channel.to_string(), json!(replay.unwrap_or_default()));
+            }
+            subscribed.push(channel.to_string());
+        }
+        Ok(json!({ "subscribed": subscribed, "denied": denied, "recovered": recovered, "missed": missed }))
+    })
+    .await;
+}
+
+/// The publications a client missed, or `None` when history cannot tell them all.
+async fn recover(st: &RealtimeState, channel: &str, at: &Position) -> Result<Option<Vec<Value>>, NsError> {
+    match st.history().since(channel, &at.epoch, at.offset).await? {
+        Recovery::Recovered(publications) => {
+            Ok(Some(publications.iter().filter_map(|p| serde_json::to_value(p).ok()).collect()))
+        }
+        Recovery::Lost => Ok(None),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::UNSUBSCRIBE, user = %me.user_id))]
+async fn on_unsubscribe<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(st.inner.max_payload_bytes, async |body: Unsubscribe| {
+        let sid = s.id.to_string();
+        for channel in body.channels.0 {
+            s.leave(channel_room(&channel));
+            st.presence().leave(&channel, &me.user_id, &sid);
+        }
+        Ok(json!({}))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::ACTIVITY))]
+async fn on_activity<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+    // The event extractor already counted it as activity; only the payload is checked.
+    req.respond(st.inner.max_payload_bytes, async |_: Activity| Ok(json!({}))).await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::LATENCY_PING))]
+async fn on_latency_ping<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+    req.respond(st.inner.max_payload_bytes, async |body: LatencyPing| {
+        Ok(json!({ "t": body.t, "serverTime": st.now() }))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::DRAFT_GET, user = %me.user_id))]
+async fn on_draft_get<A: Adapter>(
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(st.inner.max_payload_bytes, async |body: DraftGet| {
+        match st.inner.drafts.draft(&me.user_id, body.draft_id.as_str()).await? {
+            Some(draft) => Ok(draft),
+            None => Err(NsError::not_found("no such draft")),
+        }
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::DRAFT_SYNC, user = %me.user_id))]
+async fn on_draft_sync<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(st.inner.max_payload_bytes, async |body: DraftSync| {
+        let draft_id = body.draft_id.as_str();
+        let write = st
+            .inner
+            .drafts
+            .save_draft(&me.user_id, draft_id, i64::from(body.base_version), &body.content, st.now())
+            .await?;
+        match write {
+            DraftWrite::Saved(draft) => {
+                let event = json!({ "draftId": draft_id, "version": draft.version, "content": draft.content });
+                if let Err(err) = s.to(user_room(&me.user_id)).emit(emits::DRAFT_UPDATED, &event).await {
+                    tracing::warn!(error = %err, "draft:updated not sent");
+                }
+                Ok(json!({ "version": draft.version }))
+            }
+            DraftWrite::Stale(current) => {
+                let mut err = NsError::new(ErrorCode::Conflict, "baseVersion is not the current version");
+                let mut details = Map::new();
+                details.insert("current".into(), json!({ "version": current.version, "content": current.content }));
+                err.details = Some(details);
+                Err(err)
+            }
+        }
+    })
+    .await;
+}

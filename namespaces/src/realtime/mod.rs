@@ -1,0 +1,126 @@
+//! `/realtime`: channels with recovery, presence, drafts, latency (PROTOCOL.md §3).
+
+pub mod channels;
+mod handlers;
+pub mod payloads;
+mod presence_handlers;
+mod publish;
+mod sink;
+
+use std::sync::Arc;
+
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Extension, SocketRef, State};
+use socketioxide::socket::DisconnectReason;
+
+pub use channels::{Allow, ChannelRule, default_rules};
+pub use publish::{PublishAck, publish};
+pub use sink::RealtimeSink;
+
+use crate::presence::Presence;
+use crate::ports::{ChannelHistory, Clock, DraftStore};
+use crate::rooms::user_room;
+use crate::{Identity, NsError};
+use channels::channel_room;
+
+pub const PATH: &str = "/realtime";
+
+/// Client → server events.
+pub mod events {
+    pub const SUBSCRIBE: &str = "subscribe";
+    pub const UNSUBSCRIBE: &str = "unsubscribe";
+    pub const PRESENCE_SET: &str = "presence:set";
+    pub const PRESENCE_GET: &str = "presence:get";
+    pub const PRESENCE_WATCH: &str = "presence:watch";
+    pub const PRESENCE_UNWATCH: &str = "presence:unwatch";
+    pub const PRESENCE_MEMBERS: &str = "presence:members";
+    pub const ACTIVITY: &str = "activity";
+    pub const DRAFT_GET: &str = "draft:get";
+    pub const DRAFT_SYNC: &str = "draft:sync";
+    pub const LATENCY_PING: &str = "latency:ping";
+}
+
+/// Server → client events.
+pub mod emits {
+    pub const EVENT: &str = "event";
+    pub const PRESENCE: &str = "presence";
+    pub const PRESENCE_JOIN: &str = "presence:join";
+    pub const PRESENCE_LEAVE: &str = "presence:leave";
+    pub const DRAFT_UPDATED: &str = "draft:updated";
+}
+
+/// What `/realtime` handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct RealtimeState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    history: Arc<dyn ChannelHistory>,
+    drafts: Arc<dyn DraftStore>,
+    presence: Presence,
+    clock: Arc<dyn Clock>,
+    rules: Vec<ChannelRule>,
+    max_payload_bytes: usize,
+}
+
+/// Everything `/realtime` is built from.
+pub struct RealtimeParts {
+    pub history: Arc<dyn ChannelHistory>,
+    pub drafts: Arc<dyn DraftStore>,
+    pub presence: Presence,
+    pub clock: Arc<dyn Clock>,
+    pub rules: Vec<ChannelRule>,
+    pub max_payload_bytes: usize,
+}
+
+impl RealtimeState {
+    pub fn new(parts: RealtimeParts) -> Self {
+        let RealtimeParts { history, drafts, presence, clock, rules, max_payload_bytes } = parts;
+        Self { inner: Arc::new(Inner { history, drafts, presence, clock, rules, max_payload_bytes }) }
+    }
+
+    pub fn presence(&self) -> &Presence {
+        &self.inner.presence
+    }
+
+    pub fn history(&self) -> &dyn ChannelHistory {
+        self.inner.history.as_ref()
+    }
+
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+}
+
+/// Connect middleware, after authentication: the user's rooms, the auto-subscription
+/// to `user:{sub}`, presence, and the event handlers, all before the connect is
+/// acknowledged (socketioxide runs the connect handler only after that).
+pub async fn prepare_socket<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+) -> Result<(), NsError> {
+    let own_channel = format!("user:{}", me.user_id);
+    s.join([user_room(&me.user_id), channel_room(&own_channel)]);
+    let presence = state.presence();
+    presence.socket_opened(&s, &me);
+    presence.join(&own_channel, &me.user_id, &s.id.to_string());
+    handlers::register(&s);
+    s.on_disconnect(on_disconnect::<A>);
+    Ok(())
+}
+
+pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(me): Extension<Identity>) {
+    tracing::debug!(ns = PATH, sid = %s.id, user = %me.user_id, "connected");
+}
+
+async fn on_disconnect<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    reason: DisconnectReason,
+) {
+    tracing::debug!(ns = PATH, sid = %s.id, user = %me.user_id, ?reason, "disconnected");
+    state.presence().socket_closed(&me.user_id, &s.id.to_string());
+}

@@ -1,0 +1,88 @@
+//! `/realtime` presence handlers: set, get, watch, unwatch, members.
+
+use serde_json::json;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Extension, SocketRef, State};
+
+use super::channels::channel_room;
+use super::payloads::{PresenceMembers, PresenceSet, PresenceUsers};
+use super::sink::watch_room;
+use super::{PATH, RealtimeState, events};
+use crate::Identity;
+use crate::ack::NsError;
+use crate::incoming::Incoming;
+use crate::ports::ChosenStatus;
+use crate::presence::Status;
+
+pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
+    s.on(events::PRESENCE_SET, on_presence_set::<A>);
+    s.on(events::PRESENCE_GET, on_presence_get::<A>);
+    s.on(events::PRESENCE_WATCH, on_presence_watch::<A>);
+    s.on(events::PRESENCE_UNWATCH, on_presence_unwatch::<A>);
+    s.on(events::PRESENCE_MEMBERS, on_presence_members::<A>);
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_SET, user = %me.user_id))]
+async fn on_presence_set<A: Adapter>(
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(st.inner.max_payload_bytes, async |body: PresenceSet| {
+        let message = body.message.map(|m| m.0).filter(|m| !m.is_empty());
+        st.presence().set_status(&me.user_id, body.status, message);
+        Ok(json!({}))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_GET))]
+async fn on_presence_get<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+    req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
+        Ok(json!({ "users": st.presence().views(&body.user_ids.0) }))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_WATCH))]
+async fn on_presence_watch<A: Adapter>(s: SocketRef<A>, State(st): State<RealtimeState>, req: Incoming<A>) {
+    req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
+        s.join(body.user_ids.0.iter().map(|u| watch_room(u)).collect::<Vec<_>>());
+        Ok(json!({ "users": st.presence().views(&body.user_ids.0) }))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_UNWATCH))]
+async fn on_presence_unwatch<A: Adapter>(s: SocketRef<A>, State(st): State<RealtimeState>, req: Incoming<A>) {
+    req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
+        s.leave(body.user_ids.0.iter().map(|u| watch_room(u)).collect::<Vec<_>>());
+        Ok(json!({}))
+    })
+    .await;
+}
+
+/// Members of a channel the socket is subscribed to; invisible users are left out.
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_MEMBERS))]
+async fn on_presence_members<A: Adapter>(s: SocketRef<A>, State(st): State<RealtimeState>, req: Incoming<A>) {
+    req.respond(st.inner.max_payload_bytes, async |body: PresenceMembers| {
+        let channel = body.channel.as_str();
+        if !s.rooms().iter().any(|room| *room == channel_room(channel)) {
+            return Err(NsError::forbidden("subscribe to the channel first"));
+        }
+        let users = st.presence().registry().members(channel);
+        let records = st.presence().registry().records(&users);
+        let members: Vec<_> = st
+            .presence()
+            .views(&users)
+            .into_iter()
+            .filter(|view| {
+                let invisible = records.iter().any(|r| r.user_id == view.user_id && r.chosen == ChosenStatus::Invisible);
+                !invisible && view.status != Status::Offline
+            })
+            .map(|view| json!({ "userId": view.user_id, "status": view.status }))
+            .collect();
+        Ok(json!({ "members": members }))
+    })
+    .await;
+}

@@ -1,0 +1,39 @@
+//! Publishing to a channel: number it, keep it for recovery, deliver it.
+
+use serde::Serialize;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+
+use super::channels::channel_room;
+use super::payloads::Publish;
+use super::{PATH, RealtimeState, emits};
+use crate::NsError;
+
+/// The answer to a publish: where the publication sits in its channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishAck {
+    pub offset: u64,
+    pub epoch: String,
+}
+
+/// Appends to the channel's history and emits `event` to its subscribers. A repeated
+/// `idempotencyKey` returns the first publication's position and emits nothing.
+#[tracing::instrument(skip_all, fields(ns = PATH, channel = %req.channel))]
+pub async fn publish<A: Adapter>(
+    io: &SocketIo<A>,
+    state: &RealtimeState,
+    req: Publish,
+) -> Result<PublishAck, NsError> {
+    let key = req.idempotency_key.as_ref().map(|k| k.as_str());
+    let (publication, is_new) = state
+        .history()
+        .append(req.channel.as_str(), &req.event.0, req.data, state.now(), key)
+        .await?;
+    if is_new && let Some(ns) = io.of(PATH) {
+        let room = channel_room(&publication.channel);
+        if let Err(err) = ns.to(room).emit(emits::EVENT, &publication).await {
+            tracing::warn!(error = %err, "publication stored but not broadcast");
+        }
+    }
+    Ok(PublishAck { offset: publication.offset, epoch: publication.epoch })
+}

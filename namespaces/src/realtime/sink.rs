@@ -1,0 +1,59 @@
+//! Presence changes told through `/realtime` rooms: watchers of a user and the channels
+//! the user is in.
+
+use serde_json::json;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+
+use super::channels::channel_room;
+use super::{PATH, emits};
+use crate::presence::{PresenceEvent, PresenceSink};
+use crate::rooms::user_room;
+
+/// The room of a user's watchers.
+pub fn watch_room(user_id: &str) -> String {
+    format!("watch:{user_id}")
+}
+
+pub struct RealtimeSink<A: Adapter> {
+    io: SocketIo<A>,
+}
+
+impl<A: Adapter> RealtimeSink<A> {
+    pub fn new(io: SocketIo<A>) -> Self {
+        Self { io }
+    }
+
+    /// Emits on `/realtime` in the background: presence is told from synchronous paths
+    /// (disconnects, timers) that must not wait on sockets.
+    fn emit(&self, rooms: Vec<String>, except: String, event: &'static str, data: serde_json::Value) {
+        let Some(ns) = self.io.of(PATH) else { return };
+        tokio::spawn(async move {
+            if let Err(err) = ns.to(rooms).except(except).emit(event, &data).await {
+                tracing::warn!(event, error = %err, "presence broadcast failed");
+            }
+        });
+    }
+}
+
+impl<A: Adapter> PresenceSink for RealtimeSink<A> {
+    fn status_changed(&self, event: PresenceEvent, channels: Vec<String>) {
+        let mut rooms: Vec<String> = channels.iter().map(|c| channel_room(c)).collect();
+        rooms.push(watch_room(&event.user_id));
+        let except = user_room(&event.user_id);
+        match serde_json::to_value(&event) {
+            Ok(data) => self.emit(rooms, except, emits::PRESENCE, data),
+            Err(err) => tracing::error!(error = %err, "presence event unserializable"),
+        }
+    }
+
+    fn channel_joined(&self, channel: &str, user_id: &str) {
+        let data = json!({ "channel": channel, "userId": user_id });
+        self.emit(vec![channel_room(channel)], user_room(user_id), emits::PRESENCE_JOIN, data);
+    }
+
+    fn channel_left(&self, channel: &str, user_id: &str) {
+        let data = json!({ "channel": channel, "userId": user_id });
+        self.emit(vec![channel_room(channel)], user_room(user_id), emits::PRESENCE_LEAVE, data);
+    }
+}

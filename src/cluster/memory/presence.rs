@@ -1,0 +1,154 @@
+//! Presence of one node in memory: each user's sockets, chosen status, last activity and
+//! channel membership, behind one lock (every call is a few map operations).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use switchyard_namespaces::ports::{ChosenStatus, PresenceRecord, PresenceRegistry};
+
+#[derive(Default)]
+struct User {
+    sockets: HashSet<String>,
+    chosen: ChosenStatus,
+    message: Option<String>,
+    last_activity: i64,
+    last_seen: Option<i64>,
+}
+
+#[derive(Default)]
+struct State {
+    users: HashMap<String, User>,
+    /// channel -> user -> that user's sockets in the channel
+    members: HashMap<String, HashMap<String, HashSet<String>>>,
+    /// socket -> (user, channels)
+    sockets: HashMap<String, (String, HashSet<String>)>,
+}
+
+#[derive(Default)]
+pub struct MemoryPresence {
+    state: Mutex<State>,
+}
+
+impl MemoryPresence {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl PresenceRegistry for MemoryPresence {
+    fn socket_opened(&self, user_id: &str, socket_id: &str, now: i64) -> bool {
+        let mut state = self.state();
+        state.sockets.entry(socket_id.to_owned()).or_insert_with(|| (user_id.to_owned(), HashSet::new()));
+        let user = state.users.entry(user_id.to_owned()).or_default();
+        let first = user.sockets.is_empty();
+        user.sockets.insert(socket_id.to_owned());
+        user.last_activity = now;
+        first
+    }
+
+    fn socket_closed(&self, user_id: &str, socket_id: &str, now: i64) -> bool {
+        let mut state = self.state();
+        state.sockets.remove(socket_id);
+        let Some(user) = state.users.get_mut(user_id) else { return false };
+        let removed = user.sockets.remove(socket_id);
+        if removed && user.sockets.is_empty() {
+            user.last_seen = Some(now);
+            return true;
+        }
+        false
+    }
+
+    fn set_status(&self, user_id: &str, status: ChosenStatus, message: Option<String>) {
+        let mut state = self.state();
+        let user = state.users.entry(user_id.to_owned()).or_default();
+        user.chosen = status;
+        user.message = message;
+    }
+
+    fn touch(&self, user_id: &str, now: i64) {
+        if let Some(user) = self.state().users.get_mut(user_id) {
+            user.last_activity = user.last_activity.max(now);
+        }
+    }
+
+    fn records(&self, user_ids: &[String]) -> Vec<PresenceRecord> {
+        let state = self.state();
+        user_ids
+            .iter()
+            .filter_map(|id| {
+                let user = state.users.get(id)?;
+                Some(PresenceRecord {
+                    user_id: id.clone(),
+                    devices: user.sockets.len(),
+                    chosen: user.chosen,
+                    message: user.message.clone(),
+                    last_activity: user.last_activity,
+                    last_seen: user.last_seen,
+                })
+            })
+            .collect()
+    }
+
+    fn online_users(&self) -> Vec<String> {
+        let state = self.state();
+        state.users.iter().filter(|(_, u)| !u.sockets.is_empty()).map(|(id, _)| id.clone()).collect()
+    }
+
+    fn joined(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
+        let mut state = self.state();
+        if let Some((_, channels)) = state.sockets.get_mut(socket_id) {
+            channels.insert(channel.to_owned());
+        }
+        let sockets = state.members.entry(channel.to_owned()).or_default().entry(user_id.to_owned()).or_default();
+        let first = sockets.is_empty();
+        sockets.insert(socket_id.to_owned());
+        first
+    }
+
+    fn left(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
+        let mut state = self.state();
+        if let Some((_, channels)) = state.sockets.get_mut(socket_id) {
+            channels.remove(channel);
+        }
+        let Some(users) = state.members.get_mut(channel) else { return false };
+        let Some(sockets) = users.get_mut(user_id) else { return false };
+        let was_there = sockets.remove(socket_id);
+        let last = was_there && sockets.is_empty();
+        if sockets.is_empty() {
+            users.remove(user_id);
+        }
+        if users.is_empty() {
+            state.members.remove(channel);
+        }
+        last
+    }
+
+    fn channels_of_socket(&self, socket_id: &str) -> Vec<String> {
+        let state = self.state();
+        state.sockets.get(socket_id).map(|(_, c)| c.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    fn channels_of_user(&self, user_id: &str) -> Vec<String> {
+        let state = self.state();
+        let Some(user) = state.users.get(user_id) else { return Vec::new() };
+        let mut channels: Vec<String> = user
+            .sockets
+            .iter()
+            .filter_map(|sid| state.sockets.get(sid))
+            .flat_map(|(_, c)| c.iter().cloned())
+            .collect();
+        channels.sort();
+        channels.dedup();
+        channels
+    }
+
+    fn members(&self, channel: &str) -> Vec<String> {
+        let state = self.state();
+        let mut users: Vec<String> = state.members.get(channel).map(|u| u.keys().cloned().collect()).unwrap_or_default();
+        users.sort();
+        users
+    }
+}
+
+#[cfg(test)]
+mod tests;
