@@ -90,7 +90,8 @@ impl Settings {
             .context("invalid settings")?;
         anyhow::ensure!(settings.history_size > 0, "history_size must be at least 1");
         anyhow::ensure!(
-            settings.presence_idle_secs > 0 && settings.presence_idle_secs < settings.presence_away_secs,
+            settings.presence_idle_secs > 0
+                && settings.presence_idle_secs < settings.presence_away_secs,
             "presence_idle_secs must be above 0 and below presence_away_secs"
         );
         Ok(settings)
@@ -150,7 +151,10 @@ mod tests {
             let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.channel_rules.len(), 1);
             assert_eq!(s.channel_rules[0].pattern, "team:*");
-            jail.create_file("bad.toml", "[[channel_rules]]\npattern = \"x:*\"\nallow = \"everyone\"\n")?;
+            jail.create_file(
+                "bad.toml",
+                "[[channel_rules]]\npattern = \"x:*\"\nallow = \"everyone\"\n",
+            )?;
             assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
             Ok(())
         });

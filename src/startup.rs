@@ -48,9 +48,18 @@ impl Application {
         let verifier = TokenVerifier::new(settings, secret)?;
         verifier.preload().await.context("loading the JWKS")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
-        let presence = Presence::new(Arc::new(MemoryPresence::default()), clock.clone(), presence_config(settings));
+        let presence = Presence::new(
+            Arc::new(MemoryPresence::default()),
+            clock.clone(),
+            presence_config(settings),
+        );
         let realtime = realtime_state(settings, &db, &presence, clock.clone());
-        let ws = WsState::new(db.message_store(), clock, presence.clone(), ws_config(settings));
+        let ws = WsState::new(
+            db.message_store(),
+            clock,
+            presence.clone(),
+            ws_config(settings),
+        );
         let (layer, io) = socket_io(settings, verifier.clone(), ws, realtime.clone());
         presence.set_sink(Arc::new(RealtimeSink::new(io.clone())));
         let event_rate = Arc::new(EventRate::default());
@@ -68,11 +77,20 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
-        Ok(Self { listener, router, io, db, presence, event_rate })
+        Ok(Self {
+            listener,
+            router,
+            io,
+            db,
+            presence,
+            event_rate,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     pub fn port(&self) -> u16 {
@@ -85,9 +103,22 @@ impl Application {
     }
 
     /// Serves until `stop` completes, then closes every socket and the database.
-    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, router, io, db, presence, event_rate } = self;
-        let background = [tokio::spawn(presence.run_sweeper()), tokio::spawn(event_rate.run_sampler())];
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            router,
+            io,
+            db,
+            presence,
+            event_rate,
+        } = self;
+        let background = [
+            tokio::spawn(presence.run_sweeper()),
+            tokio::spawn(event_rate.run_sampler()),
+        ];
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown::close_sockets_after(stop, io))
@@ -113,11 +144,22 @@ fn presence_config(settings: &Settings) -> PresenceConfig {
 }
 
 fn ws_config(settings: &Settings) -> WsConfig {
-    WsConfig { max_payload_bytes: settings.max_payload_bytes, delivery_ack_timeout: DELIVERY_ACK_TIMEOUT }
+    WsConfig {
+        max_payload_bytes: settings.max_payload_bytes,
+        delivery_ack_timeout: DELIVERY_ACK_TIMEOUT,
+    }
 }
 
-fn realtime_state(settings: &Settings, db: &Database, presence: &Presence, clock: Arc<dyn Clock>) -> RealtimeState {
-    let history = MemoryHistory::new(settings.history_size, Duration::from_secs(settings.history_ttl_secs));
+fn realtime_state(
+    settings: &Settings,
+    db: &Database,
+    presence: &Presence,
+    clock: Arc<dyn Clock>,
+) -> RealtimeState {
+    let history = MemoryHistory::new(
+        settings.history_size,
+        Duration::from_secs(settings.history_ttl_secs),
+    );
     RealtimeState::new(RealtimeParts {
         history: Arc::new(history),
         drafts: db.draft_store(),
@@ -144,8 +186,18 @@ fn socket_io(
         .ws_max_frame_size(engine_limit)
         .build_layer();
     // Middlewares run last-added first: authenticate, then prepare the socket.
-    io.ns(ws::PATH, ws::on_connect.with(ws::prepare_socket).with(auth::authenticate));
-    io.ns(realtime::PATH, realtime::on_connect.with(realtime::prepare_socket).with(auth::authenticate));
+    io.ns(
+        ws::PATH,
+        ws::on_connect
+            .with(ws::prepare_socket)
+            .with(auth::authenticate),
+    );
+    io.ns(
+        realtime::PATH,
+        realtime::on_connect
+            .with(realtime::prepare_socket)
+            .with(auth::authenticate),
+    );
     io.ns("/", accept_nothing.with(auth::refuse_namespace));
     if let Err(err) = io.dyn_ns("/{*rest}", accept_nothing.with(auth::refuse_namespace)) {
         tracing::error!(error = %err, "catch-all namespace not registered");

@@ -39,8 +39,9 @@ async fn announce(
     JsonBody(a): JsonBody<Announcement>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     caller.require_any(&["admin"])?;
-    let ts =
-        switchyard_namespaces::ports::Clock::now_ms(&switchyard_namespaces::ports::SystemClock::new());
+    let ts = switchyard_namespaces::ports::Clock::now_ms(
+        &switchyard_namespaces::ports::SystemClock::new(),
+    );
     let event = json!({ "title": a.title, "body": a.body, "data": a.data, "ts": ts });
     for ns in state.io.nsps() {
         ns.emit("announcement", &event)
@@ -83,7 +84,9 @@ async fn presence_of(
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     caller.require_any(&["service"])?;
-    Ok(Json(json!({ "users": state.realtime.presence().views(&[user_id]) })))
+    Ok(Json(
+        json!({ "users": state.realtime.presence().views(&[user_id]) }),
+    ))
 }
 
 async fn presence_query(
@@ -92,7 +95,9 @@ async fn presence_query(
     JsonBody(req): JsonBody<PresenceUsers>,
 ) -> Result<Json<Value>, AppError> {
     caller.require_any(&["service"])?;
-    Ok(Json(json!({ "users": state.realtime.presence().views(&req.user_ids.0) })))
+    Ok(Json(
+        json!({ "users": state.realtime.presence().views(&req.user_ids.0) }),
+    ))
 }
 
 /// Connections and rooms per namespace on this node, and events per second.
@@ -102,7 +107,11 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Val
     for ns in [switchyard_namespaces::ws::PATH, realtime::PATH] {
         let Some(op) = state.io.of(ns) else { continue };
         connections.insert(ns.into(), json!(op.clone().sockets().len()));
-        let count = op.rooms().await.map_err(|e| anyhow::anyhow!("listing rooms: {e}"))?.len();
+        let count = op
+            .rooms()
+            .await
+            .map_err(|e| anyhow::anyhow!("listing rooms: {e}"))?
+            .len();
         rooms.insert(ns.into(), json!(count));
     }
     Ok(Json(json!({

@@ -21,7 +21,8 @@ impl EventRate {
         loop {
             tick.tick().await;
             let now = events_received();
-            self.last_second.store(now.saturating_sub(before), Ordering::Relaxed);
+            self.last_second
+                .store(now.saturating_sub(before), Ordering::Relaxed);
             before = now;
         }
     }

@@ -7,7 +7,8 @@ use switchyard_namespaces::ports::{Draft, DraftStore, DraftWrite, StoreError, St
 
 use super::SqlStore;
 
-const SELECT: &str = "SELECT version, content, updated_at FROM drafts WHERE user_id = $1 AND draft_id = $2";
+const SELECT: &str =
+    "SELECT version, content, updated_at FROM drafts WHERE user_id = $1 AND draft_id = $2";
 /// Creates version 1 when no draft exists; does nothing when one does.
 const CREATE: &str = "INSERT INTO drafts (user_id, draft_id, version, content, updated_at) \
      VALUES ($1, $2, 1, $3, $4) ON CONFLICT (user_id, draft_id) DO NOTHING \
@@ -25,7 +26,11 @@ struct DraftRow {
 
 impl From<DraftRow> for Draft {
     fn from(row: DraftRow) -> Self {
-        Draft { version: row.version, content: row.content, updated_at: row.updated_at }
+        Draft {
+            version: row.version,
+            content: row.content,
+            updated_at: row.updated_at,
+        }
     }
 }
 
@@ -56,9 +61,18 @@ macro_rules! sql_draft_store {
                 at: i64,
             ) -> StoreResult<DraftWrite> {
                 let written: Option<DraftRow> = if base_version == 0 {
-                    sqlx::query_as(CREATE).bind(user_id).bind(draft_id).bind(content).bind(at)
+                    sqlx::query_as(CREATE)
+                        .bind(user_id)
+                        .bind(draft_id)
+                        .bind(content)
+                        .bind(at)
                 } else {
-                    sqlx::query_as(ADVANCE).bind(user_id).bind(draft_id).bind(base_version).bind(content).bind(at)
+                    sqlx::query_as(ADVANCE)
+                        .bind(user_id)
+                        .bind(draft_id)
+                        .bind(base_version)
+                        .bind(content)
+                        .bind(at)
                 }
                 .fetch_optional(&self.pool)
                 .await
@@ -68,7 +82,11 @@ macro_rules! sql_draft_store {
                 }
                 // A base version for a draft that does not exist has nothing to build on.
                 let current = self.draft(user_id, draft_id).await?;
-                Ok(DraftWrite::Stale(current.unwrap_or(Draft { version: 0, content: String::new(), updated_at: 0 })))
+                Ok(DraftWrite::Stale(current.unwrap_or(Draft {
+                    version: 0,
+                    content: String::new(),
+                    updated_at: 0,
+                })))
             }
         }
     };

@@ -49,7 +49,10 @@ impl SystemClock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as i64)
             .unwrap_or_default();
-        Self { wall_at_start, start: tokio::time::Instant::now() }
+        Self {
+            wall_at_start,
+            start: tokio::time::Instant::now(),
+        }
     }
 }
 

@@ -25,7 +25,10 @@ pub struct PresenceConfig {
 
 impl Default for PresenceConfig {
     fn default() -> Self {
-        Self { idle_after: Duration::from_secs(300), away_after: Duration::from_secs(900) }
+        Self {
+            idle_after: Duration::from_secs(300),
+            away_after: Duration::from_secs(900),
+        }
     }
 }
 
@@ -58,7 +61,11 @@ struct Inner {
 }
 
 impl Presence {
-    pub fn new(registry: Arc<dyn PresenceRegistry>, clock: Arc<dyn Clock>, config: PresenceConfig) -> Self {
+    pub fn new(
+        registry: Arc<dyn PresenceRegistry>,
+        clock: Arc<dyn Clock>,
+        config: PresenceConfig,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -90,8 +97,13 @@ impl Presence {
     pub fn socket_opened<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity) {
         let user = me.user_id.clone();
         let this = self.clone();
-        s.extensions.insert(ActivityHook(Arc::new(move || this.touch(&user))));
-        if self.inner.registry.socket_opened(&me.user_id, &s.id.to_string(), self.now()) {
+        s.extensions
+            .insert(ActivityHook(Arc::new(move || this.touch(&user))));
+        if self
+            .inner
+            .registry
+            .socket_opened(&me.user_id, &s.id.to_string(), self.now())
+        {
             self.announce(&me.user_id, Vec::new());
         }
     }
@@ -162,7 +174,8 @@ impl Presence {
     /// Sweeps often enough that a status change is told within a twentieth of the idle
     /// threshold, until the process ends.
     pub async fn run_sweeper(self) {
-        let period = (self.inner.config.idle_after / 20).clamp(Duration::from_millis(100), Duration::from_secs(10));
+        let period = (self.inner.config.idle_after / 20)
+            .clamp(Duration::from_millis(100), Duration::from_secs(10));
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -173,15 +186,24 @@ impl Presence {
 
     fn is_visible(&self, user_id: &str) -> bool {
         let records = self.inner.registry.records(&[user_id.to_owned()]);
-        records.first().is_none_or(|r| r.chosen != ChosenStatus::Invisible)
+        records
+            .first()
+            .is_none_or(|r| r.chosen != ChosenStatus::Invisible)
     }
 
     /// Tells others the user's status if it changed since last told.
     fn announce(&self, user_id: &str, extra_channels: Vec<String>) {
-        let Some(view) = self.views(&[user_id.to_owned()]).pop() else { return };
+        let Some(view) = self.views(&[user_id.to_owned()]).pop() else {
+            return;
+        };
         let event = view.event();
         let told = (event.status, event.message.clone());
-        if self.announced().insert(user_id.to_owned(), told.clone()).as_ref() == Some(&told) {
+        if self
+            .announced()
+            .insert(user_id.to_owned(), told.clone())
+            .as_ref()
+            == Some(&told)
+        {
             return;
         }
         let mut channels = self.inner.registry.channels_of_user(user_id);
@@ -192,7 +214,10 @@ impl Presence {
     }
 
     fn announced(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Status, Option<String>)>> {
-        self.inner.announced.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner
+            .announced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn with_sink(&self, f: impl FnOnce(&dyn PresenceSink)) {
@@ -201,4 +226,3 @@ impl Presence {
         }
     }
 }
-

@@ -70,13 +70,23 @@ impl PresenceView {
             status,
             // An invisible user shows nothing that would give them away.
             message: if hidden { None } else { record.message.clone() },
-            last_seen: if hidden { record.last_seen } else { Some(record.last_activity) },
+            last_seen: if hidden {
+                record.last_seen
+            } else {
+                Some(record.last_activity)
+            },
             devices: if hidden { 0 } else { record.devices },
         }
     }
 
     pub fn unknown(user_id: &str) -> Self {
-        Self { user_id: user_id.to_owned(), status: Status::Offline, message: None, last_seen: None, devices: 0 }
+        Self {
+            user_id: user_id.to_owned(),
+            status: Status::Offline,
+            message: None,
+            last_seen: None,
+            devices: 0,
+        }
     }
 
     pub fn event(&self) -> PresenceEvent {

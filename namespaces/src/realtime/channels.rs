@@ -18,7 +18,11 @@ impl TryFrom<String> for ChannelName {
         let Some((scope, id)) = value.split_once(':') else {
             return Err(format!("channel `{}` is not scope:id", shorten(&value)));
         };
-        if value.len() > MAX_CHANNEL_CHARS || scope.is_empty() || id.is_empty() || !value.chars().all(allowed) {
+        if value.len() > MAX_CHANNEL_CHARS
+            || scope.is_empty()
+            || id.is_empty()
+            || !value.chars().all(allowed)
+        {
             return Err(format!(
                 "channel `{}` must be scope:id, at most {MAX_CHANNEL_CHARS} characters of A-Z a-z 0-9 _ - : . @ = / +",
                 shorten(&value)
@@ -69,7 +73,9 @@ impl TryFrom<String> for Allow {
             "claims" => Ok(Self::Claims),
             other => match other.strip_prefix("role:") {
                 Some(role) if !role.is_empty() => Ok(Self::Role(role.to_owned())),
-                _ => Err(format!("allow must be any, claims or role:NAME, not `{other}`")),
+                _ => Err(format!(
+                    "allow must be any, claims or role:NAME, not `{other}`"
+                )),
             },
         }
     }
@@ -94,7 +100,10 @@ pub struct ChannelRule {
 
 impl ChannelRule {
     fn new(pattern: &str, allow: Allow) -> Self {
-        Self { pattern: pattern.into(), allow }
+        Self {
+            pattern: pattern.into(),
+            allow,
+        }
     }
 }
 
@@ -123,7 +132,11 @@ pub fn may_subscribe(rules: &[ChannelRule], who: &Identity, channel: &str) -> bo
                 Allow::Claims => false,
             }
     });
-    by_rule || who.channels.iter().any(|pattern| glob_match(pattern, channel))
+    by_rule
+        || who
+            .channels
+            .iter()
+            .any(|pattern| glob_match(pattern, channel))
 }
 
 /// `*` matches any run of characters, everything else itself.
@@ -167,13 +180,23 @@ mod tests {
     fn default_rules_follow_the_contract() {
         let rules = default_rules();
         let alice = user("alice", &[], &[]);
-        for ok in ["public:lobby", "user:alice", "pitch:1", "feature:x", "task:42"] {
+        for ok in [
+            "public:lobby",
+            "user:alice",
+            "pitch:1",
+            "feature:x",
+            "task:42",
+        ] {
             assert!(may_subscribe(&rules, &alice, ok), "{ok}");
         }
         for denied in ["user:bob", "admin:ops", "private:x", "user:alice2"] {
             assert!(!may_subscribe(&rules, &alice, denied), "{denied}");
         }
-        assert!(may_subscribe(&rules, &user("root", &["admin"], &[]), "admin:ops"));
+        assert!(may_subscribe(
+            &rules,
+            &user("root", &["admin"], &[]),
+            "admin:ops"
+        ));
     }
 
     #[test]
@@ -200,14 +223,25 @@ mod tests {
             assert!(ChannelName::try_from(ok.to_string()).is_ok(), "{ok}");
         }
         let long = format!("public:{}", "x".repeat(MAX_CHANNEL_CHARS));
-        for bad in ["nocolon", ":x", "x:", "public:sp ace", "public:\u{0}", "public:é", long.as_str()] {
+        for bad in [
+            "nocolon",
+            ":x",
+            "x:",
+            "public:sp ace",
+            "public:\u{0}",
+            "public:é",
+            long.as_str(),
+        ] {
             assert!(ChannelName::try_from(bad.to_string()).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn allow_parses_from_settings_text() {
-        assert_eq!(Allow::try_from("role:ops".to_string()), Ok(Allow::Role("ops".into())));
+        assert_eq!(
+            Allow::try_from("role:ops".to_string()),
+            Ok(Allow::Role("ops".into()))
+        );
         assert!(Allow::try_from("role:".to_string()).is_err());
         assert!(Allow::try_from("everyone".to_string()).is_err());
     }

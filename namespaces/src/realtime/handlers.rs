@@ -5,13 +5,15 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Event, Extension, SocketRef, State};
 
 use super::channels::{ChannelName, channel_room, may_subscribe};
-use super::payloads::{Activity, DraftGet, DraftSync, LatencyPing, Position, Subscribe, Unsubscribe};
+use super::payloads::{
+    Activity, DraftGet, DraftSync, LatencyPing, Position, Subscribe, Unsubscribe,
+};
 use super::{PATH, RealtimeState, emits, events, presence_handlers};
+use crate::Identity;
 use crate::ack::{ErrorCode, NsError};
 use crate::incoming::Incoming;
 use crate::ports::{DraftWrite, Recovery};
 use crate::rooms::user_room;
-use crate::Identity;
 
 pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
     s.on(events::SUBSCRIBE, on_subscribe::<A>);
@@ -71,11 +73,18 @@ async fn on_subscribe<A: Adapter>(
 }
 
 /// The publications a client missed, or `None` when history cannot tell them all.
-async fn recover(st: &RealtimeState, channel: &str, at: &Position) -> Result<Option<Vec<Value>>, NsError> {
+async fn recover(
+    st: &RealtimeState,
+    channel: &str,
+    at: &Position,
+) -> Result<Option<Vec<Value>>, NsError> {
     match st.history().since(channel, &at.epoch, at.offset).await? {
-        Recovery::Recovered(publications) => {
-            Ok(Some(publications.iter().filter_map(|p| serde_json::to_value(p).ok()).collect()))
-        }
+        Recovery::Recovered(publications) => Ok(Some(
+            publications
+                .iter()
+                .filter_map(|p| serde_json::to_value(p).ok())
+                .collect(),
+        )),
         Recovery::Lost => Ok(None),
     }
 }
@@ -101,7 +110,10 @@ async fn on_unsubscribe<A: Adapter>(
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::ACTIVITY))]
 async fn on_activity<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
     // The event extractor already counted it as activity; only the payload is checked.
-    req.respond(st.inner.max_payload_bytes, async |_: Activity| Ok(json!({}))).await;
+    req.respond(st.inner.max_payload_bytes, async |_: Activity| {
+        Ok(json!({}))
+    })
+    .await;
 }
 
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::LATENCY_PING))]
@@ -118,11 +130,14 @@ async fn on_draft_get<A: Adapter>(
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.max_payload_bytes, async |body: DraftGet| {
-        match st.inner.drafts.draft(&me.user_id, body.draft_id.as_str()).await? {
-            Some(draft) => Ok(draft),
-            None => Err(NsError::not_found("no such draft")),
-        }
+    req.respond(st.inner.max_payload_bytes, async |body: DraftGet| match st
+        .inner
+        .drafts
+        .draft(&me.user_id, body.draft_id.as_str())
+        .await?
+    {
+        Some(draft) => Ok(draft),
+        None => Err(NsError::not_found("no such draft")),
     })
     .await;
 }

@@ -17,8 +17,8 @@ pub use channels::{Allow, ChannelRule, default_rules};
 pub use publish::{PublishAck, publish};
 pub use sink::RealtimeSink;
 
-use crate::presence::Presence;
 use crate::ports::{ChannelHistory, Clock, DraftStore};
+use crate::presence::Presence;
 use crate::rooms::user_room;
 use crate::{Identity, NsError};
 use channels::channel_room;
@@ -76,8 +76,24 @@ pub struct RealtimeParts {
 
 impl RealtimeState {
     pub fn new(parts: RealtimeParts) -> Self {
-        let RealtimeParts { history, drafts, presence, clock, rules, max_payload_bytes } = parts;
-        Self { inner: Arc::new(Inner { history, drafts, presence, clock, rules, max_payload_bytes }) }
+        let RealtimeParts {
+            history,
+            drafts,
+            presence,
+            clock,
+            rules,
+            max_payload_bytes,
+        } = parts;
+        Self {
+            inner: Arc::new(Inner {
+                history,
+                drafts,
+                presence,
+                clock,
+                rules,
+                max_payload_bytes,
+            }),
+        }
     }
 
     pub fn presence(&self) -> &Presence {
@@ -122,5 +138,7 @@ async fn on_disconnect<A: Adapter>(
     reason: DisconnectReason,
 ) {
     tracing::debug!(ns = PATH, sid = %s.id, user = %me.user_id, ?reason, "disconnected");
-    state.presence().socket_closed(&me.user_id, &s.id.to_string());
+    state
+        .presence()
+        .socket_closed(&me.user_id, &s.id.to_string());
 }

@@ -24,7 +24,9 @@ impl TryFrom<Vec<String>> for ChannelList {
     type Error = String;
     fn try_from(value: Vec<String>) -> Result<Self, String> {
         if value.is_empty() || value.len() > MAX_CHANNELS_PER_REQUEST {
-            return Err(format!("channels has 1..={MAX_CHANNELS_PER_REQUEST} entries"));
+            return Err(format!(
+                "channels has 1..={MAX_CHANNELS_PER_REQUEST} entries"
+            ));
         }
         Ok(Self(value))
     }
@@ -79,7 +81,9 @@ impl TryFrom<String> for StatusMessage {
     type Error = String;
     fn try_from(value: String) -> Result<Self, String> {
         if value.chars().count() > MAX_STATUS_MESSAGE_CHARS {
-            return Err(format!("message is at most {MAX_STATUS_MESSAGE_CHARS} characters"));
+            return Err(format!(
+                "message is at most {MAX_STATUS_MESSAGE_CHARS} characters"
+            ));
         }
         Ok(Self(value))
     }
@@ -161,7 +165,9 @@ mod tests {
         .expect("valid");
         assert_eq!(ok.since["public:a"].offset, 3);
         assert!(serde_json::from_value::<Subscribe>(json!({"channels": []})).is_err());
-        let many: Vec<String> = (0..=MAX_CHANNELS_PER_REQUEST).map(|i| format!("public:{i}")).collect();
+        let many: Vec<String> = (0..=MAX_CHANNELS_PER_REQUEST)
+            .map(|i| format!("public:{i}"))
+            .collect();
         assert!(serde_json::from_value::<Subscribe>(json!({ "channels": many })).is_err());
         assert!(serde_json::from_value::<Subscribe>(json!({"channels": ["public:a"], "since": {"public:a": {"offset": -1, "epoch": "e"}}})).is_err());
     }
@@ -169,7 +175,12 @@ mod tests {
     #[test]
     fn presence_requests_are_bounded() {
         assert!(serde_json::from_value::<PresenceSet>(json!({"status": "busy"})).is_err());
-        assert!(serde_json::from_value::<PresenceSet>(json!({"status": "dnd", "message": "x".repeat(201)})).is_err());
+        assert!(
+            serde_json::from_value::<PresenceSet>(
+                json!({"status": "dnd", "message": "x".repeat(201)})
+            )
+            .is_err()
+        );
         assert!(serde_json::from_value::<PresenceSet>(json!({"status": "invisible"})).is_ok());
         let many: Vec<String> = (0..=MAX_PRESENCE_USERS).map(|i| format!("u{i}")).collect();
         assert!(serde_json::from_value::<PresenceUsers>(json!({ "userIds": many })).is_err());
@@ -177,8 +188,15 @@ mod tests {
 
     #[test]
     fn publish_needs_a_valid_channel_and_event() {
-        assert!(serde_json::from_value::<Publish>(json!({"channel": "public:a", "event": "tick"})).is_ok());
-        assert!(serde_json::from_value::<Publish>(json!({"channel": "bad", "event": "tick"})).is_err());
-        assert!(serde_json::from_value::<Publish>(json!({"channel": "public:a", "event": ""})).is_err());
+        assert!(
+            serde_json::from_value::<Publish>(json!({"channel": "public:a", "event": "tick"}))
+                .is_ok()
+        );
+        assert!(
+            serde_json::from_value::<Publish>(json!({"channel": "bad", "event": "tick"})).is_err()
+        );
+        assert!(
+            serde_json::from_value::<Publish>(json!({"channel": "public:a", "event": ""})).is_err()
+        );
     }
 }

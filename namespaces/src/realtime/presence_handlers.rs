@@ -45,18 +45,38 @@ async fn on_presence_get<A: Adapter>(State(st): State<RealtimeState>, req: Incom
 }
 
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_WATCH))]
-async fn on_presence_watch<A: Adapter>(s: SocketRef<A>, State(st): State<RealtimeState>, req: Incoming<A>) {
+async fn on_presence_watch<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<RealtimeState>,
+    req: Incoming<A>,
+) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
-        s.join(body.user_ids.0.iter().map(|u| watch_room(u)).collect::<Vec<_>>());
+        s.join(
+            body.user_ids
+                .0
+                .iter()
+                .map(|u| watch_room(u))
+                .collect::<Vec<_>>(),
+        );
         Ok(json!({ "users": st.presence().views(&body.user_ids.0) }))
     })
     .await;
 }
 
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_UNWATCH))]
-async fn on_presence_unwatch<A: Adapter>(s: SocketRef<A>, State(st): State<RealtimeState>, req: Incoming<A>) {
+async fn on_presence_unwatch<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<RealtimeState>,
+    req: Incoming<A>,
+) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
-        s.leave(body.user_ids.0.iter().map(|u| watch_room(u)).collect::<Vec<_>>());
+        s.leave(
+            body.user_ids
+                .0
+                .iter()
+                .map(|u| watch_room(u))
+                .collect::<Vec<_>>(),
+        );
         Ok(json!({}))
     })
     .await;
@@ -64,7 +84,11 @@ async fn on_presence_unwatch<A: Adapter>(s: SocketRef<A>, State(st): State<Realt
 
 /// Members of a channel the socket is subscribed to; invisible users are left out.
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_MEMBERS))]
-async fn on_presence_members<A: Adapter>(s: SocketRef<A>, State(st): State<RealtimeState>, req: Incoming<A>) {
+async fn on_presence_members<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<RealtimeState>,
+    req: Incoming<A>,
+) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceMembers| {
         let channel = body.channel.as_str();
         if !s.rooms().iter().any(|room| *room == channel_room(channel)) {
@@ -77,7 +101,9 @@ async fn on_presence_members<A: Adapter>(s: SocketRef<A>, State(st): State<Realt
             .views(&users)
             .into_iter()
             .filter(|view| {
-                let invisible = records.iter().any(|r| r.user_id == view.user_id && r.chosen == ChosenStatus::Invisible);
+                let invisible = records
+                    .iter()
+                    .any(|r| r.user_id == view.user_id && r.chosen == ChosenStatus::Invisible);
                 !invisible && view.status != Status::Offline
             })
             .map(|view| json!({ "userId": view.user_id, "status": view.status }))

@@ -27,7 +27,13 @@ pub async fn publish<A: Adapter>(
     let key = req.idempotency_key.as_ref().map(|k| k.as_str());
     let (publication, is_new) = state
         .history()
-        .append(req.channel.as_str(), &req.event.0, req.data, state.now(), key)
+        .append(
+            req.channel.as_str(),
+            &req.event.0,
+            req.data,
+            state.now(),
+            key,
+        )
         .await?;
     if is_new && let Some(ns) = io.of(PATH) {
         let room = channel_room(&publication.channel);
@@ -35,5 +41,8 @@ pub async fn publish<A: Adapter>(
             tracing::warn!(error = %err, "publication stored but not broadcast");
         }
     }
-    Ok(PublishAck { offset: publication.offset, epoch: publication.epoch })
+    Ok(PublishAck {
+        offset: publication.offset,
+        epoch: publication.epoch,
+    })
 }

@@ -26,7 +26,13 @@ impl<A: Adapter> RealtimeSink<A> {
 
     /// Emits on `/realtime` in the background: presence is told from synchronous paths
     /// (disconnects, timers) that must not wait on sockets.
-    fn emit(&self, rooms: Vec<String>, except: String, event: &'static str, data: serde_json::Value) {
+    fn emit(
+        &self,
+        rooms: Vec<String>,
+        except: String,
+        event: &'static str,
+        data: serde_json::Value,
+    ) {
         let Some(ns) = self.io.of(PATH) else { return };
         tokio::spawn(async move {
             if let Err(err) = ns.to(rooms).except(except).emit(event, &data).await {
@@ -49,11 +55,21 @@ impl<A: Adapter> PresenceSink for RealtimeSink<A> {
 
     fn channel_joined(&self, channel: &str, user_id: &str) {
         let data = json!({ "channel": channel, "userId": user_id });
-        self.emit(vec![channel_room(channel)], user_room(user_id), emits::PRESENCE_JOIN, data);
+        self.emit(
+            vec![channel_room(channel)],
+            user_room(user_id),
+            emits::PRESENCE_JOIN,
+            data,
+        );
     }
 
     fn channel_left(&self, channel: &str, user_id: &str) {
         let data = json!({ "channel": channel, "userId": user_id });
-        self.emit(vec![channel_room(channel)], user_room(user_id), emits::PRESENCE_LEAVE, data);
+        self.emit(
+            vec![channel_room(channel)],
+            user_room(user_id),
+            emits::PRESENCE_LEAVE,
+            data,
+        );
     }
 }

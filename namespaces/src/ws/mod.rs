@@ -18,8 +18,8 @@ pub use chat::{Chat, ReadReceipt};
 pub use typing::TYPING_TIMEOUT;
 
 use crate::ports::{Clock, MessageStore};
-use crate::rooms::{conversation_room, user_room};
 use crate::presence::Presence;
+use crate::rooms::{conversation_room, user_room};
 use crate::{Identity, NsError};
 use typing::TypingTracker;
 
@@ -74,7 +74,12 @@ pub struct WsConfig {
 }
 
 impl WsState {
-    pub fn new(store: Arc<dyn MessageStore>, clock: Arc<dyn Clock>, presence: Presence, config: WsConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn MessageStore>,
+        clock: Arc<dyn Clock>,
+        presence: Presence,
+        config: WsConfig,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 chat: Chat::new(store, clock),
@@ -120,7 +125,10 @@ async fn on_disconnect<A: Adapter>(
     State(state): State<WsState>,
     Extension(me): Extension<Identity>,
 ) {
-    state.inner.presence.socket_closed(&me.user_id, &s.id.to_string());
+    state
+        .inner
+        .presence
+        .socket_closed(&me.user_id, &s.id.to_string());
 }
 
 /// The connect handler proper: everything was set up in [`prepare_socket`].

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
-use switchyard_namespaces::ports::{ChannelHistory, Publication, Recovery, StoreError, StoreResult};
+use switchyard_namespaces::ports::{
+    ChannelHistory, Publication, Recovery, StoreError, StoreResult,
+};
 use tokio::time::Instant;
 
 /// How long a repeated publish `idempotencyKey` returns the first result.
@@ -22,11 +24,20 @@ struct Log {
 
 impl Log {
     fn new() -> Self {
-        Self { epoch: new_epoch(), last_offset: 0, entries: VecDeque::new() }
+        Self {
+            epoch: new_epoch(),
+            last_offset: 0,
+            entries: VecDeque::new(),
+        }
     }
 
     fn prune(&mut self, size: usize, ttl: Duration) {
-        while self.entries.len() > size || self.entries.front().is_some_and(|(at, _)| at.elapsed() > ttl) {
+        while self.entries.len() > size
+            || self
+                .entries
+                .front()
+                .is_some_and(|(at, _)| at.elapsed() > ttl)
+        {
             self.entries.pop_front();
         }
     }
@@ -51,12 +62,15 @@ impl MemoryHistory {
             size,
             ttl,
             logs: moka::sync::Cache::builder().time_to_idle(ttl * 2).build(),
-            published: moka::future::Cache::builder().time_to_live(IDEMPOTENCY_WINDOW).build(),
+            published: moka::future::Cache::builder()
+                .time_to_live(IDEMPOTENCY_WINDOW)
+                .build(),
         }
     }
 
     fn log(&self, channel: &str) -> Arc<Mutex<Log>> {
-        self.logs.get_with(channel.to_owned(), || Arc::new(Mutex::new(Log::new())))
+        self.logs
+            .get_with(channel.to_owned(), || Arc::new(Mutex::new(Log::new())))
     }
 
     fn append_now(&self, channel: &str, event: &str, data: Value, ts: i64) -> Publication {
@@ -94,7 +108,9 @@ impl ChannelHistory for MemoryHistory {
         let entry = self
             .published
             .entry(key.to_owned())
-            .or_try_insert_with(async { Ok::<_, StoreError>(self.append_now(channel, event, data, ts)) })
+            .or_try_insert_with(async {
+                Ok::<_, StoreError>(self.append_now(channel, event, data, ts))
+            })
             .await
             .map_err(|err| StoreError::Unavailable(err.to_string().into()))?;
         let fresh = entry.is_fresh();
@@ -102,7 +118,9 @@ impl ChannelHistory for MemoryHistory {
     }
 
     async fn since(&self, channel: &str, epoch: &str, offset: u64) -> StoreResult<Recovery> {
-        let Some(log) = self.logs.get(channel) else { return Ok(Recovery::Lost) };
+        let Some(log) = self.logs.get(channel) else {
+            return Ok(Recovery::Lost);
+        };
         let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
         log.prune(self.size, self.ttl);
         if log.epoch != epoch || offset > log.last_offset {
@@ -115,7 +133,13 @@ impl ChannelHistory for MemoryHistory {
         if first_kept.is_none_or(|first| first > offset + 1) {
             return Ok(Recovery::Lost);
         }
-        let missed = log.entries.iter().map(|(_, p)| p).filter(|p| p.offset > offset).cloned().collect();
+        let missed = log
+            .entries
+            .iter()
+            .map(|(_, p)| p)
+            .filter(|p| p.offset > offset)
+            .cloned()
+            .collect();
         Ok(Recovery::Recovered(missed))
     }
 }
@@ -126,7 +150,10 @@ mod tests {
     use serde_json::json;
 
     async fn publish(h: &MemoryHistory, n: u64) -> Publication {
-        h.append("public:a", "tick", json!({ "n": n }), 0, None).await.expect("append").0
+        h.append("public:a", "tick", json!({ "n": n }), 0, None)
+            .await
+            .expect("append")
+            .0
     }
 
     fn offsets(r: Recovery) -> Option<Vec<u64>> {
@@ -145,7 +172,10 @@ mod tests {
         }
         let r = h.since("public:a", &first.epoch, 2).await.expect("since");
         assert_eq!(offsets(r), Some(vec![3, 4, 5]));
-        assert_eq!(offsets(h.since("public:a", &first.epoch, 5).await.expect("since")), Some(vec![]));
+        assert_eq!(
+            offsets(h.since("public:a", &first.epoch, 5).await.expect("since")),
+            Some(vec![])
+        );
     }
 
     #[tokio::test]
@@ -155,8 +185,14 @@ mod tests {
         for n in 2..=6 {
             publish(&h, n).await;
         }
-        assert_eq!(offsets(h.since("public:a", &first.epoch, 1).await.expect("since")), None);
-        assert_eq!(offsets(h.since("public:a", &first.epoch, 3).await.expect("since")), Some(vec![4, 5, 6]));
+        assert_eq!(
+            offsets(h.since("public:a", &first.epoch, 1).await.expect("since")),
+            None
+        );
+        assert_eq!(
+            offsets(h.since("public:a", &first.epoch, 3).await.expect("since")),
+            Some(vec![4, 5, 6])
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -166,27 +202,52 @@ mod tests {
         publish(&h, 2).await;
         tokio::time::advance(Duration::from_secs(301)).await;
         publish(&h, 3).await;
-        assert_eq!(offsets(h.since("public:a", &first.epoch, 0).await.expect("since")), None);
-        assert_eq!(offsets(h.since("public:a", &first.epoch, 2).await.expect("since")), Some(vec![3]));
+        assert_eq!(
+            offsets(h.since("public:a", &first.epoch, 0).await.expect("since")),
+            None
+        );
+        assert_eq!(
+            offsets(h.since("public:a", &first.epoch, 2).await.expect("since")),
+            Some(vec![3])
+        );
     }
 
     #[tokio::test]
     async fn wrong_epochs_unknown_channels_and_future_offsets_are_lost() {
         let h = MemoryHistory::new(100, Duration::from_secs(300));
         let p = publish(&h, 1).await;
-        assert_eq!(offsets(h.since("public:a", "other-epoch", 0).await.expect("since")), None);
-        assert_eq!(offsets(h.since("public:zzz", &p.epoch, 0).await.expect("since")), None);
-        assert_eq!(offsets(h.since("public:a", &p.epoch, 9).await.expect("since")), None);
+        assert_eq!(
+            offsets(h.since("public:a", "other-epoch", 0).await.expect("since")),
+            None
+        );
+        assert_eq!(
+            offsets(h.since("public:zzz", &p.epoch, 0).await.expect("since")),
+            None
+        );
+        assert_eq!(
+            offsets(h.since("public:a", &p.epoch, 9).await.expect("since")),
+            None
+        );
     }
 
     #[tokio::test]
     async fn a_repeated_idempotency_key_returns_the_first_publication() {
         let h = MemoryHistory::new(100, Duration::from_secs(300));
-        let (first, new) = h.append("public:a", "e", json!(1), 0, Some("k")).await.expect("append");
+        let (first, new) = h
+            .append("public:a", "e", json!(1), 0, Some("k"))
+            .await
+            .expect("append");
         assert!(new);
-        let (again, new) = h.append("public:a", "e", json!(2), 0, Some("k")).await.expect("append");
+        let (again, new) = h
+            .append("public:a", "e", json!(2), 0, Some("k"))
+            .await
+            .expect("append");
         assert!(!new);
         assert_eq!(again, first);
-        assert_eq!(publish(&h, 3).await.offset, 2, "the repeat published nothing");
+        assert_eq!(
+            publish(&h, 3).await.offset,
+            2,
+            "the repeat published nothing"
+        );
     }
 }

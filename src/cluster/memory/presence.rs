@@ -38,7 +38,10 @@ impl MemoryPresence {
 impl PresenceRegistry for MemoryPresence {
     fn socket_opened(&self, user_id: &str, socket_id: &str, now: i64) -> bool {
         let mut state = self.state();
-        state.sockets.entry(socket_id.to_owned()).or_insert_with(|| (user_id.to_owned(), HashSet::new()));
+        state
+            .sockets
+            .entry(socket_id.to_owned())
+            .or_insert_with(|| (user_id.to_owned(), HashSet::new()));
         let user = state.users.entry(user_id.to_owned()).or_default();
         let first = user.sockets.is_empty();
         user.sockets.insert(socket_id.to_owned());
@@ -49,7 +52,9 @@ impl PresenceRegistry for MemoryPresence {
     fn socket_closed(&self, user_id: &str, socket_id: &str, now: i64) -> bool {
         let mut state = self.state();
         state.sockets.remove(socket_id);
-        let Some(user) = state.users.get_mut(user_id) else { return false };
+        let Some(user) = state.users.get_mut(user_id) else {
+            return false;
+        };
         let removed = user.sockets.remove(socket_id);
         if removed && user.sockets.is_empty() {
             user.last_seen = Some(now);
@@ -91,7 +96,12 @@ impl PresenceRegistry for MemoryPresence {
 
     fn online_users(&self) -> Vec<String> {
         let state = self.state();
-        state.users.iter().filter(|(_, u)| !u.sockets.is_empty()).map(|(id, _)| id.clone()).collect()
+        state
+            .users
+            .iter()
+            .filter(|(_, u)| !u.sockets.is_empty())
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     fn joined(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
@@ -99,7 +109,12 @@ impl PresenceRegistry for MemoryPresence {
         if let Some((_, channels)) = state.sockets.get_mut(socket_id) {
             channels.insert(channel.to_owned());
         }
-        let sockets = state.members.entry(channel.to_owned()).or_default().entry(user_id.to_owned()).or_default();
+        let sockets = state
+            .members
+            .entry(channel.to_owned())
+            .or_default()
+            .entry(user_id.to_owned())
+            .or_default();
         let first = sockets.is_empty();
         sockets.insert(socket_id.to_owned());
         first
@@ -110,8 +125,12 @@ impl PresenceRegistry for MemoryPresence {
         if let Some((_, channels)) = state.sockets.get_mut(socket_id) {
             channels.remove(channel);
         }
-        let Some(users) = state.members.get_mut(channel) else { return false };
-        let Some(sockets) = users.get_mut(user_id) else { return false };
+        let Some(users) = state.members.get_mut(channel) else {
+            return false;
+        };
+        let Some(sockets) = users.get_mut(user_id) else {
+            return false;
+        };
         let was_there = sockets.remove(socket_id);
         let last = was_there && sockets.is_empty();
         if sockets.is_empty() {
@@ -125,12 +144,18 @@ impl PresenceRegistry for MemoryPresence {
 
     fn channels_of_socket(&self, socket_id: &str) -> Vec<String> {
         let state = self.state();
-        state.sockets.get(socket_id).map(|(_, c)| c.iter().cloned().collect()).unwrap_or_default()
+        state
+            .sockets
+            .get(socket_id)
+            .map(|(_, c)| c.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     fn channels_of_user(&self, user_id: &str) -> Vec<String> {
         let state = self.state();
-        let Some(user) = state.users.get(user_id) else { return Vec::new() };
+        let Some(user) = state.users.get(user_id) else {
+            return Vec::new();
+        };
         let mut channels: Vec<String> = user
             .sockets
             .iter()
@@ -144,7 +169,11 @@ impl PresenceRegistry for MemoryPresence {
 
     fn members(&self, channel: &str) -> Vec<String> {
         let state = self.state();
-        let mut users: Vec<String> = state.members.get(channel).map(|u| u.keys().cloned().collect()).unwrap_or_default();
+        let mut users: Vec<String> = state
+            .members
+            .get(channel)
+            .map(|u| u.keys().cloned().collect())
+            .unwrap_or_default();
         users.sort();
         users
     }

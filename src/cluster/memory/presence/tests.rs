@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchyard_namespaces::ports::{ChosenStatus, PresenceRegistry, SystemClock};
-use switchyard_namespaces::presence::{Presence, PresenceConfig, PresenceEvent, PresenceSink, Status};
+use switchyard_namespaces::presence::{
+    Presence, PresenceConfig, PresenceEvent, PresenceSink, Status,
+};
 
 use super::MemoryPresence;
 
@@ -16,8 +18,15 @@ struct Recorder {
 
 impl PresenceSink for Recorder {
     fn status_changed(&self, event: PresenceEvent, channels: Vec<String>) {
-        let status = serde_json::to_value(event.status).ok().and_then(|v| v.as_str().map(str::to_owned));
-        self.push(format!("{}={} via {:?}", event.user_id, status.unwrap_or_default(), channels));
+        let status = serde_json::to_value(event.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned));
+        self.push(format!(
+            "{}={} via {:?}",
+            event.user_id,
+            status.unwrap_or_default(),
+            channels
+        ));
     }
     fn channel_joined(&self, channel: &str, user_id: &str) {
         self.push(format!("join {channel} {user_id}"));
@@ -38,7 +47,11 @@ impl Recorder {
 
 fn presence() -> (Presence, Arc<Recorder>, Arc<MemoryPresence>) {
     let registry = Arc::new(MemoryPresence::default());
-    let p = Presence::new(registry.clone(), Arc::new(SystemClock::new()), PresenceConfig::default());
+    let p = Presence::new(
+        registry.clone(),
+        Arc::new(SystemClock::new()),
+        PresenceConfig::default(),
+    );
     let recorder = Arc::new(Recorder::default());
     p.set_sink(recorder.clone());
     (p, recorder, registry)
@@ -87,7 +100,11 @@ async fn idle_after_five_minutes_away_after_fifteen_back_on_activity() {
     p.sweep();
     assert_eq!(told.take(), vec!["alice=away via []"]);
     p.touch("alice");
-    assert_eq!(told.take(), vec!["alice=online via []"], "activity brings her back at once");
+    assert_eq!(
+        told.take(),
+        vec!["alice=online via []"],
+        "activity brings her back at once"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -106,11 +123,24 @@ async fn invisible_shows_offline_and_hides_devices_and_message() {
     open(&p, &registry, "alice", "s1");
     p.set_status("alice", ChosenStatus::Dnd, Some("focus".into()));
     let view = &p.views(&["alice".into()])[0];
-    assert_eq!((view.status, view.message.as_deref()), (Status::Dnd, Some("focus")));
+    assert_eq!(
+        (view.status, view.message.as_deref()),
+        (Status::Dnd, Some("focus"))
+    );
     p.set_status("alice", ChosenStatus::Invisible, Some("secret".into()));
     let view = &p.views(&["alice".into()])[0];
-    assert_eq!((view.status, view.message.clone(), view.devices), (Status::Offline, None, 0));
-    assert_eq!(told.take(), vec!["alice=online via []", "alice=dnd via []", "alice=offline via []"]);
+    assert_eq!(
+        (view.status, view.message.clone(), view.devices),
+        (Status::Offline, None, 0)
+    );
+    assert_eq!(
+        told.take(),
+        vec![
+            "alice=online via []",
+            "alice=dnd via []",
+            "alice=offline via []"
+        ]
+    );
     // Joining a channel while invisible tells nobody.
     p.join("public:a", "alice", "s1");
     assert!(told.take().is_empty());
@@ -129,7 +159,11 @@ async fn channel_join_and_leave_are_per_user_not_per_tab() {
     p.leave("public:a", "bob", "b1");
     assert!(told.take().is_empty());
     p.socket_closed("bob", "b2");
-    assert_eq!(told.take(), vec!["leave public:a bob"], "b1 is still open: bob stays online");
+    assert_eq!(
+        told.take(),
+        vec!["leave public:a bob"],
+        "b1 is still open: bob stays online"
+    );
     assert!(registry.members("public:a").is_empty());
 }
 
@@ -140,13 +174,23 @@ async fn going_offline_is_told_to_the_channels_the_user_was_in() {
     p.join("public:a", "bob", "b1");
     told.take();
     p.socket_closed("bob", "b1");
-    assert_eq!(told.take(), vec!["leave public:a bob", "bob=offline via [\"public:a\"]"]);
+    assert_eq!(
+        told.take(),
+        vec!["leave public:a bob", "bob=offline via [\"public:a\"]"]
+    );
 }
 
 #[test]
 fn unknown_users_are_offline_with_no_last_seen() {
     let registry = Arc::new(MemoryPresence::default());
-    let p = Presence::new(registry, Arc::new(SystemClock::new()), PresenceConfig::default());
+    let p = Presence::new(
+        registry,
+        Arc::new(SystemClock::new()),
+        PresenceConfig::default(),
+    );
     let view = &p.views(&["ghost".into()])[0];
-    assert_eq!((view.status, view.last_seen, view.devices), (Status::Offline, None, 0));
+    assert_eq!(
+        (view.status, view.last_seen, view.devices),
+        (Status::Offline, None, 0)
+    );
 }
