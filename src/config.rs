@@ -42,6 +42,10 @@ pub struct Settings {
     pub presence_away_secs: u64,
     /// Who may subscribe to which channels; see PROTOCOL.md §3 for the defaults.
     pub channel_rules: Vec<ChannelRule>,
+    /// How long a user's sockets have to ack a notification before it is pushed.
+    pub notification_ack_timeout_ms: u64,
+    /// Pending (undelivered) notifications kept per user; older ones are dropped.
+    pub max_pending_notifications: u32,
 }
 
 impl Default for Settings {
@@ -68,6 +72,8 @@ impl Default for Settings {
             presence_idle_secs: 300,
             presence_away_secs: 900,
             channel_rules: default_rules(),
+            notification_ack_timeout_ms: 10_000,
+            max_pending_notifications: 100,
         }
     }
 }
@@ -93,6 +99,10 @@ impl Settings {
             settings.presence_idle_secs > 0
                 && settings.presence_idle_secs < settings.presence_away_secs,
             "presence_idle_secs must be above 0 and below presence_away_secs"
+        );
+        anyhow::ensure!(
+            settings.max_pending_notifications > 0,
+            "max_pending_notifications must be at least 1"
         );
         Ok(settings)
     }

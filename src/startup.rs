@@ -12,6 +12,7 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::handler::ConnectHandler;
+use switchyard_namespaces::notifications::{self, NotificationsConfig, NotificationsState};
 use switchyard_namespaces::ports::{Clock, SystemClock};
 use switchyard_namespaces::presence::{Presence, PresenceConfig};
 use switchyard_namespaces::realtime::{self, RealtimeParts, RealtimeSink, RealtimeState};
@@ -56,11 +57,22 @@ impl Application {
         let realtime = realtime_state(settings, &db, &presence, clock.clone());
         let ws = WsState::new(
             db.message_store(),
-            clock,
+            clock.clone(),
             presence.clone(),
             ws_config(settings),
         );
-        let (layer, io) = socket_io(settings, verifier.clone(), ws, realtime.clone());
+        let notifications = NotificationsState::new(
+            db.notification_store(),
+            clock,
+            presence.clone(),
+            notifications_config(settings),
+        );
+        let states = States {
+            ws,
+            realtime: realtime.clone(),
+            notifications: notifications.clone(),
+        };
+        let (layer, io) = socket_io(settings, verifier.clone(), states);
         presence.set_sink(Arc::new(RealtimeSink::new(io.clone())));
         let event_rate = Arc::new(EventRate::default());
         let state = AppState {
@@ -68,6 +80,7 @@ impl Application {
             io: io.clone(),
             db: db.clone(),
             realtime,
+            notifications,
             event_rate: event_rate.clone(),
             node_id: node_id(),
             max_body_bytes: settings.max_payload_bytes,
@@ -143,6 +156,15 @@ fn presence_config(settings: &Settings) -> PresenceConfig {
     }
 }
 
+fn notifications_config(settings: &Settings) -> NotificationsConfig {
+    NotificationsConfig {
+        max_payload_bytes: settings.max_payload_bytes,
+        ack_timeout: Duration::from_millis(settings.notification_ack_timeout_ms),
+        max_pending: i64::from(settings.max_pending_notifications),
+        push_enabled: settings.fcm_credentials.is_some(),
+    }
+}
+
 fn ws_config(settings: &Settings) -> WsConfig {
     WsConfig {
         max_payload_bytes: settings.max_payload_bytes,
@@ -170,17 +192,24 @@ fn realtime_state(
     })
 }
 
+/// The state of each namespace.
+struct States {
+    ws: WsState,
+    realtime: RealtimeState,
+    notifications: NotificationsState,
+}
+
 fn socket_io(
     settings: &Settings,
     verifier: Arc<TokenVerifier>,
-    ws: WsState,
-    realtime: RealtimeState,
+    states: States,
 ) -> (socketioxide::layer::SocketIoLayer, SocketIo) {
     let engine_limit = (settings.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
     let (layer, io) = SocketIo::builder()
         .with_state(verifier)
-        .with_state(ws)
-        .with_state(realtime)
+        .with_state(states.ws)
+        .with_state(states.realtime)
+        .with_state(states.notifications)
         .max_payload(engine_limit as u64)
         .ws_max_message_size(engine_limit)
         .ws_max_frame_size(engine_limit)
@@ -196,6 +225,12 @@ fn socket_io(
         realtime::PATH,
         realtime::on_connect
             .with(realtime::prepare_socket)
+            .with(auth::authenticate),
+    );
+    io.ns(
+        notifications::PATH,
+        notifications::on_connect
+            .with(notifications::prepare_socket)
             .with(auth::authenticate),
     );
     io.ns("/", accept_nothing.with(auth::refuse_namespace));

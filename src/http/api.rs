@@ -6,6 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use switchyard_namespaces::notifications;
 use switchyard_namespaces::realtime::payloads::{PresenceUsers, Publish};
 use switchyard_namespaces::realtime::{self, PublishAck};
 use switchyard_namespaces::rooms::user_room;
@@ -16,6 +17,7 @@ use crate::auth::Caller;
 pub fn routes(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/publish", post(publish))
+        .route("/notifications", post(create_notifications))
         .route("/presence/{user_id}", get(presence_of))
         .route("/presence/query", post(presence_query))
         .route("/stats", get(stats))
@@ -104,7 +106,11 @@ async fn presence_query(
 async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
     caller.require_any(&["admin"])?;
     let (mut connections, mut rooms) = (serde_json::Map::new(), serde_json::Map::new());
-    for ns in [switchyard_namespaces::ws::PATH, realtime::PATH] {
+    for ns in [
+        switchyard_namespaces::ws::PATH,
+        realtime::PATH,
+        notifications::PATH,
+    ] {
         let Some(op) = state.io.of(ns) else { continue };
         connections.insert(ns.into(), json!(op.clone().sockets().len()));
         let count = op
@@ -120,4 +126,15 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Val
         "rooms": rooms,
         "eventsPerSecond": state.event_rate.per_second(),
     })))
+}
+
+/// One notification per user, delivered live, kept pending, or pushed.
+async fn create_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(req): JsonBody<notifications::payloads::Create>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    caller.require_any(&["service"])?;
+    let ids = notifications::create(&state.io, &state.notifications, req).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
 }

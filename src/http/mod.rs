@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use socketioxide::SocketIo;
+use switchyard_namespaces::notifications::NotificationsState;
 use switchyard_namespaces::realtime::RealtimeState;
 
 use crate::auth::TokenVerifier;
@@ -25,6 +26,7 @@ pub struct AppState {
     pub io: SocketIo,
     pub db: Database,
     pub realtime: RealtimeState,
+    pub notifications: NotificationsState,
     pub event_rate: Arc<EventRate>,
     /// Names this process in stats: host name and pid.
     pub node_id: String,

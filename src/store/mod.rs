@@ -3,6 +3,7 @@
 
 mod drafts;
 mod messages;
+mod notifications;
 mod queries;
 
 use std::str::FromStr;
@@ -13,7 +14,7 @@ use anyhow::Context;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Postgres, Sqlite};
-use switchyard_namespaces::ports::{DraftStore, MessageStore};
+use switchyard_namespaces::ports::{DraftStore, MessageStore, NotificationStore};
 
 /// One pool of one of the supported databases. Both share the SQL in [`queries`].
 pub struct SqlStore<DB: sqlx::Database> {
@@ -63,6 +64,13 @@ impl Database {
     }
 
     pub fn message_store(&self) -> Arc<dyn MessageStore> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        }
+    }
+
+    pub fn notification_store(&self) -> Arc<dyn NotificationStore> {
         match self {
             Self::Sqlite(s) => s.clone(),
             Self::Postgres(s) => s.clone(),

@@ -10,6 +10,7 @@ mod drafts;
 mod errors;
 mod http_api;
 mod messages;
+mod notifications;
 mod presence;
 mod realtime;
 mod receipts;

@@ -5,6 +5,7 @@
 mod drafts;
 mod history;
 mod messages;
+mod notifications;
 mod presence;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,6 +14,9 @@ pub use drafts::{Draft, DraftStore, DraftWrite};
 pub use history::{ChannelHistory, Publication, Recovery};
 pub use messages::{
     Conversation, ConversationSummary, Inserted, Message, MessagePage, MessageStore, NewMessage,
+};
+pub use notifications::{
+    NewNotification, Notification, NotificationStore, Platform, Priority, ReadSelection,
 };
 pub use presence::{ChosenStatus, PresenceRecord, PresenceRegistry};
 

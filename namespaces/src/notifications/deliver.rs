@@ -1,0 +1,155 @@
+//! Getting notifications to sockets: live at creation, pending at connect; the first ack
+//! from any of the user's sockets marks one delivered (and so cancels its push).
+
+use futures_util::StreamExt;
+use serde::de::IgnoredAny;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+
+use super::payloads::Create;
+use super::{NotificationsState, PATH, emits};
+use crate::NsError;
+use crate::ports::{NewNotification, Notification};
+use crate::rooms::user_room;
+
+/// Stores one notification per user (deduplicated by `idempotencyKey` per user), sends
+/// each new one to the user's sockets, and schedules its push: due at once when the user
+/// has no socket on `/notifications`, after the ack timeout otherwise.
+pub async fn create<A: Adapter>(
+    io: &SocketIo<A>,
+    state: &NotificationsState,
+    req: Create,
+) -> Result<Vec<String>, NsError> {
+    let ns = io
+        .of(PATH)
+        .ok_or_else(|| NsError::new(crate::ErrorCode::Internal, "namespace missing"))?;
+    let mut ids = Vec::with_capacity(req.user_ids.0.len());
+    for user_id in &req.user_ids.0 {
+        let connected = ns
+            .clone()
+            .within(user_room(user_id))
+            .fetch_sockets()
+            .await
+            .is_ok_and(|s| !s.is_empty());
+        let (notification, is_new) = state
+            .store()
+            .create_notification(new_for(state, &req, user_id, connected))
+            .await?;
+        ids.push(notification.id.clone());
+        if !is_new {
+            continue;
+        }
+        let dropped = state
+            .store()
+            .drop_overflow(user_id, state.inner.config.max_pending, state.now())
+            .await?;
+        if dropped > 0 {
+            tracing::info!(user = %user_id, dropped, "pending notifications over the limit dropped");
+        }
+        if connected {
+            let sockets = ns
+                .clone()
+                .to(user_room(user_id))
+                .timeout(state.inner.config.ack_timeout);
+            match sockets
+                .emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification)
+                .await
+            {
+                Ok(acks) => spawn_mark_on_ack(acks, state, user_id, &notification.id),
+                Err(err) => tracing::warn!(error = %err, "notification stored but not sent live"),
+            }
+        }
+    }
+    Ok(ids)
+}
+
+fn new_for(
+    state: &NotificationsState,
+    req: &Create,
+    user_id: &str,
+    connected: bool,
+) -> NewNotification {
+    let now = state.now();
+    let config = &state.inner.config;
+    let ack_wait = if connected {
+        config.ack_timeout.as_millis() as i64
+    } else {
+        0
+    };
+    NewNotification {
+        id: uuid::Uuid::now_v7().to_string(),
+        user_id: user_id.to_owned(),
+        kind: req.kind.0.clone(),
+        title: req.title.clone().into_string(),
+        body: req.body.0.clone(),
+        data: serde_json::Value::Object(req.data.clone().unwrap_or_default()),
+        priority: req.priority,
+        created_at: now,
+        expires_at: req.ttl_seconds.map(|ttl| now + i64::from(ttl.0) * 1000),
+        idempotency_key: req.idempotency_key.as_ref().map(|k| k.as_str().to_owned()),
+        push_due_at: config.push_enabled.then_some(now + ack_wait),
+    }
+}
+
+/// Sends every pending notification to one socket that just connected.
+pub(super) async fn send_pending<A: Adapter>(
+    s: &SocketRef<A>,
+    state: &NotificationsState,
+    user_id: &str,
+) {
+    let config = &state.inner.config;
+    let pending: Vec<Notification> = match state
+        .store()
+        .pending(user_id, state.now(), config.max_pending)
+        .await
+    {
+        Ok(pending) => pending,
+        Err(err) => {
+            let err = NsError::from(err);
+            s.emit("error", &err.error_body()).ok();
+            return;
+        }
+    };
+    for notification in pending {
+        match s
+            .timeout(config.ack_timeout)
+            .emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification)
+        {
+            Ok(ack) => spawn_mark_on_ack(ack, state, user_id, &notification.id),
+            Err(err) => {
+                tracing::debug!(error = %err, "socket gone while sending pending notifications");
+                return;
+            }
+        }
+    }
+}
+
+/// Marks the notification delivered on the first ack that arrives.
+fn spawn_mark_on_ack<S>(acks: S, state: &NotificationsState, user_id: &str, id: &str)
+where
+    S: futures_util::Stream<
+            Item = (
+                socketioxide::socket::Sid,
+                Result<IgnoredAny, socketioxide::AckError>,
+            ),
+        > + Send
+        + 'static,
+{
+    let (state, user_id, id) = (state.clone(), user_id.to_owned(), id.to_owned());
+    tokio::spawn(async move {
+        let mut acks = std::pin::pin!(acks);
+        while let Some((_, ack)) = acks.next().await {
+            if matches!(ack, Ok(_) | Err(socketioxide::AckError::Decode(_))) {
+                if let Err(err) = state
+                    .store()
+                    .mark_delivered(&user_id, &id, state.now())
+                    .await
+                {
+                    tracing::warn!(error = %err, "delivery not recorded");
+                }
+                return;
+            }
+        }
+    });
+}

@@ -1,0 +1,106 @@
+//! `/notifications` socket handlers: list, read, device tokens.
+
+use serde_json::json;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Event, Extension, SocketRef, State};
+
+use super::payloads::{DeviceRegister, DeviceUnregister, List, Read};
+use super::{NotificationsState, PATH, emits, events};
+use crate::Identity;
+use crate::ack::NsError;
+use crate::incoming::Incoming;
+
+pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
+    s.on(events::LIST, on_list::<A>);
+    s.on(events::READ, on_read::<A>);
+    s.on(events::DEVICE_REGISTER, on_device_register::<A>);
+    s.on(events::DEVICE_UNREGISTER, on_device_unregister::<A>);
+    s.on_fallback(on_unknown_event::<A>);
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = %event))]
+async fn on_unknown_event<A: Adapter>(Event(event): Event, req: Incoming<A>) {
+    req.reply::<()>(Err(NsError::invalid(format!("unknown event `{event}`"))));
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::LIST, user = %me.user_id))]
+async fn on_list<A: Adapter>(
+    State(st): State<NotificationsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(st.inner.config.max_payload_bytes, async |body: List| {
+        let before = body.before.as_ref().map(|id| id.as_str());
+        let now = st.now();
+        let items = st
+            .store()
+            .list_notifications(&me.user_id, before, body.limit.get(), body.unread_only, now)
+            .await?;
+        let unread = st.store().unread_count(&me.user_id, now).await?;
+        Ok(json!({ "items": items, "unread": unread }))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::READ, user = %me.user_id))]
+async fn on_read<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<NotificationsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(st.inner.config.max_payload_bytes, async |Read(which)| {
+        let now = st.now();
+        let ids = st.store().mark_read(&me.user_id, &which, now).await?;
+        let unread = st.store().unread_count(&me.user_id, now).await?;
+        if !ids.is_empty() {
+            let event = json!({ "ids": ids, "unread": unread });
+            if let Err(err) = s
+                .to(crate::rooms::user_room(&me.user_id))
+                .emit(emits::READ, &event)
+                .await
+            {
+                tracing::warn!(error = %err, "notification:read not sent to other sockets");
+            }
+        }
+        Ok(json!({ "unread": unread }))
+    })
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::DEVICE_REGISTER, user = %me.user_id))]
+async fn on_device_register<A: Adapter>(
+    State(st): State<NotificationsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(
+        st.inner.config.max_payload_bytes,
+        async |body: DeviceRegister| {
+            let app_id = body.app_id.as_ref().map(|a| a.as_str());
+            st.store()
+                .register_device(&me.user_id, &body.token.0, body.platform, app_id, st.now())
+                .await?;
+            Ok(json!({}))
+        },
+    )
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::DEVICE_UNREGISTER, user = %me.user_id))]
+async fn on_device_unregister<A: Adapter>(
+    State(st): State<NotificationsState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(
+        st.inner.config.max_payload_bytes,
+        async |body: DeviceUnregister| {
+            st.store()
+                .unregister_device(&me.user_id, &body.token.0)
+                .await?;
+            Ok(json!({}))
+        },
+    )
+    .await;
+}

@@ -1,0 +1,119 @@
+//! `/notifications`: live delivery with acks, pending delivery at connect, history,
+//! receipts and device tokens (PROTOCOL.md §4). Pushes are sent by the infrastructure
+//! from what is stored here (`push_due_at`).
+
+mod deliver;
+mod handlers;
+pub mod payloads;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{Extension, SocketRef, State};
+
+pub use deliver::create;
+
+use crate::ports::{Clock, NotificationStore};
+use crate::presence::Presence;
+use crate::rooms::user_room;
+use crate::{Identity, NsError};
+
+pub const PATH: &str = "/notifications";
+
+pub mod events {
+    pub const LIST: &str = "notification:list";
+    pub const READ: &str = "notification:read";
+    pub const DEVICE_REGISTER: &str = "device:register";
+    pub const DEVICE_UNREGISTER: &str = "device:unregister";
+}
+
+pub mod emits {
+    pub const NOTIFICATION: &str = "notification";
+    pub const READ: &str = "notification:read";
+}
+
+/// The knobs of `/notifications` that come from settings.
+#[derive(Debug, Clone, Copy)]
+pub struct NotificationsConfig {
+    pub max_payload_bytes: usize,
+    /// How long sockets have to ack before a push is due.
+    pub ack_timeout: Duration,
+    /// Pending notifications kept per user; older ones are dropped.
+    pub max_pending: i64,
+    /// Whether pushes are scheduled at all (FCM credentials configured).
+    pub push_enabled: bool,
+}
+
+#[derive(Clone)]
+pub struct NotificationsState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn NotificationStore>,
+    clock: Arc<dyn Clock>,
+    presence: Presence,
+    config: NotificationsConfig,
+}
+
+impl NotificationsState {
+    pub fn new(
+        store: Arc<dyn NotificationStore>,
+        clock: Arc<dyn Clock>,
+        presence: Presence,
+        config: NotificationsConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                presence,
+                config,
+            }),
+        }
+    }
+
+    fn store(&self) -> &dyn NotificationStore {
+        self.inner.store.as_ref()
+    }
+
+    fn now(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+}
+
+/// Connect middleware after authentication: rooms, presence and handlers before the
+/// connect is acknowledged.
+pub async fn prepare_socket<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<NotificationsState>,
+    Extension(me): Extension<Identity>,
+) -> Result<(), NsError> {
+    s.join(user_room(&me.user_id));
+    state.inner.presence.socket_opened(&s, &me);
+    handlers::register(&s);
+    s.on_disconnect(on_disconnect::<A>);
+    Ok(())
+}
+
+/// Runs after the client has seen `connect`, so what is sent here reaches it: the
+/// pending notifications, highest priority first, then oldest first.
+pub async fn on_connect<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<NotificationsState>,
+    Extension(me): Extension<Identity>,
+) {
+    deliver::send_pending(&s, &state, &me.user_id).await;
+}
+
+async fn on_disconnect<A: Adapter>(
+    s: SocketRef<A>,
+    State(state): State<NotificationsState>,
+    Extension(me): Extension<Identity>,
+) {
+    state
+        .inner
+        .presence
+        .socket_closed(&me.user_id, &s.id.to_string());
+}

@@ -1,0 +1,276 @@
+//! [`NotificationStore`] on SQLite and PostgreSQL, one SQL text for both.
+
+use async_trait::async_trait;
+use sqlx::{Postgres, Sqlite};
+use switchyard_namespaces::ports::{
+    NewNotification, Notification, NotificationStore, Platform, Priority, ReadSelection,
+    StoreError, StoreResult,
+};
+
+use super::SqlStore;
+
+mod sql {
+    pub const CREATE: &str = "INSERT INTO notifications (id, user_id, type, title, body, data, priority, created_at, \
+         expires_at, idempotency_key, push_state, push_due_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (user_id, idempotency_key) DO NOTHING \
+         RETURNING id, type, title, body, data, priority, created_at, read_at";
+    pub const BY_KEY: &str = "SELECT id, type, title, body, data, priority, created_at, read_at \
+         FROM notifications WHERE user_id = $1 AND idempotency_key = $2";
+    /// Pending = not delivered, not dropped; keep the newest `$2`, drop older ones.
+    pub const DROP_OVERFLOW: &str = "UPDATE notifications SET dropped_at = $3 \
+         WHERE user_id = $1 AND delivered_at IS NULL AND dropped_at IS NULL AND id < \
+         (SELECT id FROM notifications WHERE user_id = $1 AND delivered_at IS NULL AND dropped_at IS NULL \
+          ORDER BY id DESC LIMIT 1 OFFSET $2)";
+    pub const PENDING: &str = "SELECT id, type, title, body, data, priority, created_at, read_at \
+         FROM notifications WHERE user_id = $1 AND delivered_at IS NULL AND dropped_at IS NULL \
+         AND (expires_at IS NULL OR expires_at > $2) ORDER BY priority DESC, id ASC LIMIT $3";
+    pub const MARK_DELIVERED: &str = "UPDATE notifications SET delivered_at = $3 WHERE user_id = $1 AND id = $2 AND delivered_at IS NULL";
+    /// `$2 = ''` means no cursor; `$4 = 1` means unread only.
+    pub const LIST: &str = "SELECT id, type, title, body, data, priority, created_at, read_at \
+         FROM notifications WHERE user_id = $1 AND ($2 = '' OR id < $2) AND ($4 = 0 OR read_at IS NULL) \
+         AND (expires_at IS NULL OR expires_at > $5) ORDER BY id DESC LIMIT $3";
+    pub const UNREAD: &str = "SELECT COUNT(*) FROM notifications \
+         WHERE user_id = $1 AND read_at IS NULL AND (expires_at IS NULL OR expires_at > $2)";
+    pub const READ_ONE: &str = "UPDATE notifications SET read_at = $3 WHERE user_id = $1 AND id = $2 AND read_at IS NULL RETURNING id";
+    pub const READ_ALL: &str =
+        "UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL RETURNING id";
+    pub const REGISTER_DEVICE: &str = "INSERT INTO devices (token, user_id, platform, app_id, updated_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, \
+         platform = excluded.platform, app_id = excluded.app_id, updated_at = excluded.updated_at";
+    pub const UNREGISTER_DEVICE: &str = "DELETE FROM devices WHERE token = $1 AND user_id = $2";
+}
+
+#[derive(sqlx::FromRow)]
+struct NotificationRow {
+    id: String,
+    #[sqlx(rename = "type")]
+    kind: String,
+    title: String,
+    body: String,
+    data: String,
+    priority: i64,
+    created_at: i64,
+    read_at: Option<i64>,
+}
+
+impl From<NotificationRow> for Notification {
+    fn from(row: NotificationRow) -> Self {
+        let data = serde_json::from_str(&row.data).unwrap_or_else(|err| {
+            tracing::warn!(id = %row.id, error = %err, "stored notification data is not JSON");
+            serde_json::Value::Object(Default::default())
+        });
+        Notification {
+            id: row.id,
+            kind: row.kind,
+            title: row.title,
+            body: row.body,
+            data,
+            priority: Priority::from_rank(row.priority),
+            created_at: row.created_at,
+            read_at: row.read_at,
+        }
+    }
+}
+
+fn unavailable(err: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(Box::new(err))
+}
+
+fn rows(rows: Vec<NotificationRow>) -> Vec<Notification> {
+    rows.into_iter().map(Notification::from).collect()
+}
+
+macro_rules! sql_notification_store {
+    ($db:ty) => {
+        #[async_trait]
+        impl NotificationStore for SqlStore<$db> {
+            async fn create_notification(
+                &self,
+                n: NewNotification,
+            ) -> StoreResult<(Notification, bool)> {
+                let push_state = if n.push_due_at.is_some() {
+                    "due"
+                } else {
+                    "none"
+                };
+                let created: Option<NotificationRow> = sqlx::query_as(sql::CREATE)
+                    .bind(&n.id)
+                    .bind(&n.user_id)
+                    .bind(&n.kind)
+                    .bind(&n.title)
+                    .bind(&n.body)
+                    .bind(n.data.to_string())
+                    .bind(n.priority.rank())
+                    .bind(n.created_at)
+                    .bind(n.expires_at)
+                    .bind(&n.idempotency_key)
+                    .bind(push_state)
+                    .bind(n.push_due_at)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                if let Some(row) = created {
+                    return Ok((row.into(), true));
+                }
+                let existing: NotificationRow = sqlx::query_as(sql::BY_KEY)
+                    .bind(&n.user_id)
+                    .bind(&n.idempotency_key)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                Ok((existing.into(), false))
+            }
+
+            async fn drop_overflow(&self, user_id: &str, keep: i64, now: i64) -> StoreResult<u64> {
+                let done = sqlx::query(sql::DROP_OVERFLOW)
+                    .bind(user_id)
+                    .bind(keep - 1)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn pending(
+                &self,
+                user_id: &str,
+                now: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<Notification>> {
+                let found: Vec<NotificationRow> = sqlx::query_as(sql::PENDING)
+                    .bind(user_id)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(rows(found))
+            }
+
+            async fn mark_delivered(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+                let done = sqlx::query(sql::MARK_DELIVERED)
+                    .bind(user_id)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn list_notifications(
+                &self,
+                user_id: &str,
+                before: Option<&str>,
+                limit: i64,
+                unread_only: bool,
+                now: i64,
+            ) -> StoreResult<Vec<Notification>> {
+                let found: Vec<NotificationRow> = sqlx::query_as(sql::LIST)
+                    .bind(user_id)
+                    .bind(before.unwrap_or(""))
+                    .bind(limit)
+                    .bind(i64::from(unread_only))
+                    .bind(now)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(rows(found))
+            }
+
+            async fn unread_count(&self, user_id: &str, now: i64) -> StoreResult<i64> {
+                sqlx::query_scalar(sql::UNREAD)
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(unavailable)
+            }
+
+            async fn mark_read(
+                &self,
+                user_id: &str,
+                which: &ReadSelection,
+                now: i64,
+            ) -> StoreResult<Vec<String>> {
+                match which {
+                    ReadSelection::All => sqlx::query_scalar(sql::READ_ALL)
+                        .bind(user_id)
+                        .bind(now)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(unavailable),
+                    ReadSelection::Ids(ids) => {
+                        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                        let mut marked = Vec::new();
+                        for id in ids {
+                            let done: Option<String> = sqlx::query_scalar(sql::READ_ONE)
+                                .bind(user_id)
+                                .bind(id)
+                                .bind(now)
+                                .fetch_optional(&mut *tx)
+                                .await
+                                .map_err(unavailable)?;
+                            marked.extend(done);
+                        }
+                        tx.commit().await.map_err(unavailable)?;
+                        Ok(marked)
+                    }
+                }
+            }
+
+            async fn register_device(
+                &self,
+                user_id: &str,
+                token: &str,
+                platform: Platform,
+                app_id: Option<&str>,
+                now: i64,
+            ) -> StoreResult<()> {
+                sqlx::query(sql::REGISTER_DEVICE)
+                    .bind(token)
+                    .bind(user_id)
+                    .bind(platform.as_str())
+                    .bind(app_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(())
+            }
+
+            async fn unregister_device(&self, user_id: &str, token: &str) -> StoreResult<()> {
+                sqlx::query(sql::UNREGISTER_DEVICE)
+                    .bind(token)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(unavailable)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+sql_notification_store!(Sqlite);
+sql_notification_store!(Postgres);
+
+/// Every query that returns rows names the columns of `NotificationRow` in one order.
+#[cfg(test)]
+mod tests {
+    const COLUMNS: &str = "id, type, title, body, data, priority, created_at, read_at";
+
+    #[test]
+    fn queries_select_the_row_columns() {
+        for q in [
+            super::sql::CREATE,
+            super::sql::BY_KEY,
+            super::sql::PENDING,
+            super::sql::LIST,
+        ] {
+            assert!(q.contains(COLUMNS), "{q}");
+        }
+    }
+}
