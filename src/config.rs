@@ -46,6 +46,8 @@ pub struct Settings {
     pub notification_ack_timeout_ms: u64,
     /// Pending (undelivered) notifications kept per user; older ones are dropped.
     pub max_pending_notifications: u32,
+    /// Messages to participants with no socket become pushes (when FCM is configured).
+    pub push_messages: bool,
 }
 
 impl Default for Settings {
@@ -74,6 +76,7 @@ impl Default for Settings {
             channel_rules: default_rules(),
             notification_ack_timeout_ms: 10_000,
             max_pending_notifications: 100,
+            push_messages: true,
         }
     }
 }

@@ -55,17 +55,20 @@ impl Application {
             presence_config(settings),
         );
         let realtime = realtime_state(settings, &db, &presence, clock.clone());
-        let ws = WsState::new(
-            db.message_store(),
-            clock.clone(),
-            presence.clone(),
-            ws_config(settings),
-        );
         let notifications = NotificationsState::new(
             db.notification_store(),
-            clock,
+            clock.clone(),
             presence.clone(),
             notifications_config(settings),
+        );
+        let message_push =
+            (settings.push_messages && notifications.push_enabled()).then(|| notifications.clone());
+        let ws = WsState::new(
+            db.message_store(),
+            clock,
+            presence.clone(),
+            message_push,
+            ws_config(settings),
         );
         let states = States {
             ws,

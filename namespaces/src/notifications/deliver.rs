@@ -13,60 +13,97 @@ use crate::NsError;
 use crate::ports::{NewNotification, Notification};
 use crate::rooms::user_room;
 
-/// Stores one notification per user (deduplicated by `idempotencyKey` per user), sends
-/// each new one to the user's sockets, and schedules its push: due at once when the user
-/// has no socket on `/notifications`, after the ack timeout otherwise.
+/// What to notify users of, whatever asked for it.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub kind: String,
+    pub title: String,
+    pub body: String,
+    pub data: serde_json::Map<String, serde_json::Value>,
+    pub priority: crate::ports::Priority,
+    pub ttl_seconds: Option<u32>,
+    pub idempotency_key: Option<String>,
+}
+
+impl From<Create> for Notice {
+    fn from(req: Create) -> Self {
+        Self {
+            kind: req.kind.0,
+            title: req.title.into_string(),
+            body: req.body.0,
+            data: req.data.unwrap_or_default(),
+            priority: req.priority,
+            ttl_seconds: req.ttl_seconds.map(|t| t.0),
+            idempotency_key: req.idempotency_key.map(|k| k.into_string()),
+        }
+    }
+}
+
+/// `POST /api/v1/notifications`: one notification per user, in the order of `userIds`.
 pub async fn create<A: Adapter>(
     io: &SocketIo<A>,
     state: &NotificationsState,
     req: Create,
 ) -> Result<Vec<String>, NsError> {
-    let ns = io
-        .of(PATH)
-        .ok_or_else(|| NsError::new(crate::ErrorCode::Internal, "namespace missing"))?;
-    let mut ids = Vec::with_capacity(req.user_ids.0.len());
-    for user_id in &req.user_ids.0 {
-        let connected = ns
-            .clone()
-            .within(user_room(user_id))
-            .fetch_sockets()
-            .await
-            .is_ok_and(|s| !s.is_empty());
-        let (notification, is_new) = state
-            .store()
-            .create_notification(new_for(state, &req, user_id, connected))
-            .await?;
-        ids.push(notification.id.clone());
-        if !is_new {
-            continue;
-        }
-        let dropped = state
-            .store()
-            .drop_overflow(user_id, state.inner.config.max_pending, state.now())
-            .await?;
-        if dropped > 0 {
-            tracing::info!(user = %user_id, dropped, "pending notifications over the limit dropped");
-        }
-        if connected {
-            let sockets = ns
-                .clone()
-                .to(user_room(user_id))
-                .timeout(state.inner.config.ack_timeout);
-            match sockets
-                .emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification)
-                .await
-            {
-                Ok(acks) => spawn_mark_on_ack(acks, state, user_id, &notification.id),
-                Err(err) => tracing::warn!(error = %err, "notification stored but not sent live"),
-            }
-        }
+    let users = req.user_ids.0.clone();
+    let notice = Notice::from(req);
+    let mut ids = Vec::with_capacity(users.len());
+    for user_id in &users {
+        ids.push(notify_user(io, state, user_id, &notice).await?);
     }
     Ok(ids)
 }
 
+/// Stores the notification (deduplicated by `idempotencyKey` per user), sends a new one
+/// to the user's sockets, and schedules its push: due at once when the user has no
+/// socket on `/notifications`, after the ack timeout otherwise. Returns its id.
+pub async fn notify_user<A: Adapter>(
+    io: &SocketIo<A>,
+    state: &NotificationsState,
+    user_id: &str,
+    notice: &Notice,
+) -> Result<String, NsError> {
+    let ns = io
+        .of(PATH)
+        .ok_or_else(|| NsError::new(crate::ErrorCode::Internal, "namespace missing"))?;
+    let connected = ns
+        .clone()
+        .within(user_room(user_id))
+        .fetch_sockets()
+        .await
+        .is_ok_and(|s| !s.is_empty());
+    let (notification, is_new) = state
+        .store()
+        .create_notification(new_for(state, notice, user_id, connected))
+        .await?;
+    if !is_new {
+        return Ok(notification.id);
+    }
+    let dropped = state
+        .store()
+        .drop_overflow(user_id, state.inner.config.max_pending, state.now())
+        .await?;
+    if dropped > 0 {
+        tracing::info!(user = %user_id, dropped, "pending notifications over the limit dropped");
+    }
+    if connected {
+        let sockets = ns
+            .to(user_room(user_id))
+            .timeout(state.inner.config.ack_timeout);
+        match sockets
+            .emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification)
+            .await
+        {
+            Ok(acks) => spawn_mark_on_ack(acks, state, user_id, &notification.id),
+            Err(err) => tracing::warn!(error = %err, "notification stored but not sent live"),
+        }
+    }
+    Ok(notification.id)
+}
+
 fn new_for(
     state: &NotificationsState,
-    req: &Create,
+    notice: &Notice,
     user_id: &str,
     connected: bool,
 ) -> NewNotification {
@@ -80,14 +117,14 @@ fn new_for(
     NewNotification {
         id: uuid::Uuid::now_v7().to_string(),
         user_id: user_id.to_owned(),
-        kind: req.kind.0.clone(),
-        title: req.title.clone().into_string(),
-        body: req.body.0.clone(),
-        data: serde_json::Value::Object(req.data.clone().unwrap_or_default()),
-        priority: req.priority,
+        kind: notice.kind.clone(),
+        title: notice.title.clone(),
+        body: notice.body.clone(),
+        data: serde_json::Value::Object(notice.data.clone()),
+        priority: notice.priority,
         created_at: now,
-        expires_at: req.ttl_seconds.map(|ttl| now + i64::from(ttl.0) * 1000),
-        idempotency_key: req.idempotency_key.as_ref().map(|k| k.as_str().to_owned()),
+        expires_at: notice.ttl_seconds.map(|ttl| now + i64::from(ttl) * 1000),
+        idempotency_key: notice.idempotency_key.clone(),
         push_due_at: config.push_enabled.then_some(now + ack_wait),
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-pub use deliver::create;
+pub use deliver::{Notice, create, notify_user};
 
 use crate::ports::{Clock, NotificationStore};
 use crate::presence::Presence;
@@ -72,6 +72,11 @@ impl NotificationsState {
                 config,
             }),
         }
+    }
+
+    /// Whether pushes are scheduled (FCM configured).
+    pub fn push_enabled(&self) -> bool {
+        self.inner.config.push_enabled
     }
 
     fn store(&self) -> &dyn NotificationStore {

@@ -6,6 +6,7 @@ use futures_util::stream::select_all;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 use socketioxide::AckError;
+use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Event, Extension, SocketRef, State};
 
@@ -16,7 +17,8 @@ use super::{TYPING_TIMEOUT, WsState, emits, events};
 use crate::Identity;
 use crate::ack::NsError;
 use crate::incoming::Incoming;
-use crate::ports::{Inserted, Message};
+use crate::notifications::{Notice, NotificationsState, notify_user};
+use crate::ports::{Inserted, Message, Priority};
 use crate::rooms::{conversation_room, user_room};
 
 pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
@@ -90,6 +92,7 @@ async fn on_conversation_list<A: Adapter>(
 
 #[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_SEND, user = %me.user_id))]
 async fn on_message_send<A: Adapter>(
+    io: SocketIo<A>,
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
@@ -101,6 +104,13 @@ async fn on_message_send<A: Adapter>(
         let message = match inserted {
             Inserted::New(message) => {
                 fan_out_new_message(&s, &st, &me.user_id, &participants, &message).await;
+                if let Some(notifications) = &st.inner.message_push {
+                    let offline = OfflineNotice {
+                        io: io.clone(),
+                        notifications: notifications.clone(),
+                    };
+                    tokio::spawn(offline.send(me.clone(), participants, message.clone()));
+                }
                 message
             }
             // A resend: the first send already told everyone.
@@ -151,6 +161,64 @@ async fn fan_out_new_message<A: Adapter>(
             receipt,
             select_all(acks),
         ));
+    }
+}
+
+/// Turns a message into a notification for each recipient with no socket on `/ws` or
+/// `/notifications`, so it reaches their phone by push.
+struct OfflineNotice<A: Adapter> {
+    io: SocketIo<A>,
+    notifications: NotificationsState,
+}
+
+/// How much of a message a push shows.
+const PUSH_PREVIEW_CHARS: usize = 200;
+
+impl<A: Adapter> OfflineNotice<A> {
+    async fn send(self, sender: Identity, participants: Vec<String>, message: Message) {
+        let notice = Notice {
+            kind: "message".into(),
+            title: sender
+                .name
+                .clone()
+                .unwrap_or_else(|| sender.user_id.clone()),
+            body: message.content.chars().take(PUSH_PREVIEW_CHARS).collect(),
+            data: json!({
+                "conversationId": message.conversation_id,
+                "messageId": message.id,
+                "seq": message.seq,
+                "senderId": sender.user_id,
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+            priority: Priority::High,
+            ttl_seconds: None,
+            idempotency_key: Some(format!("message:{}", message.id)),
+        };
+        for recipient in participants.iter().filter(|p| **p != sender.user_id) {
+            if self.has_socket(recipient).await {
+                continue;
+            }
+            if let Err(err) = notify_user(&self.io, &self.notifications, recipient, &notice).await {
+                tracing::warn!(error = %err, "message push not scheduled");
+            }
+        }
+    }
+
+    async fn has_socket(&self, user_id: &str) -> bool {
+        for ns in [super::PATH, crate::notifications::PATH] {
+            let Some(op) = self.io.of(ns) else { continue };
+            if op
+                .within(user_room(user_id))
+                .fetch_sockets()
+                .await
+                .is_ok_and(|s| !s.is_empty())
+            {
+                return true;
+            }
+        }
+        false
     }
 }
 

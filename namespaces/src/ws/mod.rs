@@ -17,6 +17,7 @@ use socketioxide::extract::{Extension, SocketRef, State};
 pub use chat::{Chat, ReadReceipt};
 pub use typing::TYPING_TIMEOUT;
 
+use crate::notifications::NotificationsState;
 use crate::ports::{Clock, MessageStore};
 use crate::presence::Presence;
 use crate::rooms::{conversation_room, user_room};
@@ -59,6 +60,8 @@ pub struct WsState {
 struct Inner {
     chat: Chat,
     presence: Presence,
+    /// Set when messages to users with no socket become notifications (and pushes).
+    message_push: Option<NotificationsState>,
     typing: TypingTracker,
     max_payload_bytes: usize,
     delivery_ack_timeout: Duration,
@@ -74,16 +77,20 @@ pub struct WsConfig {
 }
 
 impl WsState {
+    /// `message_push`, when given, turns messages to participants with no socket on `/ws`
+    /// or `/notifications` into notifications of type `message`, pushed like any other.
     pub fn new(
         store: Arc<dyn MessageStore>,
         clock: Arc<dyn Clock>,
         presence: Presence,
+        message_push: Option<NotificationsState>,
         config: WsConfig,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 chat: Chat::new(store, clock),
                 presence,
+                message_push,
                 typing: TypingTracker::default(),
                 max_payload_bytes: config.max_payload_bytes,
                 delivery_ack_timeout: config.delivery_ack_timeout,
