@@ -103,6 +103,18 @@ export async function startServer(env = {}) {
     token(sub, options = {}) {
       return mintToken(secret, { sub, ...options });
     },
+    /** A token with `roles: ["service"]`, for the back-end HTTP API. */
+    serviceToken(sub = uniqueUser('service')) {
+      return mintToken(secret, { sub, roles: ['service'] });
+    },
+    /** A token with `roles: ["admin"]`. */
+    adminToken(sub = uniqueUser('admin')) {
+      return mintToken(secret, { sub, roles: ['admin'] });
+    },
+    /** An HTTP request to this server; see {@link httpCall}. */
+    call(method, path, options) {
+      return httpCall(url + path, method, options);
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
@@ -113,6 +125,35 @@ export async function startServer(env = {}) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP
+
+/**
+ * Sends `method` to `url`: `token` as a bearer token, `body` as JSON, or `rawBody` as is
+ * (labelled JSON unless a Content-Type header is given). Resolves with the status, the
+ * content type, the body text and the body parsed as JSON (undefined when it is not).
+ */
+export async function httpCall(url, method, { token, body, rawBody, headers = {}, timeoutMs = WAIT_MS } = {}) {
+  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(timeoutMs) };
+  if (token) init.headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers['Content-Type'] = 'application/json';
+  } else if (rawBody !== undefined) {
+    init.body = rawBody;
+    init.headers['Content-Type'] ??= 'application/json';
+  }
+  const res = await fetch(url, init);
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, type: res.headers.get('content-type') ?? '', json, text };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -337,4 +378,20 @@ export function errorCodeOf(ack) {
     throw new Error(`error ack without a message: ${JSON.stringify(ack)}`);
   }
   return ack.error.code;
+}
+
+/**
+ * Runs `check` (which throws while its condition does not hold) until it passes, every
+ * `intervalMs`, for at most `timeoutMs`; then rethrows its last failure.
+ */
+export async function eventually(check, { timeoutMs = WAIT_MS, intervalMs = 50 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    await sleep(intervalMs);
+  }
 }
