@@ -4,6 +4,7 @@
 mod drafts;
 mod messages;
 mod notifications;
+mod push_queue;
 mod queries;
 
 use std::str::FromStr;
@@ -15,6 +16,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Postgres, Sqlite};
 use switchyard_namespaces::ports::{DraftStore, MessageStore, NotificationStore};
+
+pub use push_queue::{AttemptOutcome, PushQueue, QueuedPush};
 
 /// One pool of one of the supported databases. Both share the SQL in [`queries`].
 pub struct SqlStore<DB: sqlx::Database> {
@@ -71,6 +74,13 @@ impl Database {
     }
 
     pub fn notification_store(&self) -> Arc<dyn NotificationStore> {
+        match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        }
+    }
+
+    pub fn push_queue(&self) -> Arc<dyn PushQueue> {
         match self {
             Self::Sqlite(s) => s.clone(),
             Self::Postgres(s) => s.clone(),
