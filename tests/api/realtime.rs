@@ -288,3 +288,17 @@ async fn latency_ping_activity_and_unknown_events() {
         json!("invalid_payload")
     );
 }
+
+#[tokio::test]
+async fn a_restart_loses_history_and_changes_the_epoch() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let (_, before) = publish(&app, "public:r", json!(1), None).await;
+    let app = app.restart().await;
+    let (_, after) = publish(&app, "public:r", json!(2), None).await;
+    assert_ne!(before["epoch"], after["epoch"]);
+    assert_eq!(after["offset"], json!(1));
+    let alice = app.connect("/realtime", "alice").await;
+    let since = json!({ "public:r": { "epoch": before["epoch"], "offset": 1 } });
+    let ack = subscribe(&alice, json!({ "channels": ["public:r"], "since": since })).await;
+    assert_eq!(ack["recovered"], json!({ "public:r": false }));
+}

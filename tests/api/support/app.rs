@@ -17,6 +17,19 @@ pub enum Db {
     Postgres,
 }
 
+type Running = (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
+
+async fn start(settings: &Settings) -> Running {
+    let secret = settings.jwt_secret.clone();
+    let app = Application::build(settings, secret.as_deref()).await.expect("app builds");
+    let addr = app.local_addr();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    (addr, stop, server)
+}
+
 /// The server an admin connection makes test databases on.
 fn postgres_admin_url() -> String {
     std::env::var("SWITCHYARD_TEST_POSTGRES_URL")
@@ -25,7 +38,9 @@ fn postgres_admin_url() -> String {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    pub settings: Settings,
     stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pg_database: Option<String>,
     _dir: tempfile::TempDir,
 }
@@ -62,20 +77,24 @@ impl TestApp {
             ..Settings::default()
         };
         configure(&mut settings);
-        let app = Application::build(&settings, settings.jwt_secret.clone().as_deref())
-            .await
-            .expect("app builds");
-        let addr = app.local_addr();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(app.run_until(async {
-            let _ = stopped.await;
-        }));
-        TestApp {
-            addr,
-            stop: Some(stop),
-            pg_database,
-            _dir: dir,
+        let (addr, stop, server) = start(&settings).await;
+        TestApp { addr, settings, stop: Some(stop), server: Some(server), pg_database, _dir: dir }
+    }
+
+    /// Stops this server and starts a new one on the same database and settings, as a
+    /// process restart would (in-memory state is gone, stored state is not).
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), server).await;
+        }
+        let (addr, stop, server) = start(&self.settings).await;
+        self.addr = addr;
+        self.stop = Some(stop);
+        self.server = Some(server);
+        self
     }
 
     pub fn url(&self, path: &str) -> String {
