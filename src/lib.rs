@@ -6,6 +6,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod http;
+pub mod push;
 pub mod secrets;
 pub mod shutdown;
 pub mod startup;

@@ -8,6 +8,7 @@ mod cli;
 mod conversations;
 mod drafts;
 mod errors;
+mod fcm;
 mod http_api;
 mod messages;
 mod notifications;

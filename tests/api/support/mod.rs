@@ -1,6 +1,7 @@
-//! Test support: the server on port 0, and a Socket.IO client.
+//! Test support: the server on port 0, a Socket.IO client, and a fake FCM.
 
 pub mod app;
+pub mod fake_fcm;
 pub mod sio;
 
 pub use app::{Db, TestApp};

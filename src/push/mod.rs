@@ -1,0 +1,3 @@
+//! Push notifications to devices that have no live socket: FCM HTTP v1 today.
+
+pub mod fcm;
