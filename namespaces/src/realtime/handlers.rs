@@ -56,15 +56,17 @@ async fn on_subscribe<A: Adapter>(
                 denied.push(denial(channel.as_str(), ErrorCode::Forbidden));
                 continue;
             }
-            // Join before reading history: a publication in between is then delivered
-            // live and may also be in `missed`; clients skip offsets they already have.
+            // Joining and reading history under the channel's publish lock: every
+            // publication is either in `missed` or delivered live, never both or neither.
+            let ordered = st.inner.order.lock(channel.as_str()).await;
             s.join(channel_room(channel.as_str()));
-            st.presence().join(channel.as_str(), &me.user_id, &sid);
             if let Some(position) = body.since.get(channel.as_str()) {
                 let replay = recover(&st, channel.as_str(), position).await?;
                 recovered.insert(channel.to_string(), Value::Bool(replay.is_some()));
                 missed.insert(channel.to_string(), json!(replay.unwrap_or_default()));
             }
+            drop(ordered);
+            st.presence().join(channel.as_str(), &me.user_id, &sid);
             subscribed.push(channel.to_string());
         }
         Ok(json!({ "subscribed": subscribed, "denied": denied, "recovered": recovered, "missed": missed }))

@@ -2,6 +2,7 @@
 
 pub mod channels;
 mod handlers;
+mod order;
 pub mod payloads;
 mod presence_handlers;
 mod publish;
@@ -62,6 +63,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     rules: Vec<ChannelRule>,
     max_payload_bytes: usize,
+    order: order::ChannelLocks,
 }
 
 /// Everything `/realtime` is built from.
@@ -92,6 +94,7 @@ impl RealtimeState {
                 clock,
                 rules,
                 max_payload_bytes,
+                order: order::ChannelLocks::default(),
             }),
         }
     }

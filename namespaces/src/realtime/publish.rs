@@ -25,6 +25,8 @@ pub async fn publish<A: Adapter>(
     req: Publish,
 ) -> Result<PublishAck, NsError> {
     let key = req.idempotency_key.as_ref().map(|k| k.as_str());
+    // Held until the sockets have the publication: offsets reach them in order.
+    let _ordered = state.inner.order.lock(req.channel.as_str()).await;
     let (publication, is_new) = state
         .history()
         .append(
