@@ -23,6 +23,8 @@ use crate::auth::{self, TokenVerifier};
 use crate::cluster::memory::{MemoryHistory, MemoryPresence};
 use crate::config::Settings;
 use crate::http::{self, AppState, EventRate};
+use crate::push::fcm::{self, FcmClient, FcmConfig};
+use crate::push::worker::{PushWorker, WorkerConfig};
 use crate::shutdown;
 use crate::store::Database;
 
@@ -39,6 +41,7 @@ pub struct Application {
     db: Database,
     presence: Presence,
     event_rate: Arc<EventRate>,
+    push: Option<PushWorker>,
 }
 
 impl Application {
@@ -49,6 +52,7 @@ impl Application {
         let verifier = TokenVerifier::new(settings, secret)?;
         verifier.preload().await.context("loading the JWKS")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+        let push = push_worker(settings, &db, clock.clone()).await?;
         let presence = Presence::new(
             Arc::new(MemoryPresence::default()),
             clock.clone(),
@@ -100,6 +104,7 @@ impl Application {
             db,
             presence,
             event_rate,
+            push,
         })
     }
 
@@ -130,11 +135,13 @@ impl Application {
             db,
             presence,
             event_rate,
+            push,
         } = self;
-        let background = [
+        let mut background = vec![
             tokio::spawn(presence.run_sweeper()),
             tokio::spawn(event_rate.run_sampler()),
         ];
+        background.extend(push.map(|worker| tokio::spawn(worker.run())));
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown::close_sockets_after(stop, io))
@@ -144,6 +151,38 @@ impl Application {
         db.close().await;
         served
     }
+}
+
+/// The FCM sender and its worker when `SWITCHYARD_FCM_CREDENTIALS` is set; push is off
+/// (and said so once) otherwise.
+async fn push_worker(
+    settings: &Settings,
+    db: &Database,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Option<PushWorker>> {
+    let Some(credentials) = &settings.fcm_credentials else {
+        tracing::info!("push disabled: SWITCHYARD_FCM_CREDENTIALS is not set");
+        return Ok(None);
+    };
+    let config = FcmConfig {
+        credentials_file: credentials.into(),
+        endpoint: settings
+            .fcm_endpoint
+            .clone()
+            .unwrap_or_else(|| fcm::DEFAULT_ENDPOINT.to_owned()),
+        token_url: settings.fcm_token_url.clone(),
+    };
+    let client = FcmClient::new(config).await.context("setting up FCM")?;
+    tracing::info!(
+        project = client.project_id(),
+        "push enabled through FCM HTTP v1"
+    );
+    Ok(Some(PushWorker::new(
+        db.push_queue(),
+        client,
+        clock,
+        WorkerConfig::default(),
+    )))
 }
 
 /// This process among a cluster's nodes: host name (the pod name on Kubernetes) and pid.

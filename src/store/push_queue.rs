@@ -28,9 +28,14 @@ pub enum AttemptOutcome {
     /// The token is dead: forget the device.
     InvalidToken,
     /// Try again at this time (ms).
-    RetryAt { at: i64, status: Option<u16> },
+    RetryAt {
+        at: i64,
+        status: Option<u16>,
+    },
     /// Give up on this delivery.
-    Failed { status: Option<u16> },
+    Failed {
+        status: Option<u16>,
+    },
 }
 
 #[async_trait]
@@ -41,7 +46,12 @@ pub trait PushQueue: Send + Sync + 'static {
     async fn schedule_due(&self, now: i64, limit: i64) -> Result<usize, sqlx::Error>;
     /// Deliveries whose next attempt is due, oldest first.
     async fn ready(&self, now: i64, limit: i64) -> Result<Vec<QueuedPush>, sqlx::Error>;
-    async fn record(&self, push: &QueuedPush, outcome: &AttemptOutcome, now: i64) -> Result<(), sqlx::Error>;
+    async fn record(
+        &self,
+        push: &QueuedPush,
+        outcome: &AttemptOutcome,
+        now: i64,
+    ) -> Result<(), sqlx::Error>;
 }
 
 mod sql {
@@ -53,7 +63,8 @@ mod sql {
     pub const FAN_OUT: &str = "INSERT INTO push_deliveries (notification_id, token, state, attempts, next_attempt_at) \
          SELECT $1, token, 'pending', 0, $2 FROM devices WHERE user_id = $3 \
          ON CONFLICT (notification_id, token) DO NOTHING";
-    pub const QUEUED: &str = "UPDATE notifications SET push_state = 'queued' WHERE id = $1 AND push_state = 'due'";
+    pub const QUEUED: &str =
+        "UPDATE notifications SET push_state = 'queued' WHERE id = $1 AND push_state = 'due'";
     /// A notification a socket took or the user read meanwhile needs no more retries.
     pub const READY: &str = "SELECT d.notification_id, d.token, d.attempts, n.type, n.title, n.body, n.data, n.priority \
          FROM push_deliveries d JOIN notifications n ON n.id = d.notification_id \
@@ -111,11 +122,19 @@ macro_rules! sql_push_queue {
         impl PushQueue for SqlStore<$db> {
             async fn schedule_due(&self, now: i64, limit: i64) -> Result<usize, sqlx::Error> {
                 sqlx::query(sql::SKIP).bind(now).execute(&self.pool).await?;
-                let due: Vec<(String, String)> =
-                    sqlx::query_as(sql::DUE).bind(now).bind(limit).fetch_all(&self.pool).await?;
+                let due: Vec<(String, String)> = sqlx::query_as(sql::DUE)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
                 for (id, user_id) in &due {
                     let mut tx = self.pool.begin().await?;
-                    sqlx::query(sql::FAN_OUT).bind(id).bind(now).bind(user_id).execute(&mut *tx).await?;
+                    sqlx::query(sql::FAN_OUT)
+                        .bind(id)
+                        .bind(now)
+                        .bind(user_id)
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query(sql::QUEUED).bind(id).execute(&mut *tx).await?;
                     tx.commit().await?;
                 }
@@ -123,12 +142,20 @@ macro_rules! sql_push_queue {
             }
 
             async fn ready(&self, now: i64, limit: i64) -> Result<Vec<QueuedPush>, sqlx::Error> {
-                let rows: Vec<ReadyRow> =
-                    sqlx::query_as(sql::READY).bind(now).bind(limit).fetch_all(&self.pool).await?;
+                let rows: Vec<ReadyRow> = sqlx::query_as(sql::READY)
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
                 Ok(rows.into_iter().map(QueuedPush::from).collect())
             }
 
-            async fn record(&self, push: &QueuedPush, outcome: &AttemptOutcome, now: i64) -> Result<(), sqlx::Error> {
+            async fn record(
+                &self,
+                push: &QueuedPush,
+                outcome: &AttemptOutcome,
+                now: i64,
+            ) -> Result<(), sqlx::Error> {
                 let (state, next, logged, status) = describe(outcome, now);
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(sql::UPDATE_DELIVERY)
@@ -139,7 +166,10 @@ macro_rules! sql_push_queue {
                     .execute(&mut *tx)
                     .await?;
                 if *outcome == AttemptOutcome::InvalidToken {
-                    sqlx::query(sql::FORGET_DEVICE).bind(&push.token).execute(&mut *tx).await?;
+                    sqlx::query(sql::FORGET_DEVICE)
+                        .bind(&push.token)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 sqlx::query(sql::LOG_ATTEMPT)
                     .bind(&push.notification_id)

@@ -13,5 +13,6 @@ mod http_api;
 mod messages;
 mod notifications;
 mod presence;
+mod push;
 mod realtime;
 mod receipts;

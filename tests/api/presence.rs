@@ -240,7 +240,10 @@ async fn services_query_presence_over_http_and_admins_read_stats() {
         .await
         .expect("res");
     let body: Value = stats.json().await.expect("json");
-    assert_eq!(body["connections"], json!({ "/ws": 1, "/realtime": 1, "/notifications": 0 }));
+    assert_eq!(
+        body["connections"],
+        json!({ "/ws": 1, "/realtime": 1, "/notifications": 0 })
+    );
     assert!(body["eventsPerSecond"].is_u64() && body["node"].is_string());
     let stats = http
         .get(app.url("/api/v1/stats"))

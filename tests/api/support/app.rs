@@ -17,11 +17,17 @@ pub enum Db {
     Postgres,
 }
 
-type Running = (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>);
+type Running = (
+    SocketAddr,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+);
 
 async fn start(settings: &Settings) -> Running {
     let secret = settings.jwt_secret.clone();
-    let app = Application::build(settings, secret.as_deref()).await.expect("app builds");
+    let app = Application::build(settings, secret.as_deref())
+        .await
+        .expect("app builds");
     let addr = app.local_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
@@ -78,7 +84,14 @@ impl TestApp {
         };
         configure(&mut settings);
         let (addr, stop, server) = start(&settings).await;
-        TestApp { addr, settings, stop: Some(stop), server: Some(server), pg_database, _dir: dir }
+        TestApp {
+            addr,
+            settings,
+            stop: Some(stop),
+            server: Some(server),
+            pg_database,
+            _dir: dir,
+        }
     }
 
     /// Stops this server and starts a new one on the same database and settings, as a
