@@ -48,6 +48,11 @@ pub struct Settings {
     pub max_pending_notifications: u32,
     /// Messages to participants with no socket become pushes (when FCM is configured).
     pub push_messages: bool,
+    /// After SIGTERM the process is gone within this many seconds.
+    pub shutdown_grace_secs: u64,
+    /// Draining clients are told to reconnect within this many milliseconds, each at a
+    /// random point, so they do not all arrive at the next node at once.
+    pub drain_reconnect_spread_ms: u64,
 }
 
 impl Default for Settings {
@@ -77,6 +82,8 @@ impl Default for Settings {
             notification_ack_timeout_ms: 10_000,
             max_pending_notifications: 100,
             push_messages: true,
+            shutdown_grace_secs: 25,
+            drain_reconnect_spread_ms: 5_000,
         }
     }
 }

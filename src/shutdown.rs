@@ -1,9 +1,63 @@
-//! Stopping: wait for a signal, then close the Socket.IO side ourselves, because axum's
+//! Stopping gracefully: on SIGTERM the node turns not-ready, refuses new connections with
+//! `server_draining`, tells every socket `server:draining {reconnectInMs}` with a jittered
+//! delay (so a pod's clients do not all reconnect at once), waits for them to leave and for
+//! in-flight events to finish, then closes the Socket.IO side itself, because axum's
 //! graceful shutdown does not end upgraded WebSocket connections.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use rand::Rng;
+use serde_json::json;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::{SocketRef, State};
+use switchyard_namespaces::incoming::events_in_flight;
+
+/// Whether this node is draining; shared by readiness, the connect middleware and the
+/// shutdown sequence.
+#[derive(Debug, Clone, Default)]
+pub struct Drain {
+    draining: Arc<AtomicBool>,
+}
+
+impl Drain {
+    pub fn start(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
+/// The timings of a drain.
+#[derive(Debug, Clone, Copy)]
+pub struct DrainConfig {
+    /// Everything after the signal must be done within this.
+    pub grace: Duration,
+    /// Clients are told to reconnect somewhere between now and this much later.
+    pub reconnect_spread: Duration,
+}
+
+/// The refusal of [`refuse_while_draining`]; its text is the wire code.
+#[derive(Debug, thiserror::Error)]
+#[error("server_draining")]
+pub struct Draining;
+
+/// Connect middleware, run before authentication on every namespace.
+pub async fn refuse_while_draining<A: Adapter>(
+    _: SocketRef<A>,
+    State(drain): State<Drain>,
+) -> Result<(), Draining> {
+    if drain.is_draining() {
+        Err(Draining)
+    } else {
+        Ok(())
+    }
+}
 
 /// Resolves on SIGTERM (Kubernetes) or Ctrl-C.
 pub async fn signal() {
@@ -33,9 +87,54 @@ pub async fn signal() {
     }
 }
 
-/// Waits for `stop`, then disconnects every socket so the HTTP server can finish.
-pub async fn close_sockets_after(stop: impl Future<Output = ()>, io: SocketIo) {
+/// Waits for `stop`, drains, then disconnects every socket so the HTTP server can finish.
+pub async fn drain_after(
+    stop: impl Future<Output = ()>,
+    io: SocketIo,
+    drain: Drain,
+    config: DrainConfig,
+) {
     stop.await;
-    tracing::info!("shutting down: closing all sockets");
+    drain.start();
+    let sockets = tell_sockets(&io, config.reconnect_spread).await;
+    tracing::info!(sockets, "draining: clients told to reconnect elsewhere");
+    // Leave a second of the grace period for closing and flushing.
+    let budget = config.grace.saturating_sub(Duration::from_secs(1));
+    let wait_for_clients = (config.reconnect_spread + Duration::from_secs(1)).min(budget);
+    wait_until(|| open_sockets(&io) == 0, wait_for_clients).await;
+    wait_until(
+        || events_in_flight() == 0,
+        budget.saturating_sub(wait_for_clients),
+    )
+    .await;
+    tracing::info!(left = open_sockets(&io), "closing the remaining sockets");
     io.close().await;
+}
+
+/// Sends `server:draining` to every socket of every namespace, each with its own delay.
+async fn tell_sockets(io: &SocketIo, spread: Duration) -> usize {
+    let mut told = 0;
+    for ns in io.nsps() {
+        for socket in ns.sockets() {
+            let delay = rand::rng().random_range(0..=spread.as_millis() as u64);
+            if socket
+                .emit("server:draining", &json!({ "reconnectInMs": delay }))
+                .is_ok()
+            {
+                told += 1;
+            }
+        }
+    }
+    told
+}
+
+fn open_sockets(io: &SocketIo) -> usize {
+    io.nsps().into_iter().map(|ns| ns.sockets().len()).sum()
+}
+
+async fn wait_until(mut done: impl FnMut() -> bool, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -25,7 +25,7 @@ use crate::config::Settings;
 use crate::http::{self, AppState, EventRate};
 use crate::push::fcm::{self, FcmClient, FcmConfig};
 use crate::push::worker::{PushWorker, WorkerConfig};
-use crate::shutdown;
+use crate::shutdown::{self, Drain, DrainConfig, refuse_while_draining};
 use crate::store::Database;
 
 /// How long a `message:new` recipient has to ack before the emit stops waiting.
@@ -42,6 +42,8 @@ pub struct Application {
     presence: Presence,
     event_rate: Arc<EventRate>,
     push: Option<PushWorker>,
+    drain: Drain,
+    drain_config: DrainConfig,
 }
 
 impl Application {
@@ -74,7 +76,9 @@ impl Application {
             message_push,
             ws_config(settings),
         );
+        let drain = Drain::default();
         let states = States {
+            drain: drain.clone(),
             ws,
             realtime: realtime.clone(),
             notifications: notifications.clone(),
@@ -89,6 +93,7 @@ impl Application {
             realtime,
             notifications,
             event_rate: event_rate.clone(),
+            drain: drain.clone(),
             node_id: node_id(),
             max_body_bytes: settings.max_payload_bytes,
         };
@@ -105,6 +110,11 @@ impl Application {
             presence,
             event_rate,
             push,
+            drain,
+            drain_config: DrainConfig {
+                grace: Duration::from_secs(settings.shutdown_grace_secs),
+                reconnect_spread: Duration::from_millis(settings.drain_reconnect_spread_ms),
+            },
         })
     }
 
@@ -118,9 +128,19 @@ impl Application {
         self.local_addr().port()
     }
 
-    /// Serves until SIGTERM or Ctrl-C.
+    /// Serves until SIGTERM or Ctrl-C, then drains; if the drain overruns the grace
+    /// period the process exits anyway, as Kubernetes would kill it.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.run_until(shutdown::signal()).await
+        let grace = self.drain_config.grace;
+        let stop = async move {
+            shutdown::signal().await;
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                tracing::error!("grace period over before the drain finished; exiting");
+                std::process::exit(1);
+            });
+        };
+        self.run_until(stop).await
     }
 
     /// Serves until `stop` completes, then closes every socket and the database.
@@ -136,6 +156,8 @@ impl Application {
             presence,
             event_rate,
             push,
+            drain,
+            drain_config,
         } = self;
         let mut background = vec![
             tokio::spawn(presence.run_sweeper()),
@@ -144,7 +166,7 @@ impl Application {
         background.extend(push.map(|worker| tokio::spawn(worker.run())));
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown::close_sockets_after(stop, io))
+            .with_graceful_shutdown(shutdown::drain_after(stop, io, drain, drain_config))
             .await
             .context("serving");
         background.iter().for_each(|task| task.abort());
@@ -236,6 +258,7 @@ fn realtime_state(
 
 /// The state of each namespace.
 struct States {
+    drain: Drain,
     ws: WsState,
     realtime: RealtimeState,
     notifications: NotificationsState,
@@ -249,6 +272,7 @@ fn socket_io(
     let engine_limit = (settings.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
     let (layer, io) = SocketIo::builder()
         .with_state(verifier)
+        .with_state(states.drain)
         .with_state(states.ws)
         .with_state(states.realtime)
         .with_state(states.notifications)
@@ -256,24 +280,28 @@ fn socket_io(
         .ws_max_message_size(engine_limit)
         .ws_max_frame_size(engine_limit)
         .build_layer();
-    // Middlewares run last-added first: authenticate, then prepare the socket.
+    // Middlewares run last-added first: refuse while draining, authenticate, then prepare
+    // the socket.
     io.ns(
         ws::PATH,
         ws::on_connect
             .with(ws::prepare_socket)
-            .with(auth::authenticate),
+            .with(auth::authenticate)
+            .with(refuse_while_draining),
     );
     io.ns(
         realtime::PATH,
         realtime::on_connect
             .with(realtime::prepare_socket)
-            .with(auth::authenticate),
+            .with(auth::authenticate)
+            .with(refuse_while_draining),
     );
     io.ns(
         notifications::PATH,
         notifications::on_connect
             .with(notifications::prepare_socket)
-            .with(auth::authenticate),
+            .with(auth::authenticate)
+            .with(refuse_while_draining),
     );
     io.ns("/", accept_nothing.with(auth::refuse_namespace));
     if let Err(err) = io.dyn_ns("/{*rest}", accept_nothing.with(auth::refuse_namespace)) {

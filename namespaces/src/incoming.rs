@@ -19,6 +19,28 @@ use crate::ack::{ErrorCode, NsError, ok_body};
 use crate::presence::ActivityHook;
 
 static EVENTS_RECEIVED: AtomicU64 = AtomicU64::new(0);
+static EVENTS_IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+
+/// Events whose handler has not answered yet; a draining node waits for zero.
+pub fn events_in_flight() -> u64 {
+    EVENTS_IN_FLIGHT.load(Ordering::SeqCst)
+}
+
+/// Counts one event as in flight for as long as its [`Incoming`] lives.
+struct InFlight;
+
+impl InFlight {
+    fn new() -> Self {
+        EVENTS_IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        EVENTS_IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Client events received by this process since it started, on every namespace.
 pub fn events_received() -> u64 {
@@ -33,6 +55,7 @@ pub struct Incoming<A: Adapter> {
     wants_ack: bool,
     size: usize,
     payload: Result<Value, String>,
+    _in_flight: InFlight,
 }
 
 impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
@@ -60,6 +83,7 @@ impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
             wants_ack: ack_id.is_some(),
             size,
             payload: payload.map_err(|e| e.to_string()),
+            _in_flight: InFlight::new(),
         })
     }
 }

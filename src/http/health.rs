@@ -17,8 +17,12 @@ async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers; a node that cannot store must not take traffic.
+/// Ready when the database answers and the node is not draining; a node that cannot store
+/// or is shutting down must not take new traffic.
 async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    if state.drain.is_draining() {
+        return Err(AppError::Unavailable("draining".into()));
+    }
     state.db.ping().await.map_err(|err| {
         tracing::warn!(error = %err, "readiness: database unreachable");
         AppError::Unavailable("database unreachable".into())

@@ -28,6 +28,7 @@ pub struct AppState {
     pub realtime: RealtimeState,
     pub notifications: NotificationsState,
     pub event_rate: Arc<EventRate>,
+    pub drain: crate::shutdown::Drain,
     /// Names this process in stats: host name and pid.
     pub node_id: String,
     pub max_body_bytes: usize,

@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod conversations;
 mod drafts;
+mod drain;
 mod errors;
 mod fcm;
 mod http_api;

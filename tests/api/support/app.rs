@@ -94,6 +94,13 @@ impl TestApp {
         }
     }
 
+    /// Signals the server to stop (as SIGTERM would) without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Stops this server and starts a new one on the same database and settings, as a
     /// process restart would (in-memory state is gone, stored state is not).
     pub async fn restart(mut self) -> TestApp {

@@ -139,6 +139,8 @@ impl SioClient {
                     _ => {}
                 }
             }
+            // The transport is gone: every namespace on it is disconnected.
+            reader.closed();
         });
         SioClient {
             ns: ns.to_owned(),
@@ -244,6 +246,14 @@ struct Reader {
 }
 
 impl Reader {
+    fn closed(&self) {
+        let _ = self.events.send(Event {
+            name: "disconnect".into(),
+            data: json!("transport close"),
+            ack_id: None,
+        });
+    }
+
     async fn handle(&self, text: &str) {
         if text == "2" {
             let _ = self.out.send(Message::text("3"));
