@@ -9,12 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rand::Rng;
-use serde_json::json;
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State};
 use switchyard_namespaces::incoming::events_in_flight;
+
+use crate::gateway::Gateway;
 
 /// Whether this node is draining; shared by readiness, the connect middleware and the
 /// shutdown sequence.
@@ -90,46 +89,28 @@ pub async fn signal() {
 /// Waits for `stop`, drains, then disconnects every socket so the HTTP server can finish.
 pub async fn drain_after(
     stop: impl Future<Output = ()>,
-    io: SocketIo,
+    gateway: Arc<dyn Gateway>,
     drain: Drain,
     config: DrainConfig,
 ) {
     stop.await;
     drain.start();
-    let sockets = tell_sockets(&io, config.reconnect_spread).await;
+    let sockets = gateway.tell_draining(config.reconnect_spread);
     tracing::info!(sockets, "draining: clients told to reconnect elsewhere");
     // Leave a second of the grace period for closing and flushing.
     let budget = config.grace.saturating_sub(Duration::from_secs(1));
     let wait_for_clients = (config.reconnect_spread + Duration::from_secs(1)).min(budget);
-    wait_until(|| open_sockets(&io) == 0, wait_for_clients).await;
+    wait_until(|| gateway.open_sockets() == 0, wait_for_clients).await;
     wait_until(
         || events_in_flight() == 0,
         budget.saturating_sub(wait_for_clients),
     )
     .await;
-    tracing::info!(left = open_sockets(&io), "closing the remaining sockets");
-    io.close().await;
-}
-
-/// Sends `server:draining` to every socket of every namespace, each with its own delay.
-async fn tell_sockets(io: &SocketIo, spread: Duration) -> usize {
-    let mut told = 0;
-    for ns in io.nsps() {
-        for socket in ns.sockets() {
-            let delay = rand::rng().random_range(0..=spread.as_millis() as u64);
-            if socket
-                .emit("server:draining", &json!({ "reconnectInMs": delay }))
-                .is_ok()
-            {
-                told += 1;
-            }
-        }
-    }
-    told
-}
-
-fn open_sockets(io: &SocketIo) -> usize {
-    io.nsps().into_iter().map(|ns| ns.sockets().len()).sum()
+    tracing::info!(
+        left = gateway.open_sockets(),
+        "closing the remaining sockets"
+    );
+    gateway.close().await;
 }
 
 async fn wait_until(mut done: impl FnMut() -> bool, limit: Duration) {

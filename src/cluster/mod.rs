@@ -2,3 +2,4 @@
 //! it in memory; cluster mode (issue 5) will keep it in Redis behind the same ports.
 
 pub mod memory;
+pub mod redis;

@@ -7,9 +7,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_namespaces::notifications;
+use switchyard_namespaces::realtime::PublishAck;
 use switchyard_namespaces::realtime::payloads::{PresenceUsers, Publish};
-use switchyard_namespaces::realtime::{self, PublishAck};
-use switchyard_namespaces::rooms::user_room;
 
 use super::{AppError, AppState, JsonBody};
 use crate::auth::Caller;
@@ -45,11 +44,7 @@ async fn announce(
         &switchyard_namespaces::ports::SystemClock::new(),
     );
     let event = json!({ "title": a.title, "body": a.body, "data": a.data, "ts": ts });
-    for ns in state.io.nsps() {
-        ns.emit("announcement", &event)
-            .await
-            .map_err(|e| anyhow::anyhow!("announce failed: {e}"))?;
-    }
+    state.gateway.announce(&event).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 
@@ -60,12 +55,7 @@ async fn disconnect_user(
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     caller.require_any(&["admin"])?;
-    for ns in state.io.nsps() {
-        ns.within(user_room(&user_id))
-            .disconnect()
-            .await
-            .map_err(|e| anyhow::anyhow!("disconnect failed: {e}"))?;
-    }
+    state.gateway.disconnect_user(&user_id).await?;
     Ok(Json(json!({})))
 }
 
@@ -76,7 +66,7 @@ async fn publish(
     JsonBody(req): JsonBody<Publish>,
 ) -> Result<(StatusCode, Json<PublishAck>), AppError> {
     caller.require_any(&["service"])?;
-    let ack = realtime::publish(&state.io, &state.realtime, req).await?;
+    let ack = state.gateway.publish(&state.realtime, req).await?;
     Ok((StatusCode::ACCEPTED, Json(ack)))
 }
 
@@ -106,19 +96,9 @@ async fn presence_query(
 async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
     caller.require_any(&["admin"])?;
     let (mut connections, mut rooms) = (serde_json::Map::new(), serde_json::Map::new());
-    for ns in [
-        switchyard_namespaces::ws::PATH,
-        realtime::PATH,
-        notifications::PATH,
-    ] {
-        let Some(op) = state.io.of(ns) else { continue };
-        connections.insert(ns.into(), json!(op.clone().sockets().len()));
-        let count = op
-            .rooms()
-            .await
-            .map_err(|e| anyhow::anyhow!("listing rooms: {e}"))?
-            .len();
-        rooms.insert(ns.into(), json!(count));
+    for ns in state.gateway.counts().await? {
+        connections.insert(ns.path.clone(), json!(ns.connections));
+        rooms.insert(ns.path, json!(ns.rooms));
     }
     Ok(Json(json!({
         "node": state.node_id,
@@ -135,6 +115,6 @@ async fn create_notifications(
     JsonBody(req): JsonBody<notifications::payloads::Create>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     caller.require_any(&["service"])?;
-    let ids = notifications::create(&state.io, &state.notifications, req).await?;
+    let ids = state.gateway.notify(&state.notifications, req).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "ids": ids }))))
 }

@@ -27,5 +27,18 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
         tracing::warn!(error = %err, "readiness: database unreachable");
         AppError::Unavailable("database unreachable".into())
     })?;
-    Ok(Json(json!({ "status": "ready", "database": "ok" })))
+    if let Some(redis) = &state.redis {
+        redis.ping().await.map_err(|err| {
+            tracing::warn!(error = %err, "readiness: Redis unreachable");
+            AppError::Unavailable("Redis unreachable".into())
+        })?;
+    }
+    let redis = if state.redis.is_some() {
+        "ok"
+    } else {
+        "not used"
+    };
+    Ok(Json(
+        json!({ "status": "ready", "database": "ok", "redis": redis }),
+    ))
 }

@@ -10,11 +10,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
-use socketioxide::SocketIo;
 use switchyard_namespaces::notifications::NotificationsState;
 use switchyard_namespaces::realtime::RealtimeState;
 
 use crate::auth::TokenVerifier;
+use crate::gateway::Gateway;
 use crate::store::Database;
 pub use error::{AppError, JsonBody};
 pub use stats::EventRate;
@@ -23,7 +23,9 @@ pub use stats::EventRate;
 #[derive(Clone)]
 pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
-    pub io: SocketIo,
+    pub gateway: Arc<dyn Gateway>,
+    /// Set in cluster mode: readiness checks Redis too.
+    pub redis: Option<crate::cluster::redis::RedisHealth>,
     pub db: Database,
     pub realtime: RealtimeState,
     pub notifications: NotificationsState,

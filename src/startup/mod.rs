@@ -8,36 +8,34 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use socketioxide::SocketIo;
-use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
-use socketioxide::handler::ConnectHandler;
-use switchyard_namespaces::notifications::{self, NotificationsConfig, NotificationsState};
+use switchyard_namespaces::notifications::{NotificationsConfig, NotificationsState};
 use switchyard_namespaces::ports::{Clock, SystemClock};
 use switchyard_namespaces::presence::{Presence, PresenceConfig};
-use switchyard_namespaces::realtime::{self, RealtimeParts, RealtimeSink, RealtimeState};
-use switchyard_namespaces::ws::{self, WsConfig, WsState};
+use switchyard_namespaces::realtime::{RealtimeParts, RealtimeState};
+use switchyard_namespaces::ws::{WsConfig, WsState};
 use tokio::net::TcpListener;
 
-use crate::auth::{self, TokenVerifier};
+use crate::auth::TokenVerifier;
 use crate::cluster::memory::{MemoryHistory, MemoryPresence};
 use crate::config::Settings;
+use crate::gateway::Gateway;
 use crate::http::{self, AppState, EventRate};
 use crate::push::fcm::{self, FcmClient, FcmConfig};
 use crate::push::worker::{PushWorker, WorkerConfig};
-use crate::shutdown::{self, Drain, DrainConfig, refuse_while_draining};
+use crate::shutdown::{self, Drain, DrainConfig};
 use crate::store::Database;
+
+mod sockets;
+
+use sockets::States;
 
 /// How long a `message:new` recipient has to ack before the emit stops waiting.
 const DELIVERY_ACK_TIMEOUT: Duration = Duration::from_secs(10);
-/// The Engine.IO limit sits well above the event limit so an oversized event is answered
-/// `payload_too_large` on a kept connection; only a frame over this closes it.
-const MIN_ENGINE_PAYLOAD: usize = 1024 * 1024;
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
-    io: SocketIo,
+    gateway: Arc<dyn Gateway>,
     db: Database,
     presence: Presence,
     event_rate: Arc<EventRate>,
@@ -83,12 +81,13 @@ impl Application {
             realtime: realtime.clone(),
             notifications: notifications.clone(),
         };
-        let (layer, io) = socket_io(settings, verifier.clone(), states);
-        presence.set_sink(Arc::new(RealtimeSink::new(io.clone())));
+        let mounted = sockets::mount(settings, verifier.clone(), states).await?;
+        presence.set_sink(mounted.presence_sink);
         let event_rate = Arc::new(EventRate::default());
         let state = AppState {
             verifier,
-            io: io.clone(),
+            gateway: mounted.gateway.clone(),
+            redis: mounted.redis,
             db: db.clone(),
             realtime,
             notifications,
@@ -98,14 +97,14 @@ impl Application {
             max_body_bytes: settings.max_payload_bytes,
         };
         // The Socket.IO layer wraps the merged router, or `/socket.io/` would answer 404.
-        let router = http::router(state).layer(layer);
+        let router = (mounted.apply)(http::router(state));
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
         Ok(Self {
             listener,
             router,
-            io,
+            gateway: mounted.gateway,
             db,
             presence,
             event_rate,
@@ -151,7 +150,7 @@ impl Application {
         let Self {
             listener,
             router,
-            io,
+            gateway,
             db,
             presence,
             event_rate,
@@ -166,7 +165,7 @@ impl Application {
         background.extend(push.map(|worker| tokio::spawn(worker.run())));
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown::drain_after(stop, io, drain, drain_config))
+            .with_graceful_shutdown(shutdown::drain_after(stop, gateway, drain, drain_config))
             .await
             .context("serving");
         background.iter().for_each(|task| task.abort());
@@ -255,60 +254,3 @@ fn realtime_state(
         max_payload_bytes: settings.max_payload_bytes,
     })
 }
-
-/// The state of each namespace.
-struct States {
-    drain: Drain,
-    ws: WsState,
-    realtime: RealtimeState,
-    notifications: NotificationsState,
-}
-
-fn socket_io(
-    settings: &Settings,
-    verifier: Arc<TokenVerifier>,
-    states: States,
-) -> (socketioxide::layer::SocketIoLayer, SocketIo) {
-    let engine_limit = (settings.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
-    let (layer, io) = SocketIo::builder()
-        .with_state(verifier)
-        .with_state(states.drain)
-        .with_state(states.ws)
-        .with_state(states.realtime)
-        .with_state(states.notifications)
-        .max_payload(engine_limit as u64)
-        .ws_max_message_size(engine_limit)
-        .ws_max_frame_size(engine_limit)
-        .build_layer();
-    // Middlewares run last-added first: refuse while draining, authenticate, then prepare
-    // the socket.
-    io.ns(
-        ws::PATH,
-        ws::on_connect
-            .with(ws::prepare_socket)
-            .with(auth::authenticate)
-            .with(refuse_while_draining),
-    );
-    io.ns(
-        realtime::PATH,
-        realtime::on_connect
-            .with(realtime::prepare_socket)
-            .with(auth::authenticate)
-            .with(refuse_while_draining),
-    );
-    io.ns(
-        notifications::PATH,
-        notifications::on_connect
-            .with(notifications::prepare_socket)
-            .with(auth::authenticate)
-            .with(refuse_while_draining),
-    );
-    io.ns("/", accept_nothing.with(auth::refuse_namespace));
-    if let Err(err) = io.dyn_ns("/{*rest}", accept_nothing.with(auth::refuse_namespace)) {
-        tracing::error!(error = %err, "catch-all namespace not registered");
-    }
-    (layer, io)
-}
-
-/// Never runs: the refusing middleware stops every connect before it.
-async fn accept_nothing<A: Adapter>(_: SocketRef<A>) {}

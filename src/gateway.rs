@@ -1,0 +1,128 @@
+//! The running Socket.IO server as HTTP handlers and the shutdown sequence see it,
+//! whichever adapter (in-process or Redis) it was built with: the adapter type stays in
+//! `startup`, everything else talks to this trait.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rand::Rng;
+use serde_json::{Value, json};
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use switchyard_namespaces::NsError;
+use switchyard_namespaces::notifications::{self, NotificationsState};
+use switchyard_namespaces::realtime::payloads::Publish;
+use switchyard_namespaces::realtime::{self, PublishAck, RealtimeState};
+use switchyard_namespaces::rooms::user_room;
+
+/// Sockets and rooms of one namespace on this node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamespaceCounts {
+    pub path: String,
+    pub connections: usize,
+    pub rooms: usize,
+}
+
+#[async_trait]
+pub trait Gateway: Send + Sync + 'static {
+    /// `announcement` to every socket of every namespace, cluster-wide.
+    async fn announce(&self, event: &Value) -> anyhow::Result<()>;
+    /// Closes every socket of the user on every namespace, cluster-wide.
+    async fn disconnect_user(&self, user_id: &str) -> anyhow::Result<()>;
+    async fn publish(&self, realtime: &RealtimeState, req: Publish) -> Result<PublishAck, NsError>;
+    async fn notify(
+        &self,
+        notifications: &NotificationsState,
+        req: notifications::payloads::Create,
+    ) -> Result<Vec<String>, NsError>;
+    async fn counts(&self) -> anyhow::Result<Vec<NamespaceCounts>>;
+    /// `server:draining` to every local socket, each with its own delay within `spread`.
+    fn tell_draining(&self, spread: Duration) -> usize;
+    fn open_sockets(&self) -> usize;
+    async fn close(&self);
+}
+
+#[async_trait]
+impl<A: Adapter> Gateway for SocketIo<A> {
+    async fn announce(&self, event: &Value) -> anyhow::Result<()> {
+        for ns in self.nsps() {
+            ns.emit("announcement", event)
+                .await
+                .map_err(|e| anyhow::anyhow!("announce failed: {e}"))?;
+        }
+        Ok(())
+    }
+
+    async fn disconnect_user(&self, user_id: &str) -> anyhow::Result<()> {
+        for ns in self.nsps() {
+            ns.within(user_room(user_id))
+                .disconnect()
+                .await
+                .map_err(|e| anyhow::anyhow!("disconnect failed: {e}"))?;
+        }
+        Ok(())
+    }
+
+    async fn publish(&self, state: &RealtimeState, req: Publish) -> Result<PublishAck, NsError> {
+        realtime::publish(self, state, req).await
+    }
+
+    async fn notify(
+        &self,
+        state: &NotificationsState,
+        req: notifications::payloads::Create,
+    ) -> Result<Vec<String>, NsError> {
+        notifications::create(self, state, req).await
+    }
+
+    async fn counts(&self) -> anyhow::Result<Vec<NamespaceCounts>> {
+        let mut counts = Vec::new();
+        for path in [
+            switchyard_namespaces::ws::PATH,
+            realtime::PATH,
+            notifications::PATH,
+        ] {
+            let Some(ns) = self.of(path) else { continue };
+            let connections = ns.clone().local().sockets().len();
+            let rooms = ns
+                .local()
+                .rooms()
+                .await
+                .map_err(|e| anyhow::anyhow!("listing rooms: {e}"))?
+                .len();
+            counts.push(NamespaceCounts {
+                path: path.to_owned(),
+                connections,
+                rooms,
+            });
+        }
+        Ok(counts)
+    }
+
+    fn tell_draining(&self, spread: Duration) -> usize {
+        let mut told = 0;
+        for ns in self.nsps() {
+            for socket in ns.local().sockets() {
+                let delay = rand::rng().random_range(0..=spread.as_millis() as u64);
+                if socket
+                    .emit("server:draining", &json!({ "reconnectInMs": delay }))
+                    .is_ok()
+                {
+                    told += 1;
+                }
+            }
+        }
+        told
+    }
+
+    fn open_sockets(&self) -> usize {
+        self.nsps()
+            .into_iter()
+            .map(|ns| ns.local().sockets().len())
+            .sum()
+    }
+
+    async fn close(&self) {
+        SocketIo::close(self).await;
+    }
+}

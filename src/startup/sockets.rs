@@ -1,0 +1,137 @@
+//! The Socket.IO side: the builder with every namespace's state, the namespaces and their
+//! middlewares, on the in-process adapter (one node) or the Redis adapter (a cluster).
+//! The adapter type ends here: the rest of the gateway sees a [`Gateway`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::{SocketIo, SocketIoBuilder};
+use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
+use socketioxide_redis::{FredAdapter, RedisAdapterCtr};
+use switchyard_namespaces::notifications::{self, NotificationsState};
+use switchyard_namespaces::presence::PresenceSink;
+use switchyard_namespaces::realtime::{self, RealtimeSink, RealtimeState};
+use switchyard_namespaces::ws::{self, WsState};
+
+use crate::auth::{self, TokenVerifier};
+use crate::cluster::redis::{self as redis, RedisHealth};
+use crate::config::Settings;
+use crate::gateway::Gateway;
+use crate::shutdown::{Drain, refuse_while_draining};
+
+/// The Engine.IO limit sits well above the event limit so an oversized event is answered
+/// `payload_too_large` on a kept connection; only a frame over this closes it.
+const MIN_ENGINE_PAYLOAD: usize = 1024 * 1024;
+
+/// The state of each namespace.
+pub struct States {
+    pub drain: Drain,
+    pub ws: WsState,
+    pub realtime: RealtimeState,
+    pub notifications: NotificationsState,
+}
+
+/// The Socket.IO server, ready to wrap the HTTP router.
+pub struct Mounted {
+    /// Wraps the merged router with the Socket.IO layer (after merging, or `/socket.io/`
+    /// would answer 404).
+    pub apply: Box<dyn FnOnce(Router) -> Router + Send>,
+    pub gateway: Arc<dyn Gateway>,
+    pub presence_sink: Arc<dyn PresenceSink>,
+    /// Set in cluster mode, for readiness.
+    pub redis: Option<RedisHealth>,
+}
+
+pub async fn mount(
+    settings: &Settings,
+    verifier: Arc<TokenVerifier>,
+    states: States,
+) -> anyhow::Result<Mounted> {
+    let builder = configured(settings, verifier, states);
+    match &settings.redis_url {
+        None => Ok(finish(builder.build_layer(), None)),
+        Some(url) => {
+            let subscriber = redis::subscriber(url).await?;
+            let health = RedisHealth::connect(url).await?;
+            let adapter = RedisAdapterCtr::new_with_fred(subscriber).await?;
+            tracing::info!("cluster mode: Socket.IO rooms shared through Redis");
+            Ok(finish(
+                builder
+                    .with_adapter::<FredAdapter<_>>(adapter)
+                    .build_layer(),
+                Some(health),
+            ))
+        }
+    }
+}
+
+fn configured(
+    settings: &Settings,
+    verifier: Arc<TokenVerifier>,
+    states: States,
+) -> SocketIoBuilder {
+    let engine_limit = (settings.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
+    SocketIo::builder()
+        .with_state(verifier)
+        .with_state(states.drain)
+        .with_state(states.ws)
+        .with_state(states.realtime)
+        .with_state(states.notifications)
+        .max_payload(engine_limit as u64)
+        .ws_max_message_size(engine_limit)
+        .ws_max_frame_size(engine_limit)
+}
+
+fn finish<A: Adapter + DefinedAdapter>(
+    (layer, io): (SocketIoLayer<A>, SocketIo<A>),
+    redis: Option<RedisHealth>,
+) -> Mounted {
+    register_namespaces(&io);
+    Mounted {
+        apply: Box::new(move |router| router.layer(layer)),
+        gateway: Arc::new(io.clone()),
+        presence_sink: Arc::new(RealtimeSink::new(io)),
+        redis,
+    }
+}
+
+fn register_namespaces<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) {
+    // Middlewares run last-added first: refuse while draining, authenticate, then prepare
+    // the socket. A Redis adapter subscribes in the background (`spawn`), logging failures.
+    io.ns(
+        ws::PATH,
+        ws::on_connect
+            .with(ws::prepare_socket)
+            .with(auth::authenticate)
+            .with(refuse_while_draining),
+    )
+    .spawn();
+    io.ns(
+        realtime::PATH,
+        realtime::on_connect
+            .with(realtime::prepare_socket)
+            .with(auth::authenticate)
+            .with(refuse_while_draining),
+    )
+    .spawn();
+    io.ns(
+        notifications::PATH,
+        notifications::on_connect
+            .with(notifications::prepare_socket)
+            .with(auth::authenticate)
+            .with(refuse_while_draining),
+    )
+    .spawn();
+    io.ns("/", accept_nothing.with(auth::refuse_namespace))
+        .spawn();
+    if let Err(err) = io.dyn_ns("/{*rest}", accept_nothing.with(auth::refuse_namespace)) {
+        tracing::error!(error = %err, "catch-all namespace not registered");
+    }
+}
+
+/// Never runs: the refusing middleware stops every connect before it.
+async fn accept_nothing<A: Adapter>(_: SocketRef<A>) {}
