@@ -19,6 +19,8 @@ pub struct Settings {
     pub database_url: String,
     /// Unset: one node with the in-process adapter.
     pub redis_url: Option<String>,
+    /// Prefix of every Redis key and channel, so several gateways can share one Redis.
+    pub redis_prefix: String,
     pub jwt_secret: Option<String>,
     /// `file://…`, `https://…` (or `http://…` on loopback, for tests).
     pub jwks_url: Option<String>,
@@ -61,6 +63,7 @@ impl Default for Settings {
             bind: SocketAddr::from(([0, 0, 0, 0], 3000)),
             database_url: "sqlite://switchyard.db".into(),
             redis_url: None,
+            redis_prefix: "switchyard".into(),
             jwt_secret: None,
             jwks_url: None,
             jwt_audience: None,

@@ -11,7 +11,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
-use socketioxide_redis::{FredAdapter, RedisAdapterCtr};
+use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use switchyard_namespaces::notifications::{self, NotificationsState};
 use switchyard_namespaces::presence::PresenceSink;
 use switchyard_namespaces::realtime::{self, RealtimeSink, RealtimeState};
@@ -57,7 +57,11 @@ pub async fn mount(
         Some(url) => {
             let subscriber = redis::subscriber(url).await?;
             let health = RedisHealth::connect(url).await?;
-            let adapter = RedisAdapterCtr::new_with_fred(subscriber).await?;
+            let config = RedisAdapterConfig {
+                prefix: settings.redis_prefix.clone().into(),
+                ..RedisAdapterConfig::default()
+            };
+            let adapter = RedisAdapterCtr::new_with_fred_config(subscriber, config).await?;
             tracing::info!("cluster mode: Socket.IO rooms shared through Redis");
             Ok(finish(
                 builder

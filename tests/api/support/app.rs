@@ -94,6 +94,21 @@ impl TestApp {
         }
     }
 
+    /// A second node of the same gateway: same settings, database and Redis, its own port.
+    /// The first node owns the database and must outlive this one.
+    pub async fn another_node(&self) -> TestApp {
+        let (addr, stop, server) = start(&self.settings).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        TestApp {
+            addr,
+            settings: self.settings.clone(),
+            stop: Some(stop),
+            server: Some(server),
+            pg_database: None,
+            _dir: dir,
+        }
+    }
+
     /// Signals the server to stop (as SIGTERM would) without waiting for it.
     pub fn begin_shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {
