@@ -206,8 +206,11 @@ export function algNoneToken(sub) {
  * `query` (`?token=`) or `header` (`Authorization: Bearer`, sent by the polling transport's
  * HTTP requests). Resolves with the connected socket, or rejects with an Error whose message
  * is the connect_error message. Reconnection is off: every refusal is final.
+ * `onCreate`, when given, is called with the socket before it connects: listeners it adds
+ * miss nothing, not even events that arrive in the same polling payload as the connect
+ * (those are emitted before the promise's continuation could add a listener).
  */
-export function connect(url, namespace, { token, via = 'auth', transports = ['websocket'], timeoutMs = WAIT_MS, ...rest } = {}) {
+export function connect(url, namespace, { token, via = 'auth', transports = ['websocket'], timeoutMs = WAIT_MS, onCreate, ...rest } = {}) {
   const options = {
     forceNew: true,
     reconnection: false,
@@ -222,6 +225,7 @@ export function connect(url, namespace, { token, via = 'auth', transports = ['we
     else throw new Error(`unknown token source ${via}`);
   }
   const socket = io(url + namespace, options);
+  onCreate?.(socket);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
