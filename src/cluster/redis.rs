@@ -45,6 +45,11 @@ impl RedisHealth {
         Ok(Self { client })
     }
 
+    /// The connection, for other shared state (channel history).
+    pub fn client(&self) -> fred::clients::Client {
+        self.client.clone()
+    }
+
     pub async fn ping(&self) -> Result<(), String> {
         let ping = self.client.ping::<String>(None);
         match tokio::time::timeout(Duration::from_secs(2), ping).await {

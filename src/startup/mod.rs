@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use switchyard_namespaces::notifications::{NotificationsConfig, NotificationsState};
-use switchyard_namespaces::ports::{Clock, SystemClock};
+use switchyard_namespaces::ports::{ChannelHistory, Clock, SystemClock};
 use switchyard_namespaces::presence::{Presence, PresenceConfig};
 use switchyard_namespaces::realtime::{RealtimeParts, RealtimeState};
 use switchyard_namespaces::ws::{WsConfig, WsState};
@@ -17,6 +17,8 @@ use tokio::net::TcpListener;
 
 use crate::auth::TokenVerifier;
 use crate::cluster::memory::{MemoryHistory, MemoryPresence};
+use crate::cluster::redis::RedisHealth;
+use crate::cluster::redis_history::RedisHistory;
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::http::{self, AppState, EventRate};
@@ -53,12 +55,16 @@ impl Application {
         verifier.preload().await.context("loading the JWKS")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
         let push = push_worker(settings, &db, clock.clone()).await?;
+        let redis = match &settings.redis_url {
+            Some(url) => Some(RedisHealth::connect(url).await?),
+            None => None,
+        };
         let presence = Presence::new(
             Arc::new(MemoryPresence::default()),
             clock.clone(),
             presence_config(settings),
         );
-        let realtime = realtime_state(settings, &db, &presence, clock.clone());
+        let realtime = realtime_state(settings, &db, &presence, clock.clone(), redis.as_ref());
         let notifications = NotificationsState::new(
             db.notification_store(),
             clock.clone(),
@@ -81,7 +87,7 @@ impl Application {
             realtime: realtime.clone(),
             notifications: notifications.clone(),
         };
-        let mounted = sockets::mount(settings, verifier.clone(), states).await?;
+        let mounted = sockets::mount(settings, verifier.clone(), states, redis).await?;
         presence.set_sink(mounted.presence_sink);
         let event_rate = Arc::new(EventRate::default());
         let state = AppState {
@@ -235,18 +241,30 @@ fn ws_config(settings: &Settings) -> WsConfig {
     }
 }
 
+/// Channel history in Redis for a cluster, in memory for one node.
 fn realtime_state(
     settings: &Settings,
     db: &Database,
     presence: &Presence,
     clock: Arc<dyn Clock>,
+    redis: Option<&RedisHealth>,
 ) -> RealtimeState {
-    let history = MemoryHistory::new(
+    let (size, ttl) = (
         settings.history_size,
         Duration::from_secs(settings.history_ttl_secs),
     );
+    let history: Arc<dyn ChannelHistory> = match redis {
+        Some(redis) => Arc::new(RedisHistory::new(
+            redis.client(),
+            &settings.redis_prefix,
+            size,
+            ttl,
+            clock.clone(),
+        )),
+        None => Arc::new(MemoryHistory::new(size, ttl)),
+    };
     RealtimeState::new(RealtimeParts {
-        history: Arc::new(history),
+        history,
         drafts: db.draft_store(),
         presence: presence.clone(),
         clock,

@@ -46,17 +46,17 @@ pub struct Mounted {
     pub redis: Option<RedisHealth>,
 }
 
+/// Mounts on the Redis adapter when `redis` is given (cluster mode), in process otherwise.
 pub async fn mount(
     settings: &Settings,
     verifier: Arc<TokenVerifier>,
     states: States,
+    redis: Option<RedisHealth>,
 ) -> anyhow::Result<Mounted> {
     let builder = configured(settings, verifier, states);
-    match &settings.redis_url {
-        None => Ok(finish(builder.build_layer(), None)),
-        Some(url) => {
+    match (&settings.redis_url, redis) {
+        (Some(url), Some(health)) => {
             let subscriber = redis::subscriber(url).await?;
-            let health = RedisHealth::connect(url).await?;
             let config = RedisAdapterConfig {
                 prefix: settings.redis_prefix.clone().into(),
                 ..RedisAdapterConfig::default()
@@ -70,6 +70,7 @@ pub async fn mount(
                 Some(health),
             ))
         }
+        _ => Ok(finish(builder.build_layer(), None)),
     }
 }
 

@@ -12,10 +12,17 @@ use crate::support::{Db, TestApp};
 
 /// Two nodes of one cluster.
 async fn cluster() -> (TestApp, TestApp) {
+    cluster_with(|_| {}).await
+}
+
+async fn cluster_with(
+    configure: impl FnOnce(&mut switchyard::config::Settings) + Send + 'static,
+) -> (TestApp, TestApp) {
     let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
     let a = TestApp::spawn_with(Db::Postgres, move |s| {
         s.redis_url = Some("redis://127.0.0.1:6379".into());
         s.redis_prefix = prefix;
+        configure(s);
     })
     .await;
     let b = a.another_node().await;
@@ -113,4 +120,87 @@ async fn readiness_reports_redis() {
         .await
         .expect("json");
     assert_eq!(body["redis"], json!("ok"));
+}
+
+#[tokio::test]
+async fn channel_offsets_history_and_idempotency_are_shared_by_the_nodes() {
+    let (a, b) = cluster().await;
+    let (_, first) = publish(&a, "public:shared", json!(1), None).await;
+    let (_, second) = publish(&b, "public:shared", json!(2), None).await;
+    assert_eq!(
+        (first["offset"].clone(), second["offset"].clone()),
+        (json!(1), json!(2))
+    );
+    assert_eq!(
+        first["epoch"], second["epoch"],
+        "one epoch per channel across the cluster"
+    );
+    let (_, keyed) = publish(&a, "public:shared", json!(3), Some("once")).await;
+    let (_, repeated) = publish(&b, "public:shared", json!(4), Some("once")).await;
+    assert_eq!(keyed, repeated);
+    // A subscriber of node b misses two publications made on node a, and recovers them on
+    // node a.
+    for n in [5, 6] {
+        publish(&a, "public:shared", json!(n), None).await;
+    }
+    let back = a.connect("/realtime", "erin").await;
+    let since = json!({ "public:shared": { "epoch": first["epoch"], "offset": 3 } });
+    let ack = back
+        .emit_ack(
+            "subscribe",
+            json!({ "channels": ["public:shared"], "since": since }),
+        )
+        .await;
+    assert_eq!(ack["recovered"], json!({ "public:shared": true }));
+    let offsets: Vec<serde_json::Value> = ack["missed"]["public:shared"]
+        .as_array()
+        .expect("missed")
+        .iter()
+        .map(|p| p["offset"].clone())
+        .collect();
+    assert_eq!(offsets, vec![json!(4), json!(5)]);
+    let stale = json!({ "public:shared": { "epoch": "other", "offset": 1 } });
+    let ack = back
+        .emit_ack(
+            "subscribe",
+            json!({ "channels": ["public:shared"], "since": stale }),
+        )
+        .await;
+    assert_eq!(ack["recovered"], json!({ "public:shared": false }));
+}
+
+#[tokio::test]
+async fn shared_history_never_replays_part_of_a_gap() {
+    let (a, b) = cluster_with(|s| s.history_size = 2).await;
+    let (_, first) = publish(&a, "public:short", json!(1), None).await;
+    for n in 2..=5 {
+        publish(&a, "public:short", json!(n), None).await;
+    }
+    let late = b.connect("/realtime", "fay").await;
+    let since = json!({ "public:short": { "epoch": first["epoch"], "offset": 1 } });
+    let ack = late
+        .emit_ack(
+            "subscribe",
+            json!({ "channels": ["public:short"], "since": since }),
+        )
+        .await;
+    assert_eq!(
+        (ack["recovered"].clone(), ack["missed"].clone()),
+        (
+            json!({ "public:short": false }),
+            json!({ "public:short": [] })
+        )
+    );
+    let since = json!({ "public:short": { "epoch": first["epoch"], "offset": 3 } });
+    let ack = late
+        .emit_ack(
+            "subscribe",
+            json!({ "channels": ["public:short"], "since": since }),
+        )
+        .await;
+    assert_eq!(ack["recovered"], json!({ "public:short": true }));
+    assert_eq!(
+        ack["missed"]["public:short"].as_array().map(Vec::len),
+        Some(2)
+    );
 }

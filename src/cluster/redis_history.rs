@@ -1,0 +1,231 @@
+//! Channel history in Redis, shared by every node: per channel an epoch, an offset counter
+//! and a sorted set of the last N publications, each operation one Lua script so offsets
+//! and entries never disagree. Keys expire after twice the history TTL of idleness; the
+//! next publication then starts a new epoch, as a restart does on one node.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::prelude::{Client, Expiration, KeysInterface, LuaInterface, SetOptions};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use switchyard_namespaces::ports::{
+    ChannelHistory, Clock, Publication, Recovery, StoreError, StoreResult,
+};
+
+/// How long a repeated publish `idempotencyKey` returns the first result.
+const IDEMPOTENCY_SECS: i64 = 300;
+/// A publish racing one with the same key waits this long for the first to finish.
+const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(2);
+
+const APPEND: &str = r#"
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then epoch = ARGV[1]; redis.call('SET', KEYS[1], epoch) end
+local offset = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[3], offset, offset .. '|' .. ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[3]) + 1))
+for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+return epoch .. '|' .. offset
+"#;
+
+const SINCE: &str = r#"
+local epoch = redis.call('GET', KEYS[1]) or ''
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local entries = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')
+return cjson.encode({ epoch = epoch, last = last, entries = entries })
+"#;
+
+/// What a log entry keeps besides its offset and epoch.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    event: String,
+    data: Value,
+    ts: i64,
+}
+
+#[derive(Deserialize)]
+struct Snapshot {
+    epoch: String,
+    last: u64,
+    /// cjson encodes an empty array as `{}`, so this is read loosely.
+    entries: Value,
+}
+
+pub struct RedisHistory {
+    client: Client,
+    prefix: String,
+    size: usize,
+    ttl: Duration,
+    clock: std::sync::Arc<dyn Clock>,
+}
+
+fn unavailable(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(err.to_string().into())
+}
+
+impl RedisHistory {
+    pub fn new(
+        client: Client,
+        prefix: &str,
+        size: usize,
+        ttl: Duration,
+        clock: std::sync::Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            client,
+            prefix: prefix.to_owned(),
+            size,
+            ttl,
+            clock,
+        }
+    }
+
+    fn keys(&self, channel: &str) -> Vec<String> {
+        ["epoch", "offset", "log"]
+            .iter()
+            .map(|k| format!("{}:ch:{{{channel}}}:{k}", self.prefix))
+            .collect()
+    }
+
+    async fn append_now(
+        &self,
+        channel: &str,
+        event: &str,
+        data: Value,
+        ts: i64,
+    ) -> StoreResult<Publication> {
+        let entry = serde_json::to_string(&Entry {
+            event: event.to_owned(),
+            data: data.clone(),
+            ts,
+        })
+        .map_err(unavailable)?;
+        let epoch = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let expire = (self.ttl.as_secs() * 2).max(1).to_string();
+        let args = vec![epoch, entry, self.size.to_string(), expire];
+        let reply: String = self
+            .client
+            .eval(APPEND, self.keys(channel), args)
+            .await
+            .map_err(unavailable)?;
+        let (epoch, offset) = reply
+            .split_once('|')
+            .ok_or_else(|| unavailable("bad append reply"))?;
+        let offset = offset.parse().map_err(unavailable)?;
+        Ok(Publication {
+            channel: channel.to_owned(),
+            event: event.to_owned(),
+            data,
+            offset,
+            epoch: epoch.to_owned(),
+            ts,
+        })
+    }
+
+    /// The publication stored under an idempotency key, waiting briefly if the first
+    /// publish with that key is still in progress.
+    async fn first_with_key(&self, key: &str) -> StoreResult<Publication> {
+        let deadline = tokio::time::Instant::now() + IDEMPOTENCY_WAIT;
+        loop {
+            let stored: Option<String> = self.client.get(key).await.map_err(unavailable)?;
+            if let Some(json) = stored.filter(|s| s != "pending") {
+                return serde_json::from_str(&json).map_err(unavailable);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(unavailable(
+                    "the first publish with this idempotencyKey did not finish",
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelHistory for RedisHistory {
+    async fn append(
+        &self,
+        channel: &str,
+        event: &str,
+        data: Value,
+        ts: i64,
+        idempotency_key: Option<&str>,
+    ) -> StoreResult<(Publication, bool)> {
+        let Some(key) = idempotency_key else {
+            return Ok((self.append_now(channel, event, data, ts).await?, true));
+        };
+        let key = format!("{}:idem:{key}", self.prefix);
+        let claimed: Option<String> = self
+            .client
+            .set(
+                &key,
+                "pending",
+                Some(Expiration::EX(IDEMPOTENCY_SECS)),
+                Some(SetOptions::NX),
+                false,
+            )
+            .await
+            .map_err(unavailable)?;
+        if claimed.is_none() {
+            return Ok((self.first_with_key(&key).await?, false));
+        }
+        let publication = match self.append_now(channel, event, data, ts).await {
+            Ok(publication) => publication,
+            Err(err) => {
+                // Free the key so a retry can publish.
+                let _: Result<i64, _> = self.client.del(&key).await;
+                return Err(err);
+            }
+        };
+        let json = serde_json::to_string(&publication).map_err(unavailable)?;
+        let _: () = self
+            .client
+            .set(
+                &key,
+                json,
+                Some(Expiration::EX(IDEMPOTENCY_SECS)),
+                None,
+                false,
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok((publication, true))
+    }
+
+    async fn since(&self, channel: &str, epoch: &str, offset: u64) -> StoreResult<Recovery> {
+        let json: String = self
+            .client
+            .eval(SINCE, self.keys(channel), vec![offset.to_string()])
+            .await
+            .map_err(unavailable)?;
+        let snapshot: Snapshot = serde_json::from_str(&json).map_err(unavailable)?;
+        if snapshot.epoch != epoch || offset > snapshot.last {
+            return Ok(Recovery::Lost);
+        }
+        let oldest_kept = self.clock.now_ms() - self.ttl.as_millis() as i64;
+        let mut missed = Vec::new();
+        for (expected, raw) in (offset + 1..).zip(snapshot.entries.as_array().into_iter().flatten())
+        {
+            let Some((number, body)) = raw.as_str().and_then(|r| r.split_once('|')) else {
+                return Ok(Recovery::Lost);
+            };
+            let entry: Entry = serde_json::from_str(body).map_err(unavailable)?;
+            if number.parse::<u64>().ok() != Some(expected) || entry.ts < oldest_kept {
+                return Ok(Recovery::Lost);
+            }
+            missed.push(Publication {
+                channel: channel.to_owned(),
+                event: entry.event,
+                data: entry.data,
+                offset: expected,
+                epoch: snapshot.epoch.clone(),
+                ts: entry.ts,
+            });
+        }
+        // Every offset up to the last must be there: anything less is a partial replay.
+        if missed.len() as u64 != snapshot.last - offset {
+            return Ok(Recovery::Lost);
+        }
+        Ok(Recovery::Recovered(missed))
+    }
+}
