@@ -4,8 +4,11 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use fred::interfaces::{EventInterface, PubsubInterface};
 use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
 use fred::types::RespVersion;
+use socketioxide_redis::drivers::fred::FredDriver;
+use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 
 /// Retry forever, from 100 ms up to 5 s between attempts: a node outlives Redis outages.
 fn policy() -> ReconnectPolicy {
@@ -23,13 +26,31 @@ fn builder(url: &str) -> anyhow::Result<Builder> {
     Ok(builder)
 }
 
-/// The adapter's subscriber; `manage_subscriptions` restores its channels on reconnect.
+/// The adapter's subscriber, re-subscribing its channels after every reconnect.
 pub async fn subscriber(url: &str) -> anyhow::Result<fred::clients::SubscriberClient> {
     let client = builder(url)?
         .build_subscriber_client()
         .context("building the Redis subscriber")?;
-    client.manage_subscriptions();
+    tokio::spawn(resubscribe_on_reconnect(client.clone()));
     Ok(client)
+}
+
+/// The adapter's driver uses sharded pub/sub (`SSUBSCRIBE`). fred's own
+/// `manage_subscriptions` also fires on the first connect and then sends subscribe
+/// commands with no channel, which Redis refuses, failing a subscription in flight; this
+/// one re-subscribes each tracked channel on its own (one hash slot per command, so it
+/// works on Redis Cluster too) and skips an empty set.
+async fn resubscribe_on_reconnect(client: fred::clients::SubscriberClient) {
+    let mut reconnects = client.reconnect_rx();
+    while reconnects.recv().await.is_ok() {
+        let channels = client.tracked_shard_channels();
+        tracing::debug!(channels = channels.len(), "Redis subscriber connected");
+        for channel in channels {
+            if let Err(err) = client.ssubscribe(channel.to_string()).await {
+                tracing::warn!(error = %err, "Redis reconnected but re-subscribing failed");
+            }
+        }
+    }
 }
 
 /// A connection used only to answer "is Redis reachable" for readiness.
@@ -56,6 +77,70 @@ impl RedisHealth {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(err.to_string()),
             Err(_) => Err("timed out".into()),
+        }
+    }
+}
+
+/// The fred pub/sub driver, made to never hold up this node's own sockets: socketioxide's
+/// Redis adapter publishes to Redis before it delivers locally and gives up on the local
+/// delivery when publishing fails, so while Redis is down a publish is given up after a
+/// short wait and reported done. Other nodes miss what is sent during the outage (stored
+/// messages are recovered with `message:sync`, publications with `since`); this node's
+/// sockets miss nothing, and cross-node delivery resumes once fred has reconnected and
+/// re-subscribed.
+#[derive(Clone)]
+pub struct ResilientDriver {
+    inner: FredDriver,
+}
+
+/// How long a publish may wait for Redis before local delivery goes ahead without it.
+const PUBLISH_WAIT: Duration = Duration::from_millis(250);
+
+impl ResilientDriver {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let client = subscriber(url).await?;
+        let inner = FredDriver::new(client)
+            .await
+            .context("connecting the Redis subscriber")?;
+        Ok(Self { inner })
+    }
+}
+
+impl Driver for ResilientDriver {
+    type Error = <FredDriver as Driver>::Error;
+
+    async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
+        match tokio::time::timeout(PUBLISH_WAIT, self.inner.publish(chan, val)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "Redis publish failed; delivering on this node only");
+                Ok(())
+            }
+            Err(_) => {
+                tracing::warn!("Redis publish timed out; delivering on this node only");
+                Ok(())
+            }
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        chan: String,
+        size: usize,
+    ) -> Result<MessageStream<ChanItem>, Self::Error> {
+        self.inner.subscribe(chan, size).await
+    }
+
+    async fn unsubscribe(&self, chan: String) -> Result<(), Self::Error> {
+        self.inner.unsubscribe(chan).await
+    }
+
+    /// Unknown while Redis is down: count only this node, so acks and socket lookups wait
+    /// for no remote answers.
+    async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
+        match tokio::time::timeout(PUBLISH_WAIT, self.inner.num_serv(chan)).await {
+            Ok(Ok(count)) => Ok(count),
+            _ => Ok(1),
         }
     }
 }

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
+
 use axum::Router;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
@@ -11,14 +13,14 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
-use socketioxide_redis::{FredAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use switchyard_namespaces::notifications::{self, NotificationsState};
 use switchyard_namespaces::presence::PresenceSink;
 use switchyard_namespaces::realtime::{self, RealtimeSink, RealtimeState};
 use switchyard_namespaces::ws::{self, WsState};
 
 use crate::auth::{self, TokenVerifier};
-use crate::cluster::redis::{self as redis, RedisHealth};
+use crate::cluster::redis::{RedisHealth, ResilientDriver};
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::shutdown::{Drain, refuse_while_draining};
@@ -56,21 +58,30 @@ pub async fn mount(
     let builder = configured(settings, verifier, states);
     match (&settings.redis_url, redis) {
         (Some(url), Some(health)) => {
-            let subscriber = redis::subscriber(url).await?;
+            let driver = ResilientDriver::connect(url).await?;
             let config = RedisAdapterConfig {
                 prefix: settings.redis_prefix.clone().into(),
                 ..RedisAdapterConfig::default()
             };
-            let adapter = RedisAdapterCtr::new_with_fred_config(subscriber, config).await?;
+            let adapter = RedisAdapterCtr::new_with_driver(driver, config);
+            let (layer, io) = builder
+                .with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter)
+                .build_layer();
+            for init in register_namespaces(&io) {
+                init.await.context("subscribing a namespace in Redis")?;
+            }
+            refuse_other_namespaces(&io);
             tracing::info!("cluster mode: Socket.IO rooms shared through Redis");
-            Ok(finish(
-                builder
-                    .with_adapter::<FredAdapter<_>>(adapter)
-                    .build_layer(),
-                Some(health),
-            ))
+            Ok(finish((layer, io), Some(health)))
         }
-        _ => Ok(finish(builder.build_layer(), None)),
+        _ => {
+            let (layer, io) = builder.build_layer();
+            register_namespaces(&io)
+                .into_iter()
+                .for_each(Spawnable::spawn);
+            refuse_other_namespaces(&io);
+            Ok(finish((layer, io), None))
+        }
     }
 }
 
@@ -95,7 +106,6 @@ fn finish<A: Adapter + DefinedAdapter>(
     (layer, io): (SocketIoLayer<A>, SocketIo<A>),
     redis: Option<RedisHealth>,
 ) -> Mounted {
-    register_namespaces(&io);
     Mounted {
         apply: Box::new(move |router| router.layer(layer)),
         gateway: Arc::new(io.clone()),
@@ -104,35 +114,40 @@ fn finish<A: Adapter + DefinedAdapter>(
     }
 }
 
-fn register_namespaces<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) {
+/// Registers the namespaces; returns what the adapter must do to set each up (nothing in
+/// process, subscriptions for Redis). Until a namespace is set up, connections to it would
+/// fall to the catch-all and be refused, so [`refuse_other_namespaces`] comes after.
+fn register_namespaces<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> Vec<A::InitRes> {
     // Middlewares run last-added first: refuse while draining, authenticate, then prepare
-    // the socket. A Redis adapter subscribes in the background (`spawn`), logging failures.
-    io.ns(
-        ws::PATH,
-        ws::on_connect
-            .with(ws::prepare_socket)
-            .with(auth::authenticate)
-            .with(refuse_while_draining),
-    )
-    .spawn();
-    io.ns(
-        realtime::PATH,
-        realtime::on_connect
-            .with(realtime::prepare_socket)
-            .with(auth::authenticate)
-            .with(refuse_while_draining),
-    )
-    .spawn();
-    io.ns(
-        notifications::PATH,
-        notifications::on_connect
-            .with(notifications::prepare_socket)
-            .with(auth::authenticate)
-            .with(refuse_while_draining),
-    )
-    .spawn();
-    io.ns("/", accept_nothing.with(auth::refuse_namespace))
-        .spawn();
+    // the socket.
+    vec![
+        io.ns(
+            ws::PATH,
+            ws::on_connect
+                .with(ws::prepare_socket)
+                .with(auth::authenticate)
+                .with(refuse_while_draining),
+        ),
+        io.ns(
+            realtime::PATH,
+            realtime::on_connect
+                .with(realtime::prepare_socket)
+                .with(auth::authenticate)
+                .with(refuse_while_draining),
+        ),
+        io.ns(
+            notifications::PATH,
+            notifications::on_connect
+                .with(notifications::prepare_socket)
+                .with(auth::authenticate)
+                .with(refuse_while_draining),
+        ),
+        io.ns("/", accept_nothing.with(auth::refuse_namespace)),
+    ]
+}
+
+/// `/` and every namespace the contract does not name answer `unknown_namespace`.
+fn refuse_other_namespaces<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) {
     if let Err(err) = io.dyn_ns("/{*rest}", accept_nothing.with(auth::refuse_namespace)) {
         tracing::error!(error = %err, "catch-all namespace not registered");
     }

@@ -204,3 +204,118 @@ async fn shared_history_never_replays_part_of_a_gap() {
         Some(2)
     );
 }
+
+/// A `redis-server` of the test's own on a free port, to stop and start at will.
+struct PrivateRedis {
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.resume();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn resume(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn a_redis_outage_keeps_same_node_delivery_and_cross_node_delivery_resumes() {
+    let mut redis = PrivateRedis::start();
+    let url = redis.url();
+    let (a, b) = cluster_with(move |s| s.redis_url = Some(url)).await;
+    let alice = a.connect("/ws", "alice").await;
+    let mut bob = a.connect("/ws", "bob").await;
+    let mut carol = b.connect("/ws", "carol").await;
+    let id = create(&alice, &["bob", "carol"]).await;
+    carol.expect("conversation:new").await;
+    redis.stop();
+    send(&alice, &id, "during", "while Redis is down").await;
+    assert_eq!(
+        bob.expect("message:new").await.data["message"]["content"],
+        json!("while Redis is down")
+    );
+    let ready = reqwest::get(a.url("/health/ready")).await.expect("res");
+    assert_eq!(
+        ready.status().as_u16(),
+        503,
+        "a node without Redis is not ready"
+    );
+    redis.resume();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut resumed = false;
+    for n in 0.. {
+        send(&alice, &id, &format!("after-{n}"), "after").await;
+        if carol
+            .within("message:new", Duration::from_millis(500))
+            .await
+            .is_some()
+        {
+            resumed = true;
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            break;
+        }
+    }
+    assert!(resumed, "cross-node delivery resumed after Redis came back");
+    let sync = carol
+        .emit_ack("message:sync", json!({ "cursors": { id.clone(): 0 } }))
+        .await;
+    let contents: Vec<serde_json::Value> = sync["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["content"].clone())
+        .collect();
+    assert_eq!(
+        contents.first(),
+        Some(&json!("while Redis is down")),
+        "what carol missed live is in sync"
+    );
+}
