@@ -44,7 +44,9 @@ pub trait PushQueue: Send + Sync + 'static {
     /// skipping those delivered, read, dropped or expired first. Returns how many
     /// notifications were queued.
     async fn schedule_due(&self, now: i64, limit: i64) -> Result<usize, sqlx::Error>;
-    /// Deliveries whose next attempt is due, oldest first.
+    /// Deliveries whose next attempt is due, oldest first, each claimed for this node for
+    /// [`CLAIM_LEASE_MS`] so no other node sends it meanwhile (if this node dies mid-send,
+    /// the delivery is due again when the lease runs out).
     async fn ready(&self, now: i64, limit: i64) -> Result<Vec<QueuedPush>, sqlx::Error>;
     async fn record(
         &self,
@@ -53,6 +55,9 @@ pub trait PushQueue: Send + Sync + 'static {
         now: i64,
     ) -> Result<(), sqlx::Error>;
 }
+
+/// How long a claimed delivery is this node's alone.
+pub const CLAIM_LEASE_MS: i64 = 60_000;
 
 mod sql {
     pub const SKIP: &str = "UPDATE notifications SET push_state = 'skipped' \
@@ -66,10 +71,13 @@ mod sql {
     pub const QUEUED: &str =
         "UPDATE notifications SET push_state = 'queued' WHERE id = $1 AND push_state = 'due'";
     /// A notification a socket took or the user read meanwhile needs no more retries.
-    pub const READY: &str = "SELECT d.notification_id, d.token, d.attempts, n.type, n.title, n.body, n.data, n.priority \
+    pub const READY: &str = "SELECT d.notification_id, d.token, d.attempts, d.next_attempt_at, n.type, n.title, n.body, n.data, n.priority \
          FROM push_deliveries d JOIN notifications n ON n.id = d.notification_id \
          WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND n.delivered_at IS NULL AND n.read_at IS NULL \
          ORDER BY d.next_attempt_at LIMIT $2";
+    /// Compare-and-set on the due time: only one node's claim of a delivery succeeds.
+    pub const CLAIM: &str = "UPDATE push_deliveries SET next_attempt_at = $4 \
+         WHERE notification_id = $1 AND token = $2 AND state = 'pending' AND next_attempt_at = $3";
     pub const UPDATE_DELIVERY: &str = "UPDATE push_deliveries SET state = $3, attempts = attempts + 1, \
          next_attempt_at = $4 WHERE notification_id = $1 AND token = $2";
     pub const FORGET_DEVICE: &str = "DELETE FROM devices WHERE token = $1";
@@ -82,6 +90,7 @@ struct ReadyRow {
     notification_id: String,
     token: String,
     attempts: i64,
+    next_attempt_at: i64,
     #[sqlx(rename = "type")]
     kind: String,
     title: String,
@@ -147,7 +156,22 @@ macro_rules! sql_push_queue {
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
-                Ok(rows.into_iter().map(QueuedPush::from).collect())
+                let mut claimed = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let won = sqlx::query(sql::CLAIM)
+                        .bind(&row.notification_id)
+                        .bind(&row.token)
+                        .bind(row.next_attempt_at)
+                        .bind(now + CLAIM_LEASE_MS)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected()
+                        == 1;
+                    if won {
+                        claimed.push(QueuedPush::from(row));
+                    }
+                }
+                Ok(claimed)
             }
 
             async fn record(

@@ -319,3 +319,85 @@ async fn a_redis_outage_keeps_same_node_delivery_and_cross_node_delivery_resumes
         "what carol missed live is in sync"
     );
 }
+
+#[tokio::test]
+async fn senders_on_two_nodes_share_one_gapless_sequence() {
+    let (a, b) = cluster().await;
+    let alice = a.connect("/ws", "alice").await;
+    let id = create(&alice, &["bob"]).await;
+    let mut tasks = Vec::new();
+    for (n, node) in [&a, &b, &a, &b].into_iter().enumerate() {
+        let s = node
+            .connect("/ws", if n % 2 == 0 { "alice" } else { "bob" })
+            .await;
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..10 {
+                let body = json!({ "conversationId": id, "clientMsgId": format!("n{n}-{i}"), "content": "x" });
+                let ack = s.emit_ack("message:send", body).await;
+                seqs.push(ack["message"]["seq"].as_i64().unwrap_or_else(|| panic!("{ack}")));
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("sender"));
+    }
+    all.sort();
+    assert_eq!(all, (1..=40).collect::<Vec<i64>>());
+}
+
+#[tokio::test]
+async fn two_push_workers_send_each_push_once() {
+    let fcm = crate::support::fake_fcm::FakeFcm::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let key_file = fcm.write_service_account(dir.path()).display().to_string();
+    let endpoint = fcm.base_url();
+    let (a, b) = cluster_with(move |s| {
+        s.fcm_credentials = Some(key_file);
+        s.fcm_endpoint = Some(endpoint);
+    })
+    .await;
+    let gus = b.connect("/notifications", "gus").await;
+    for token in ["gus-1", "gus-2"] {
+        gus.emit_ack(
+            "device:register",
+            json!({ "token": token, "platform": "android" }),
+        )
+        .await;
+    }
+    gus.disconnect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Enough at once that both workers' rounds overlap.
+    let many = json!({ "userIds": ["gus"], "type": "t", "title": "x", "body": "" });
+    let created = futures_util::future::join_all((0..40).map(|_| notify(&a, many.clone()))).await;
+    assert!(created.iter().all(|(status, _)| *status == 202));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fcm.requests().len() < 80 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut sent: Vec<(String, String)> = fcm
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.body["message"]["data"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                r.token.clone(),
+            )
+        })
+        .collect();
+    let total = sent.len();
+    sent.sort();
+    sent.dedup();
+    assert_eq!(
+        (total, sent.len()),
+        (80, 80),
+        "forty notifications to two devices, each pushed once"
+    );
+}
