@@ -49,4 +49,7 @@ pub trait PresenceRegistry: Send + Sync + 'static {
     /// Channels any socket of the user is in.
     fn channels_of_user(&self, user_id: &str) -> Vec<String>;
     fn members(&self, channel: &str) -> Vec<String>;
+    /// Drops users offline since before `before` (ms); returns who was dropped. Keeps
+    /// memory bounded by recent users, at the price of their `lastSeen`.
+    fn forget_offline_before(&self, before: i64) -> Vec<String>;
 }

@@ -16,6 +16,9 @@ pub use view::{PresenceEvent, PresenceView, Status, displayed};
 use crate::Identity;
 use crate::ports::{ChosenStatus, Clock, PresenceRegistry};
 
+/// Users offline this long are forgotten (they then show `lastSeen: null`).
+const FORGET_OFFLINE_AFTER_MS: i64 = 24 * 3600 * 1000;
+
 /// Thresholds of the derived statuses.
 #[derive(Debug, Clone, Copy)]
 pub struct PresenceConfig {
@@ -164,10 +167,20 @@ impl Presence {
     }
 
     /// Re-derives every online user's status and tells the changes (idle and away come
-    /// from time passing, not from an event).
+    /// from time passing, not from an event), and forgets users offline for a day.
     pub fn sweep(&self) {
         for user in self.inner.registry.online_users() {
             self.announce(&user, Vec::new());
+        }
+        let forgotten = self
+            .inner
+            .registry
+            .forget_offline_before(self.now() - FORGET_OFFLINE_AFTER_MS);
+        if !forgotten.is_empty() {
+            let mut announced = self.announced();
+            forgotten.iter().for_each(|user| {
+                announced.remove(user);
+            });
         }
     }
 

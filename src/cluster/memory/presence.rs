@@ -167,6 +167,20 @@ impl PresenceRegistry for MemoryPresence {
         channels
     }
 
+    fn forget_offline_before(&self, before: i64) -> Vec<String> {
+        let mut state = self.state();
+        let stale: Vec<String> = state
+            .users
+            .iter()
+            .filter(|(_, u)| u.sockets.is_empty() && u.last_seen.is_some_and(|seen| seen < before))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &stale {
+            state.users.remove(id);
+        }
+        stale
+    }
+
     fn members(&self, channel: &str) -> Vec<String> {
         let state = self.state();
         let mut users: Vec<String> = state

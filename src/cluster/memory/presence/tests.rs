@@ -194,3 +194,29 @@ fn unknown_users_are_offline_with_no_last_seen() {
         (Status::Offline, None, 0)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn users_offline_for_a_day_are_forgotten() {
+    let (p, _told, registry) = presence();
+    open(&p, &registry, "old", "o1");
+    open(&p, &registry, "stays", "s1");
+    p.socket_closed("old", "o1");
+    tokio::time::advance(Duration::from_secs(23 * 3600)).await;
+    p.sweep();
+    assert!(
+        p.views(&["old".into()])[0].last_seen.is_some(),
+        "kept within a day"
+    );
+    tokio::time::advance(Duration::from_secs(2 * 3600)).await;
+    p.sweep();
+    assert_eq!(
+        p.views(&["old".into()])[0].last_seen,
+        None,
+        "forgotten after a day"
+    );
+    assert_eq!(
+        p.views(&["stays".into()])[0].devices,
+        1,
+        "online users are never forgotten"
+    );
+}
