@@ -159,3 +159,14 @@ impl<A: Adapter> Incoming<A> {
         }
     }
 }
+
+/// The fallback handler of every namespace: an event nobody handles is answered
+/// `invalid_payload`, never dropped silently.
+#[tracing::instrument(skip_all, fields(ns = %s.ns(), event = %event))]
+pub async fn on_unknown_event<A: Adapter>(
+    s: socketioxide::extract::SocketRef<A>,
+    socketioxide::extract::Event(event): socketioxide::extract::Event,
+    req: Incoming<A>,
+) {
+    req.reply::<()>(Err(NsError::invalid(format!("unknown event `{event}`"))));
+}

@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
-use switchyard_namespaces::ports::{Draft, DraftStore, DraftWrite, StoreError, StoreResult};
+use switchyard_namespaces::ports::{Draft, DraftStore, DraftWrite, StoreResult};
 
-use super::SqlStore;
+use super::{SqlStore, unavailable};
 
 const SELECT: &str =
     "SELECT version, content, updated_at FROM drafts WHERE user_id = $1 AND draft_id = $2";
@@ -32,10 +32,6 @@ impl From<DraftRow> for Draft {
             updated_at: row.updated_at,
         }
     }
-}
-
-fn unavailable(err: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(Box::new(err))
 }
 
 macro_rules! sql_draft_store {

@@ -11,8 +11,8 @@ use switchyard_namespaces::ports::{
     StoreError, StoreResult,
 };
 
-use super::SqlStore;
 use super::queries::{self, MessageSql};
+use super::{SqlStore, unavailable};
 
 static SQL: LazyLock<MessageSql> = LazyLock::new(MessageSql::new);
 
@@ -59,10 +59,6 @@ struct ConversationRow {
     title: Option<String>,
     created_at: i64,
     unread: i64,
-}
-
-fn unavailable(err: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(Box::new(err))
 }
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {

@@ -19,6 +19,11 @@ use switchyard_namespaces::ports::{DraftStore, MessageStore, NotificationStore};
 
 pub use push_queue::{AttemptOutcome, PushQueue, QueuedPush};
 
+/// A database error as the namespaces see it: nothing was stored.
+fn unavailable(err: sqlx::Error) -> switchyard_namespaces::ports::StoreError {
+    switchyard_namespaces::ports::StoreError::Unavailable(Box::new(err))
+}
+
 /// One pool of one of the supported databases. Both share the SQL in [`queries`].
 pub struct SqlStore<DB: sqlx::Database> {
     pool: Pool<DB>,

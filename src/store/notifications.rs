@@ -4,10 +4,10 @@ use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 use switchyard_namespaces::ports::{
     NewNotification, Notification, NotificationStore, Platform, Priority, ReadSelection,
-    StoreError, StoreResult,
+    StoreResult,
 };
 
-use super::SqlStore;
+use super::{SqlStore, unavailable};
 
 mod sql {
     pub const CREATE: &str = "INSERT INTO notifications (id, user_id, type, title, body, data, priority, created_at, \
@@ -71,10 +71,6 @@ impl From<NotificationRow> for Notification {
             read_at: row.read_at,
         }
     }
-}
-
-fn unavailable(err: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(Box::new(err))
 }
 
 fn rows(rows: Vec<NotificationRow>) -> Vec<Notification> {

@@ -2,12 +2,11 @@
 
 use serde_json::json;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{Event, Extension, SocketRef, State};
+use socketioxide::extract::{Extension, SocketRef, State};
 
 use super::payloads::{DeviceRegister, DeviceUnregister, List, Read};
 use super::{NotificationsState, PATH, emits, events};
 use crate::Identity;
-use crate::ack::NsError;
 use crate::incoming::Incoming;
 
 pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
@@ -15,12 +14,7 @@ pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
     s.on(events::READ, on_read::<A>);
     s.on(events::DEVICE_REGISTER, on_device_register::<A>);
     s.on(events::DEVICE_UNREGISTER, on_device_unregister::<A>);
-    s.on_fallback(on_unknown_event::<A>);
-}
-
-#[tracing::instrument(skip_all, fields(ns = PATH, event = %event))]
-async fn on_unknown_event<A: Adapter>(Event(event): Event, req: Incoming<A>) {
-    req.reply::<()>(Err(NsError::invalid(format!("unknown event `{event}`"))));
+    s.on_fallback(crate::incoming::on_unknown_event::<A>);
 }
 
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::LIST, user = %me.user_id))]

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{Event, Extension, SocketRef, State};
+use socketioxide::extract::{Extension, SocketRef, State};
 
 use super::channels::{ChannelName, channel_room, may_subscribe};
 use super::payloads::{
@@ -23,12 +23,7 @@ pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
     s.on(events::DRAFT_GET, on_draft_get::<A>);
     s.on(events::DRAFT_SYNC, on_draft_sync::<A>);
     presence_handlers::register(s);
-    s.on_fallback(on_unknown_event::<A>);
-}
-
-#[tracing::instrument(skip_all, fields(ns = PATH, event = %event))]
-async fn on_unknown_event<A: Adapter>(Event(event): Event, req: Incoming<A>) {
-    req.reply::<()>(Err(NsError::invalid(format!("unknown event `{event}`"))));
+    s.on_fallback(crate::incoming::on_unknown_event::<A>);
 }
 
 /// Why one channel of a subscribe was refused.

@@ -8,14 +8,13 @@ use serde_json::{Value, json};
 use socketioxide::AckError;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{Event, Extension, SocketRef, State};
+use socketioxide::extract::{Extension, SocketRef, State};
 
 use super::payloads::{
     CreateConversation, DeleteMessage, EditMessage, Empty, History, Read, SendMessage, Sync, Typing,
 };
 use super::{TYPING_TIMEOUT, WsState, emits, events};
 use crate::Identity;
-use crate::ack::NsError;
 use crate::incoming::Incoming;
 use crate::notifications::{Notice, NotificationsState, notify_user};
 use crate::ports::{Inserted, Message, Priority};
@@ -32,7 +31,7 @@ pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
     s.on(events::MESSAGE_READ, on_message_read::<A>);
     s.on(events::TYPING_START, on_typing_start::<A>);
     s.on(events::TYPING_STOP, on_typing_stop::<A>);
-    s.on_fallback(on_unknown_event::<A>);
+    s.on_fallback(crate::incoming::on_unknown_event::<A>);
 }
 
 /// Emits to rooms fail only when the adapter cannot reach its peers; the event is then
@@ -41,12 +40,6 @@ fn log_emit_failure<E: std::fmt::Display>(event: &str, result: Result<(), E>) {
     if let Err(err) = result {
         tracing::warn!(event, error = %err, "broadcast failed");
     }
-}
-
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = %event))]
-async fn on_unknown_event<A: Adapter>(Event(event): Event, req: Incoming<A>) {
-    let message = format!("unknown event `{event}`");
-    req.reply::<()>(Err(NsError::invalid(message)));
 }
 
 #[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::CONVERSATION_CREATE, user = %me.user_id))]
