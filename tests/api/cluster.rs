@@ -401,3 +401,129 @@ async fn two_push_workers_send_each_push_once() {
         "forty notifications to two devices, each pushed once"
     );
 }
+
+/// A gateway node as a real process, to be killed with SIGKILL.
+struct ProcessNode {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl ProcessNode {
+    fn spawn(settings: &switchyard::config::Settings) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .env("SWITCHYARD_BIND", "127.0.0.1:0")
+            .env("SWITCHYARD_DATABASE_URL", &settings.database_url)
+            .env(
+                "SWITCHYARD_REDIS_URL",
+                settings.redis_url.as_deref().unwrap_or_default(),
+            )
+            .env("SWITCHYARD_REDIS_PREFIX", &settings.redis_prefix)
+            .env(
+                "SWITCHYARD_JWT_SECRET",
+                settings.jwt_secret.as_deref().unwrap_or_default(),
+            )
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node process starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let addr = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                l.split("listening on http://")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(str::to_owned)
+            })
+            .expect("address logged");
+        std::thread::spawn(move || lines.for_each(drop));
+        Self { child, addr }
+    }
+
+    async fn connect(&self, app: &TestApp, ns: &str, user: &str) -> crate::support::SioClient {
+        let opts = crate::support::Connect {
+            auth: Some(json!({ "token": app.token(user) })),
+            ..Default::default()
+        };
+        crate::support::SioClient::connect(&self.addr, ns, opts)
+            .await
+            .expect("connects")
+    }
+}
+
+impl Drop for ProcessNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn after_a_sigkill_clients_recover_on_another_node_without_gaps_or_duplicates() {
+    let (survivor, _other) = cluster().await;
+    let mut doomed = ProcessNode::spawn(&survivor.settings);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let carol = survivor.connect("/ws", "carol").await;
+    let conversation = create(&carol, &["bob"]).await;
+    let mut bob_feed = doomed.connect(&survivor, "/realtime", "bob").await;
+    let mut bob_chat = doomed.connect(&survivor, "/ws", "bob").await;
+    bob_feed
+        .emit_ack("subscribe", json!({ "channels": ["public:feed"] }))
+        .await;
+    let (mut seen_offset, mut seen_seq, mut epoch) = (0, 0, json!(null));
+    for n in 1..=3 {
+        publish(&survivor, "public:feed", json!(n), None).await;
+        send(&carol, &conversation, &format!("before-{n}"), "before").await;
+        let event = bob_feed.expect("event").await.data;
+        (seen_offset, epoch) = (
+            event["offset"].as_u64().expect("offset"),
+            event["epoch"].clone(),
+        );
+        seen_seq = bob_chat.expect("message:new").await.data["message"]["seq"]
+            .as_i64()
+            .expect("seq");
+    }
+    assert_eq!((seen_offset, seen_seq), (3, 3));
+    doomed.child.kill().expect("SIGKILL");
+    let _ = doomed.child.wait();
+    for n in 4..=6 {
+        publish(&survivor, "public:feed", json!(n), None).await;
+        send(&carol, &conversation, &format!("after-{n}"), "after").await;
+    }
+    let feed = survivor.connect("/realtime", "bob").await;
+    let since = json!({ "public:feed": { "epoch": epoch, "offset": seen_offset } });
+    let ack = feed
+        .emit_ack(
+            "subscribe",
+            json!({ "channels": ["public:feed"], "since": since }),
+        )
+        .await;
+    assert_eq!(ack["recovered"], json!({ "public:feed": true }));
+    let offsets: Vec<u64> = ack["missed"]["public:feed"]
+        .as_array()
+        .expect("missed")
+        .iter()
+        .filter_map(|p| p["offset"].as_u64())
+        .collect();
+    assert_eq!(
+        offsets,
+        vec![4, 5, 6],
+        "every missed publication once, in order"
+    );
+    let chat = survivor.connect("/ws", "bob").await;
+    let sync = chat
+        .emit_ack(
+            "message:sync",
+            json!({ "cursors": { conversation.clone(): seen_seq } }),
+        )
+        .await;
+    let seqs: Vec<i64> = sync["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["seq"].as_i64())
+        .collect();
+    assert_eq!(seqs, vec![4, 5, 6], "every missed message once, in order");
+}
