@@ -114,23 +114,24 @@ impl<A: Adapter> Incoming<A> {
 
     /// Checks the size limit, then deserializes the payload into its typed request.
     /// Limits inside the payload are checked by the request type's own deserializers.
-    pub fn parse<T: DeserializeOwned>(&self, max_bytes: usize) -> Result<T, NsError> {
+    /// The payload is taken out, not copied: a second call sees an empty object.
+    pub fn parse<T: DeserializeOwned>(&mut self, max_bytes: usize) -> Result<T, NsError> {
         if self.size > max_bytes {
             return Err(NsError::new(
                 ErrorCode::PayloadTooLarge,
                 format!("payload is {} bytes, the limit is {max_bytes}", self.size),
             ));
         }
-        let value = match &self.payload {
+        let value = match std::mem::replace(&mut self.payload, Ok(Value::Null)) {
             Ok(Value::Null) => Value::Object(Default::default()),
-            Ok(value) => value.clone(),
+            Ok(value) => value,
             Err(err) => return Err(NsError::invalid(format!("unreadable payload: {err}"))),
         };
         serde_json::from_value(value).map_err(|err| NsError::invalid(err.to_string()))
     }
 
     /// Parses the payload, runs `handle` on it and answers with its result.
-    pub async fn respond<T, R, F, Fut>(self, max_bytes: usize, handle: F)
+    pub async fn respond<T, R, F, Fut>(mut self, max_bytes: usize, handle: F)
     where
         T: DeserializeOwned,
         R: Serialize,
