@@ -1,4 +1,5 @@
-//! Liveness and readiness for load balancers and Kubernetes probes.
+//! Liveness and readiness for load balancers and Kubernetes probes, and the Prometheus
+//! scrape endpoint.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -11,6 +12,20 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+}
+
+/// Prometheus text format.
+async fn metrics() -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let handle = crate::telemetry::prometheus();
+    handle.run_upkeep();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        handle.render(),
+    )
 }
 
 async fn live() -> Json<Value> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rand::Rng;
+use switchyard_namespaces::metrics::PUSH_ATTEMPTS_TOTAL;
 use switchyard_namespaces::ports::{Clock, Priority};
 
 use super::fcm::{FcmClient, PushMessage, SendOutcome};
@@ -93,6 +94,7 @@ impl PushWorker {
         let outcome = self.fcm.send(&message(&push)).await;
         let recorded = self.outcome(&push, outcome);
         tracing::info!(outcome = ?recorded, "push attempt");
+        metrics::counter!(PUSH_ATTEMPTS_TOTAL, "outcome" => outcome_label(&recorded)).increment(1);
         self.queue
             .record(&push, &recorded, self.clock.now_ms())
             .await
@@ -133,6 +135,15 @@ pub fn retry_delay(
         .min(config.max_backoff);
     let jittered = ceiling.mul_f64(rand::rng().random_range(0.5..=1.0));
     jittered.max(retry_after.unwrap_or_default())
+}
+
+fn outcome_label(outcome: &AttemptOutcome) -> &'static str {
+    match outcome {
+        AttemptOutcome::Sent => "sent",
+        AttemptOutcome::InvalidToken => "invalid_token",
+        AttemptOutcome::RetryAt { .. } => "retry",
+        AttemptOutcome::Failed { .. } => "failed",
+    }
 }
 
 fn message(push: &QueuedPush) -> PushMessage {

@@ -49,6 +49,7 @@ pub struct Application {
 impl Application {
     /// `secret` is the HS256 secret in force (see [`crate::secrets`]).
     pub async fn build(settings: &Settings, secret: Option<&str>) -> anyhow::Result<Self> {
+        crate::telemetry::prometheus();
         let db = Database::connect(&settings.database_url).await?;
         db.migrate().await?;
         let verifier = TokenVerifier::new(settings, secret)?;

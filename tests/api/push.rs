@@ -84,6 +84,21 @@ async fn an_offline_user_is_pushed_once_per_device() {
     assert_eq!(message["apns"]["headers"]["apns-priority"], json!("10"));
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(fcm.requests().len(), 2, "each device once");
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("res")
+        .text()
+        .await
+        .expect("text");
+    let sent = metrics
+        .lines()
+        .find(|l| l.starts_with("switchyard_push_attempts_total{outcome=\"sent\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<f64>().ok());
+    assert!(
+        sent.is_some_and(|n| n >= 2.0),
+        "push outcomes are counted: {metrics}"
+    );
 }
 
 #[tokio::test]

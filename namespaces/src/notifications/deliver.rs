@@ -85,6 +85,7 @@ pub async fn notify_user<A: Adapter>(
         .await?;
     if dropped > 0 {
         tracing::info!(user = %user_id, dropped, "pending notifications over the limit dropped");
+        metrics::counter!(crate::metrics::NOTIFICATIONS_DROPPED_TOTAL).increment(dropped);
     }
     if connected {
         let sockets = ns
