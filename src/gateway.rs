@@ -39,6 +39,8 @@ pub trait Gateway: Send + Sync + 'static {
     /// `server:draining` to every local socket, each with its own delay within `spread`.
     fn tell_draining(&self, spread: Duration) -> usize;
     fn open_sockets(&self) -> usize;
+    /// Namespaces this node holds, the refused dynamic ones included while they exist.
+    fn namespace_count(&self) -> usize;
     async fn close(&self);
 }
 
@@ -120,6 +122,10 @@ impl<A: Adapter> Gateway for SocketIo<A> {
             .into_iter()
             .map(|ns| ns.local().sockets().len())
             .sum()
+    }
+
+    fn namespace_count(&self) -> usize {
+        self.nsps().len()
     }
 
     async fn close(&self) {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use switchyard_namespaces::Identity;
@@ -46,7 +47,16 @@ pub async fn authenticate<A: Adapter>(
 #[error("unknown_namespace")]
 pub struct UnknownNamespace;
 
-/// Middleware for `/` and every namespace the contract does not name.
-pub async fn refuse_namespace<A: Adapter>(_: SocketRef<A>) -> Result<(), UnknownNamespace> {
+/// Middleware for `/` and every namespace the contract does not name. socketioxide creates
+/// a namespace for each new name that matches the catch-all; it is deleted again right
+/// after the refusal, or clients trying names at random would pile them up.
+pub async fn refuse_namespace<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
+) -> Result<(), UnknownNamespace> {
+    let path = s.ns().to_owned();
+    if path != "/" {
+        tokio::spawn(async move { io.delete_ns(path) });
+    }
     Err(UnknownNamespace)
 }

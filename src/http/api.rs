@@ -102,6 +102,7 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Val
     }
     Ok(Json(json!({
         "node": state.node_id,
+        "namespaces": state.gateway.namespace_count(),
         "connections": connections,
         "rooms": rooms,
         "eventsPerSecond": state.event_rate.per_second(),

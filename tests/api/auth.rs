@@ -75,8 +75,31 @@ async fn the_main_and_unknown_namespaces_are_refused() {
         let err = app.try_connect(ns, with_auth(&token)).await.err();
         assert_eq!(err.as_deref(), Some("unknown_namespace"), "{ns}");
     }
-    // Refusing many distinct names must leave the server serving.
+    // Refusing many distinct names must leave the server serving, with no namespace left
+    // behind for each name tried.
+    for n in 0..20 {
+        let err = app
+            .try_connect(&format!("/random-{n}"), with_auth(&token))
+            .await
+            .err();
+        assert_eq!(err.as_deref(), Some("unknown_namespace"));
+    }
     assert!(app.try_connect("/ws", with_auth(&token)).await.is_ok());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let stats: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/api/v1/stats"))
+        .bearer_auth(app.admin_token())
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        stats["namespaces"],
+        json!(4),
+        "/, /ws, /realtime, /notifications: {stats}"
+    );
 }
 
 #[tokio::test]
