@@ -96,9 +96,8 @@ pub async fn prepare_socket<A: Adapter>(
     Extension(me): Extension<Identity>,
 ) -> Result<(), NsError> {
     s.join(user_room(&me.user_id));
-    state.inner.presence.socket_opened(&s, &me);
+    state.inner.presence.track_socket(&s, &me);
     handlers::register(&s);
-    s.on_disconnect(on_disconnect::<A>);
     Ok(())
 }
 
@@ -110,15 +109,4 @@ pub async fn on_connect<A: Adapter>(
     Extension(me): Extension<Identity>,
 ) {
     deliver::send_pending(&s, &state, &me.user_id).await;
-}
-
-async fn on_disconnect<A: Adapter>(
-    s: SocketRef<A>,
-    State(state): State<NotificationsState>,
-    Extension(me): Extension<Identity>,
-) {
-    state
-        .inner
-        .presence
-        .socket_closed(&me.user_id, &s.id.to_string());
 }

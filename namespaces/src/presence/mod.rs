@@ -95,9 +95,10 @@ impl Presence {
         self.inner.clock.now_ms()
     }
 
-    /// Counts a new socket of `me` and makes its events count as activity. The namespace
-    /// must call [`Presence::socket_closed`] from its disconnect handler.
-    pub fn socket_opened<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity) {
+    /// Counts a new socket of `me`, makes its events count as activity, and forgets the
+    /// socket (leaving its channels) when it disconnects. This takes the socket's one
+    /// disconnect handler: every namespace tracks its sockets through here.
+    pub fn track_socket<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity) {
         let user = me.user_id.clone();
         let this = self.clone();
         s.extensions
@@ -109,6 +110,11 @@ impl Presence {
         {
             self.announce(&me.user_id, Vec::new());
         }
+        let (this, user) = (self.clone(), me.user_id.clone());
+        s.on_disconnect(move |s: SocketRef<A>| async move {
+            tracing::debug!(ns = s.ns(), sid = %s.id, user = %user, "disconnected");
+            this.socket_closed(&user, &s.id.to_string());
+        });
     }
 
     /// Leaves the socket's channels (telling each one the socket was the user's last in),

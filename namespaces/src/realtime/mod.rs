@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
-use socketioxide::socket::DisconnectReason;
 
 pub use channels::{Allow, ChannelRule, default_rules};
 pub use publish::{PublishAck, publish};
@@ -123,25 +122,12 @@ pub async fn prepare_socket<A: Adapter>(
     let own_channel = format!("user:{}", me.user_id);
     s.join([user_room(&me.user_id), channel_room(&own_channel)]);
     let presence = state.presence();
-    presence.socket_opened(&s, &me);
+    presence.track_socket(&s, &me);
     presence.join(&own_channel, &me.user_id, &s.id.to_string());
     handlers::register(&s);
-    s.on_disconnect(on_disconnect::<A>);
     Ok(())
 }
 
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(me): Extension<Identity>) {
     tracing::debug!(ns = PATH, sid = %s.id, user = %me.user_id, "connected");
-}
-
-async fn on_disconnect<A: Adapter>(
-    s: SocketRef<A>,
-    State(state): State<RealtimeState>,
-    Extension(me): Extension<Identity>,
-    reason: DisconnectReason,
-) {
-    tracing::debug!(ns = PATH, sid = %s.id, user = %me.user_id, ?reason, "disconnected");
-    state
-        .presence()
-        .socket_closed(&me.user_id, &s.id.to_string());
 }

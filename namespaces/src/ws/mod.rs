@@ -120,22 +120,9 @@ pub async fn prepare_socket<A: Adapter>(
             .map(|id| conversation_room(id))
             .collect::<Vec<_>>(),
     );
-    state.inner.presence.socket_opened(&s, &me);
+    state.inner.presence.track_socket(&s, &me);
     handlers::register(&s);
-    s.on_disconnect(on_disconnect::<A>);
     Ok(())
-}
-
-/// Presence counts `/ws` sockets too: a user chatting is online.
-async fn on_disconnect<A: Adapter>(
-    s: SocketRef<A>,
-    State(state): State<WsState>,
-    Extension(me): Extension<Identity>,
-) {
-    state
-        .inner
-        .presence
-        .socket_closed(&me.user_id, &s.id.to_string());
 }
 
 /// The connect handler proper: everything was set up in [`prepare_socket`].
