@@ -42,6 +42,9 @@ pub struct Settings {
     /// Seconds without activity before a user shows `idle`, then `away`.
     pub presence_idle_secs: u64,
     pub presence_away_secs: u64,
+    /// Cluster mode: a node that dies without closing its sockets has its users shown
+    /// offline within this many seconds (each node refreshes its sockets' entries).
+    pub presence_ttl_secs: u64,
     /// Who may subscribe to which channels; see PROTOCOL.md §3 for the defaults.
     pub channel_rules: Vec<ChannelRule>,
     /// How long a user's sockets have to ack a notification before it is pushed.
@@ -81,6 +84,7 @@ impl Default for Settings {
             history_ttl_secs: 300,
             presence_idle_secs: 300,
             presence_away_secs: 900,
+            presence_ttl_secs: 30,
             channel_rules: default_rules(),
             notification_ack_timeout_ms: 10_000,
             max_pending_notifications: 100,
@@ -112,6 +116,10 @@ impl Settings {
             settings.presence_idle_secs > 0
                 && settings.presence_idle_secs < settings.presence_away_secs,
             "presence_idle_secs must be above 0 and below presence_away_secs"
+        );
+        anyhow::ensure!(
+            settings.presence_ttl_secs >= 3,
+            "presence_ttl_secs must be at least 3"
         );
         anyhow::ensure!(
             settings.max_pending_notifications > 0,

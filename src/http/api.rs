@@ -77,7 +77,7 @@ async fn presence_of(
 ) -> Result<Json<Value>, AppError> {
     caller.require_any(&["service"])?;
     Ok(Json(
-        json!({ "users": state.realtime.presence().views(&[user_id]) }),
+        json!({ "users": state.realtime.presence().views(&[user_id]).await }),
     ))
 }
 
@@ -88,7 +88,7 @@ async fn presence_query(
 ) -> Result<Json<Value>, AppError> {
     caller.require_any(&["service"])?;
     Ok(Json(
-        json!({ "users": state.realtime.presence().views(&req.user_ids.0) }),
+        json!({ "users": state.realtime.presence().views(&req.user_ids.0).await }),
     ))
 }
 

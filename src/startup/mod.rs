@@ -9,16 +9,20 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use switchyard_namespaces::notifications::{NotificationsConfig, NotificationsState};
-use switchyard_namespaces::ports::{ChannelHistory, Clock, SystemClock};
+use switchyard_namespaces::ports::{
+    ChannelHistory, Clock, PresenceRegistry, SystemClock, TypingState,
+};
 use switchyard_namespaces::presence::{Presence, PresenceConfig};
 use switchyard_namespaces::realtime::{RealtimeParts, RealtimeState};
 use switchyard_namespaces::ws::{WsConfig, WsState};
 use tokio::net::TcpListener;
 
 use crate::auth::TokenVerifier;
-use crate::cluster::memory::{MemoryHistory, MemoryPresence};
+use crate::cluster::memory::{MemoryHistory, MemoryPresence, TypingTracker};
 use crate::cluster::redis::RedisHealth;
 use crate::cluster::redis_history::RedisHistory;
+use crate::cluster::redis_presence::{PresenceTtl, RedisPresence};
+use crate::cluster::redis_typing::RedisTyping;
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::http::{self, AppState, EventRate};
@@ -40,6 +44,8 @@ pub struct Application {
     gateway: Arc<dyn Gateway>,
     db: Database,
     presence: Presence,
+    /// Cluster mode: this node's presence entries in Redis, refreshed while it lives.
+    shared_presence: Option<Arc<RedisPresence>>,
     event_rate: Arc<EventRate>,
     push: Option<PushWorker>,
     drain: Drain,
@@ -60,11 +66,9 @@ impl Application {
             Some(url) => Some(RedisHealth::connect(url).await?),
             None => None,
         };
-        let presence = Presence::new(
-            Arc::new(MemoryPresence::default()),
-            clock.clone(),
-            presence_config(settings),
-        );
+        let (registry, shared_presence) =
+            presence_registry(settings, clock.clone(), redis.as_ref());
+        let presence = Presence::new(registry, clock.clone(), presence_config(settings));
         let realtime = realtime_state(settings, &db, &presence, clock.clone(), redis.as_ref());
         let notifications = NotificationsState::new(
             db.notification_store(),
@@ -78,6 +82,7 @@ impl Application {
             db.message_store(),
             clock,
             presence.clone(),
+            typing_state(settings, redis.as_ref()),
             message_push,
             ws_config(settings),
         );
@@ -114,6 +119,7 @@ impl Application {
             gateway: mounted.gateway,
             db,
             presence,
+            shared_presence,
             event_rate,
             push,
             drain,
@@ -160,6 +166,7 @@ impl Application {
             gateway,
             db,
             presence,
+            shared_presence,
             event_rate,
             push,
             drain,
@@ -170,6 +177,7 @@ impl Application {
             tokio::spawn(event_rate.run_sampler()),
         ];
         background.extend(push.map(|worker| tokio::spawn(worker.run())));
+        background.extend(shared_presence.map(|registry| registry.spawn_refresher()));
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown::drain_after(stop, gateway, drain, drain_config))
@@ -219,10 +227,46 @@ fn node_id() -> String {
     format!("{host}:{}", std::process::id())
 }
 
+fn presence_ttl(settings: &Settings) -> PresenceTtl {
+    PresenceTtl {
+        ttl: Duration::from_secs(settings.presence_ttl_secs),
+    }
+}
+
 fn presence_config(settings: &Settings) -> PresenceConfig {
     PresenceConfig {
         idle_after: Duration::from_secs(settings.presence_idle_secs),
         away_after: Duration::from_secs(settings.presence_away_secs),
+        reap_every: presence_ttl(settings).reap_every(),
+    }
+}
+
+/// Presence in Redis for a cluster (returned twice: the node refreshes its entries), in
+/// memory for one node.
+fn presence_registry(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    redis: Option<&RedisHealth>,
+) -> (Arc<dyn PresenceRegistry>, Option<Arc<RedisPresence>>) {
+    match redis {
+        Some(redis) => {
+            let shared = Arc::new(RedisPresence::new(
+                redis.client(),
+                &settings.redis_prefix,
+                presence_ttl(settings),
+                clock,
+            ));
+            (shared.clone(), Some(shared))
+        }
+        None => (Arc::new(MemoryPresence::default()), None),
+    }
+}
+
+/// Who is typing: in Redis for a cluster, in memory for one node.
+fn typing_state(settings: &Settings, redis: Option<&RedisHealth>) -> Arc<dyn TypingState> {
+    match redis {
+        Some(redis) => Arc::new(RedisTyping::new(redis.client(), &settings.redis_prefix)),
+        None => Arc::new(TypingTracker::default()),
     }
 }
 

@@ -63,6 +63,28 @@ async fn messages_receipts_and_typing_cross_nodes() {
 }
 
 #[tokio::test]
+async fn a_user_typing_on_two_nodes_is_one_typist() {
+    let (a, b) = cluster().await;
+    let mut alice = a.connect("/ws", "alice").await;
+    let bob_phone = a.connect("/ws", "bob").await;
+    let bob_laptop = b.connect("/ws", "bob").await;
+    let id = create(&alice, &["bob"]).await;
+    let typing = json!({ "conversationId": id });
+    bob_laptop.emit_ack("typing:start", typing.clone()).await;
+    assert_eq!(alice.expect("typing").await.data["typing"], json!(true));
+    bob_phone.emit_ack("typing:start", typing.clone()).await;
+    alice
+        .expect_none("typing", Duration::from_millis(300))
+        .await;
+    bob_phone.emit_ack("typing:stop", typing.clone()).await;
+    assert_eq!(alice.expect("typing").await.data["typing"], json!(false));
+    bob_laptop.emit_ack("typing:stop", typing).await;
+    alice
+        .expect_none("typing", Duration::from_millis(300))
+        .await;
+}
+
+#[tokio::test]
 async fn announcements_publications_and_disconnects_reach_other_nodes() {
     let (a, b) = cluster().await;
     let mut carol = b.connect("/realtime", "carol").await;
@@ -107,6 +129,70 @@ async fn notifications_reach_a_user_connected_to_another_node() {
     let mut again = a.connect("/notifications", "dave").await;
     again
         .expect_none("notification", Duration::from_millis(300))
+        .await;
+}
+
+#[tokio::test]
+async fn presence_devices_channels_and_status_span_the_nodes() {
+    let (a, b) = cluster().await;
+    let mut alice = a.connect("/realtime", "alice").await;
+    alice
+        .emit_ack("subscribe", json!({ "channels": ["public:room"] }))
+        .await;
+    alice
+        .emit_ack("presence:watch", json!({ "userIds": ["bob"] }))
+        .await;
+    let bob_b = b.connect("/realtime", "bob").await;
+    assert_eq!(
+        alice.expect("presence").await.data["status"],
+        json!("online")
+    );
+    let bob_a = a.connect("/ws", "bob").await;
+    let got = alice
+        .emit_ack("presence:get", json!({ "userIds": ["bob"] }))
+        .await;
+    assert_eq!(got["users"][0]["devices"], json!(2), "one socket per node");
+    alice
+        .expect_none("presence", Duration::from_millis(300))
+        .await;
+    bob_b
+        .emit_ack("subscribe", json!({ "channels": ["public:room"] }))
+        .await;
+    assert_eq!(
+        alice.expect("presence:join").await.data,
+        json!({ "channel": "public:room", "userId": "bob" })
+    );
+    let members = alice
+        .emit_ack("presence:members", json!({ "channel": "public:room" }))
+        .await;
+    let mut ids: Vec<&str> = members["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter_map(|m| m["userId"].as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["alice", "bob"]);
+    bob_b
+        .emit_ack("presence:set", json!({ "status": "dnd" }))
+        .await;
+    assert_eq!(alice.expect("presence").await.data["status"], json!("dnd"));
+    bob_b.disconnect();
+    assert_eq!(
+        alice.expect("presence:leave").await.data["userId"],
+        json!("bob")
+    );
+    alice
+        .expect_none("presence", Duration::from_millis(300))
+        .await;
+    bob_a.disconnect();
+    assert_eq!(
+        alice.expect("presence").await.data["status"],
+        json!("offline"),
+        "offline once the last socket, on the other node, closes"
+    );
+    alice
+        .expect_none("presence", Duration::from_millis(300))
         .await;
 }
 
@@ -420,6 +506,10 @@ impl ProcessNode {
             )
             .env("SWITCHYARD_REDIS_PREFIX", &settings.redis_prefix)
             .env(
+                "SWITCHYARD_PRESENCE_TTL_SECS",
+                settings.presence_ttl_secs.to_string(),
+            )
+            .env(
                 "SWITCHYARD_JWT_SECRET",
                 settings.jwt_secret.as_deref().unwrap_or_default(),
             )
@@ -460,11 +550,16 @@ impl Drop for ProcessNode {
     }
 }
 
+/// Presence TTL of the SIGKILL test: short, so the test waits seconds, not half a minute.
+const SHORT_PRESENCE_TTL: Duration = Duration::from_secs(3);
+
 #[tokio::test]
 async fn after_a_sigkill_clients_recover_on_another_node_without_gaps_or_duplicates() {
-    let (survivor, _other) = cluster().await;
+    let (survivor, _other) =
+        cluster_with(|s| s.presence_ttl_secs = SHORT_PRESENCE_TTL.as_secs()).await;
     let mut doomed = ProcessNode::spawn(&survivor.settings);
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut watcher = survivor.connect("/realtime", "erin").await;
     let carol = survivor.connect("/ws", "carol").await;
     let conversation = create(&carol, &["bob"]).await;
     let mut bob_feed = doomed.connect(&survivor, "/realtime", "bob").await;
@@ -486,8 +581,19 @@ async fn after_a_sigkill_clients_recover_on_another_node_without_gaps_or_duplica
             .expect("seq");
     }
     assert_eq!((seen_offset, seen_seq), (3, 3));
+    let watched = watcher
+        .emit_ack("presence:watch", json!({ "userIds": ["bob"] }))
+        .await;
+    assert_eq!(watched["users"][0]["status"], json!("online"));
+    assert_eq!(watched["users"][0]["devices"], json!(2));
     doomed.child.kill().expect("SIGKILL");
     let _ = doomed.child.wait();
+    // Within the TTL, plus slack for a loaded machine.
+    let offline = watcher
+        .within("presence", SHORT_PRESENCE_TTL + Duration::from_secs(2))
+        .await
+        .expect("bob shown offline after his node died");
+    assert_eq!(offline.data["status"], json!("offline"));
     for n in 4..=6 {
         publish(&survivor, "public:feed", json!(n), None).await;
         send(&carol, &conversation, &format!("after-{n}"), "after").await;

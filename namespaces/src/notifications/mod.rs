@@ -96,7 +96,7 @@ pub async fn prepare_socket<A: Adapter>(
     Extension(me): Extension<Identity>,
 ) -> Result<(), NsError> {
     s.join(user_room(&me.user_id));
-    state.inner.presence.track_socket(&s, &me);
+    state.inner.presence.track_socket(&s, &me).await;
     handlers::register(&s);
     Ok(())
 }

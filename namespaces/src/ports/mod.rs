@@ -7,6 +7,7 @@ mod history;
 mod messages;
 mod notifications;
 mod presence;
+mod typing;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -18,7 +19,8 @@ pub use messages::{
 pub use notifications::{
     NewNotification, Notification, NotificationStore, Platform, Priority, ReadSelection,
 };
-pub use presence::{ChosenStatus, PresenceRecord, PresenceRegistry};
+pub use presence::{Change, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped};
+pub use typing::{Started, TYPING_TIMEOUT, TypingState};
 
 /// Why a store call failed, in the terms a handler answers with.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! The port of presence: which sockets each user has open, the status they chose, their
 //! last activity, and which channels they are in.
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 /// The status a user sets with `presence:set`.
@@ -12,6 +13,27 @@ pub enum ChosenStatus {
     Away,
     Dnd,
     Invisible,
+}
+
+impl ChosenStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Dnd => "dnd",
+            Self::Invisible => "invisible",
+        }
+    }
+
+    /// The inverse of [`ChosenStatus::as_str`]; anything else reads as `online`.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "away" => Self::Away,
+            "dnd" => Self::Dnd,
+            "invisible" => Self::Invisible,
+            _ => Self::Online,
+        }
+    }
 }
 
 /// What the registry knows of one user; the displayed status is derived from it.
@@ -26,30 +48,62 @@ pub struct PresenceRecord {
     pub last_seen: Option<i64>,
 }
 
-/// Sockets, statuses and channel membership of users. Calls are quick and local; a
-/// cluster implementation shares the state through Redis behind the same calls.
+/// What a socket change did to the user, for the service to tell others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    /// The user's first socket opened, or their last one closed.
+    pub flipped: bool,
+    /// Channels the user no longer has any socket in: sockets of a node that died
+    /// without cleaning up, found expired while handling this change.
+    pub left_channels: Vec<String>,
+}
+
+/// A user whose sockets all expired (their node died without closing them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaped {
+    pub user_id: String,
+    /// True when the user now has no socket anywhere: they went offline.
+    pub went_offline: bool,
+    pub left_channels: Vec<String>,
+}
+
+/// Sockets, statuses and channel membership of users. One node keeps them in memory; a
+/// cluster shares them through Redis, where each socket entry carries an expiry that its
+/// node keeps refreshing, so a node that dies stops counting by itself.
+///
+/// Calls do not fail: presence is advisory, and a cluster implementation that cannot
+/// reach Redis logs it and re-asserts its own sockets when Redis returns.
+#[async_trait]
 pub trait PresenceRegistry: Send + Sync + 'static {
-    /// Records an open socket; true when it is the user's first (they came online).
-    fn socket_opened(&self, user_id: &str, socket_id: &str, now: i64) -> bool;
-    /// Forgets a socket; true when it was the user's last (they went offline).
-    fn socket_closed(&self, user_id: &str, socket_id: &str, now: i64) -> bool;
-    fn set_status(&self, user_id: &str, status: ChosenStatus, message: Option<String>);
+    /// Records an open socket; `flipped` when it is the user's first (they came online).
+    async fn socket_opened(&self, user_id: &str, socket_id: &str, now: i64) -> Change;
+    /// Forgets a socket; `flipped` when it was the user's last (they went offline).
+    async fn socket_closed(&self, user_id: &str, socket_id: &str, now: i64) -> Change;
+    async fn set_status(&self, user_id: &str, status: ChosenStatus, message: Option<String>);
     /// Any event from any of the user's sockets.
-    fn touch(&self, user_id: &str, now: i64);
+    async fn touch(&self, user_id: &str, now: i64);
     /// Records for `user_ids`; unknown users are absent.
-    fn records(&self, user_ids: &[String]) -> Vec<PresenceRecord>;
-    /// Users with at least one open socket.
-    fn online_users(&self) -> Vec<String>;
+    async fn records(&self, user_ids: &[String]) -> Vec<PresenceRecord>;
+    /// Users whose status this node re-derives as time passes: those with a socket here.
+    async fn local_users(&self) -> Vec<String>;
     /// A socket entered `channel`; true when it is the user's first socket there.
-    fn joined(&self, channel: &str, user_id: &str, socket_id: &str) -> bool;
+    async fn joined(&self, channel: &str, user_id: &str, socket_id: &str) -> bool;
     /// A socket left `channel`; true when it was the user's last socket there.
-    fn left(&self, channel: &str, user_id: &str, socket_id: &str) -> bool;
-    /// Channels the socket is in (to leave them all when it closes).
-    fn channels_of_socket(&self, socket_id: &str) -> Vec<String>;
-    /// Channels any socket of the user is in.
-    fn channels_of_user(&self, user_id: &str) -> Vec<String>;
-    fn members(&self, channel: &str) -> Vec<String>;
-    /// Drops users offline since before `before` (ms); returns who was dropped. Keeps
-    /// memory bounded by recent users, at the price of their `lastSeen`.
-    fn forget_offline_before(&self, before: i64) -> Vec<String>;
+    async fn left(&self, channel: &str, user_id: &str, socket_id: &str) -> bool;
+    /// Channels the socket is in (to leave them all when it closes). Asked only of the
+    /// node that holds the socket.
+    async fn channels_of_socket(&self, socket_id: &str) -> Vec<String>;
+    /// Channels any socket of the user is in, on any node.
+    async fn channels_of_user(&self, user_id: &str) -> Vec<String>;
+    async fn members(&self, channel: &str) -> Vec<String>;
+    /// Records `told` as the last status told to others of the user; true when it differs
+    /// from the previous one, so among nodes deriving the same change only one tells it.
+    async fn mark_told(&self, user_id: &str, told: &str) -> bool;
+    /// The last status told of the user, if any.
+    async fn told(&self, user_id: &str) -> Option<String>;
+    /// Users whose sockets expired without being closed, each reported once.
+    async fn reap_expired(&self, now: i64) -> Vec<Reaped>;
+    /// Drops users offline since before `before` (ms). Keeps memory bounded by recent
+    /// users, at the price of their `lastSeen`. A store with expiring keys does nothing.
+    async fn forget_offline_before(&self, before: i64);
 }

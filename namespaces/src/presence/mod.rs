@@ -1,11 +1,11 @@
 //! Presence across every namespace (PROTOCOL.md §3): each socket of a user counts, any
 //! event is activity, and the status others see is derived from the chosen status, the
-//! time since the last activity, and whether any socket is open.
+//! time since the last activity, and whether any socket is open, on any node.
 
 mod view;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
@@ -14,16 +14,18 @@ use socketioxide::extract::SocketRef;
 pub use view::{PresenceEvent, PresenceView, Status, displayed};
 
 use crate::Identity;
-use crate::ports::{ChosenStatus, Clock, PresenceRegistry};
+use crate::ports::{Change, ChosenStatus, Clock, PresenceRegistry};
 
 /// Users offline this long are forgotten (they then show `lastSeen: null`).
 const FORGET_OFFLINE_AFTER_MS: i64 = 24 * 3600 * 1000;
 
-/// Thresholds of the derived statuses.
+/// Thresholds of the derived statuses, and how often expired sockets are looked for.
 #[derive(Debug, Clone, Copy)]
 pub struct PresenceConfig {
     pub idle_after: Duration,
     pub away_after: Duration,
+    /// How often sockets of dead nodes are looked for (cluster mode).
+    pub reap_every: Duration,
 }
 
 impl Default for PresenceConfig {
@@ -31,7 +33,24 @@ impl Default for PresenceConfig {
         Self {
             idle_after: Duration::from_secs(300),
             away_after: Duration::from_secs(900),
+            reap_every: Duration::from_secs(5),
         }
+    }
+}
+
+impl PresenceConfig {
+    /// Activity closer together than this is recorded once: the registry may be remote,
+    /// and the thresholds are minutes (a twentieth of the idle one, at most a second).
+    fn touch_every_ms(&self) -> i64 {
+        (self.idle_after / 20)
+            .min(Duration::from_secs(1))
+            .as_millis() as i64
+    }
+
+    fn sweep_every(&self) -> Duration {
+        (self.idle_after / 20)
+            .min(self.reap_every)
+            .clamp(Duration::from_millis(100), Duration::from_secs(10))
     }
 }
 
@@ -57,9 +76,6 @@ struct Inner {
     registry: Arc<dyn PresenceRegistry>,
     clock: Arc<dyn Clock>,
     config: PresenceConfig,
-    /// The last status and message told to others, per user, so only changes are sent
-    /// (`lastSeen` moves with every event and is not a change worth telling).
-    announced: Mutex<HashMap<String, (Status, Option<String>)>>,
     sink: OnceLock<Arc<dyn PresenceSink>>,
 }
 
@@ -74,7 +90,6 @@ impl Presence {
                 registry,
                 clock,
                 config,
-                announced: Mutex::default(),
                 sink: OnceLock::new(),
             }),
         }
@@ -98,71 +113,113 @@ impl Presence {
     /// Counts a new socket of `me`, makes its events count as activity, and forgets the
     /// socket (leaving its channels) when it disconnects. This takes the socket's one
     /// disconnect handler: every namespace tracks its sockets through here.
-    pub fn track_socket<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity) {
-        let user = me.user_id.clone();
-        let this = self.clone();
-        s.extensions
-            .insert(ActivityHook(Arc::new(move || this.touch(&user))));
-        if self
+    pub async fn track_socket<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity) {
+        s.extensions.insert(self.activity_hook(&me.user_id));
+        let sid = s.id.to_string();
+        let change = self
             .inner
             .registry
-            .socket_opened(&me.user_id, &s.id.to_string(), self.now())
-        {
-            self.announce(&me.user_id, Vec::new());
-        }
+            .socket_opened(&me.user_id, &sid, self.now())
+            .await;
+        self.apply(&me.user_id, change, Vec::new()).await;
         let (this, user) = (self.clone(), me.user_id.clone());
         s.on_disconnect(move |s: SocketRef<A>| async move {
             tracing::debug!(ns = s.ns(), sid = %s.id, user = %user, "disconnected");
-            this.socket_closed(&user, &s.id.to_string());
+            this.socket_closed(&user, &s.id.to_string()).await;
         });
+    }
+
+    /// Records activity at most every [`PresenceConfig::touch_every_ms`] per socket.
+    fn activity_hook(&self, user_id: &str) -> ActivityHook {
+        let (this, user) = (self.clone(), user_id.to_owned());
+        let last = AtomicI64::new(i64::MIN / 2);
+        ActivityHook(Arc::new(move || {
+            let now = this.now();
+            let every = this.inner.config.touch_every_ms();
+            if now - last.load(Ordering::Relaxed) < every {
+                return;
+            }
+            last.store(now, Ordering::Relaxed);
+            let (this, user) = (this.clone(), user.clone());
+            tokio::spawn(async move { this.touch(&user).await });
+        }))
     }
 
     /// Leaves the socket's channels (telling each one the socket was the user's last in),
     /// then forgets the socket, announcing `offline` when it was the user's last.
-    pub fn socket_closed(&self, user_id: &str, socket_id: &str) {
+    pub async fn socket_closed(&self, user_id: &str, socket_id: &str) {
         let registry = &self.inner.registry;
-        let was_in = registry.channels_of_user(user_id);
-        for channel in registry.channels_of_socket(socket_id) {
-            self.leave(&channel, user_id, socket_id);
+        let was_in = registry.channels_of_user(user_id).await;
+        for channel in registry.channels_of_socket(socket_id).await {
+            self.leave(&channel, user_id, socket_id).await;
         }
-        if registry.socket_closed(user_id, socket_id, self.now()) {
-            self.announce(user_id, was_in);
+        let change = registry.socket_closed(user_id, socket_id, self.now()).await;
+        self.apply(user_id, change, was_in).await;
+    }
+
+    /// Tells what a socket change did: channels left behind by dead sockets, and the
+    /// user's status when they came online or went offline.
+    async fn apply(&self, user_id: &str, change: Change, was_in: Vec<String>) {
+        self.tell_left(user_id, &change.left_channels).await;
+        if change.flipped {
+            self.announce(user_id, was_in).await;
         }
     }
 
-    pub fn join(&self, channel: &str, user_id: &str, socket_id: &str) {
-        if self.inner.registry.joined(channel, user_id, socket_id) && self.is_visible(user_id) {
+    async fn tell_left(&self, user_id: &str, channels: &[String]) {
+        if channels.is_empty() || !self.is_visible(user_id).await {
+            return;
+        }
+        self.with_sink(|sink| {
+            for channel in channels {
+                sink.channel_left(channel, user_id);
+            }
+        });
+    }
+
+    pub async fn join(&self, channel: &str, user_id: &str, socket_id: &str) {
+        if self
+            .inner
+            .registry
+            .joined(channel, user_id, socket_id)
+            .await
+            && self.is_visible(user_id).await
+        {
             self.with_sink(|sink| sink.channel_joined(channel, user_id));
         }
     }
 
-    pub fn leave(&self, channel: &str, user_id: &str, socket_id: &str) {
-        if self.inner.registry.left(channel, user_id, socket_id) && self.is_visible(user_id) {
+    pub async fn leave(&self, channel: &str, user_id: &str, socket_id: &str) {
+        if self.inner.registry.left(channel, user_id, socket_id).await
+            && self.is_visible(user_id).await
+        {
             self.with_sink(|sink| sink.channel_left(channel, user_id));
         }
     }
 
-    pub fn set_status(&self, user_id: &str, status: ChosenStatus, message: Option<String>) {
-        self.inner.registry.set_status(user_id, status, message);
-        self.announce(user_id, Vec::new());
+    pub async fn set_status(&self, user_id: &str, status: ChosenStatus, message: Option<String>) {
+        self.inner
+            .registry
+            .set_status(user_id, status, message)
+            .await;
+        self.announce(user_id, Vec::new()).await;
     }
 
     /// Activity: resets the idle clock, and brings an idle or away user back at once.
-    pub fn touch(&self, user_id: &str) {
-        self.inner.registry.touch(user_id, self.now());
-        let was_inactive = self
-            .announced()
-            .get(user_id)
-            .is_some_and(|(status, _)| matches!(status, Status::Idle | Status::Away));
+    pub async fn touch(&self, user_id: &str) {
+        self.inner.registry.touch(user_id, self.now()).await;
+        let was_inactive = self.inner.registry.told(user_id).await.is_some_and(|told| {
+            told.starts_with(Status::Idle.as_str()) || told.starts_with(Status::Away.as_str())
+        });
         if was_inactive {
-            self.announce(user_id, Vec::new());
+            self.announce(user_id, Vec::new()).await;
         }
     }
 
     /// What others see of `user_ids`, unknown users as offline.
-    pub fn views(&self, user_ids: &[String]) -> Vec<PresenceView> {
+    pub async fn views(&self, user_ids: &[String]) -> Vec<PresenceView> {
         let now = self.now();
-        let records = self.inner.registry.records(user_ids);
+        let records = self.inner.registry.records(user_ids).await;
         user_ids
             .iter()
             .map(|id| match records.iter().find(|r| &r.user_id == id) {
@@ -172,71 +229,62 @@ impl Presence {
             .collect()
     }
 
-    /// Re-derives every online user's status and tells the changes (idle and away come
-    /// from time passing, not from an event), and forgets users offline for a day.
-    pub fn sweep(&self) {
-        for user in self.inner.registry.online_users() {
-            self.announce(&user, Vec::new());
+    /// Re-derives the status of users with a socket here and tells the changes (idle and
+    /// away come from time passing, not from an event); tells who went offline because
+    /// their node died; forgets users offline for a day.
+    pub async fn sweep(&self) {
+        let registry = &self.inner.registry;
+        for user in registry.local_users().await {
+            self.announce(&user, Vec::new()).await;
         }
-        let forgotten = self
-            .inner
-            .registry
-            .forget_offline_before(self.now() - FORGET_OFFLINE_AFTER_MS);
-        if !forgotten.is_empty() {
-            let mut announced = self.announced();
-            forgotten.iter().for_each(|user| {
-                announced.remove(user);
-            });
+        for reaped in registry.reap_expired(self.now()).await {
+            self.tell_left(&reaped.user_id, &reaped.left_channels).await;
+            if reaped.went_offline {
+                self.announce(&reaped.user_id, reaped.left_channels).await;
+            }
         }
+        registry
+            .forget_offline_before(self.now() - FORGET_OFFLINE_AFTER_MS)
+            .await;
     }
 
     /// Sweeps often enough that a status change is told within a twentieth of the idle
-    /// threshold, until the process ends.
+    /// threshold and a dead node's users within the reap period, until the process ends.
     pub async fn run_sweeper(self) {
-        let period = (self.inner.config.idle_after / 20)
-            .clamp(Duration::from_millis(100), Duration::from_secs(10));
-        let mut tick = tokio::time::interval(period);
+        let mut tick = tokio::time::interval(self.inner.config.sweep_every());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            self.sweep();
+            self.sweep().await;
         }
     }
 
-    fn is_visible(&self, user_id: &str) -> bool {
-        let records = self.inner.registry.records(&[user_id.to_owned()]);
+    async fn is_visible(&self, user_id: &str) -> bool {
+        let records = self.inner.registry.records(&[user_id.to_owned()]).await;
         records
             .first()
             .is_none_or(|r| r.chosen != ChosenStatus::Invisible)
     }
 
-    /// Tells others the user's status if it changed since last told.
-    fn announce(&self, user_id: &str, extra_channels: Vec<String>) {
-        let Some(view) = self.views(&[user_id.to_owned()]).pop() else {
+    /// Tells others the user's status if it changed since last told (by any node).
+    async fn announce(&self, user_id: &str, extra_channels: Vec<String>) {
+        let Some(view) = self.views(&[user_id.to_owned()]).await.pop() else {
             return;
         };
         let event = view.event();
-        let told = (event.status, event.message.clone());
-        if self
-            .announced()
-            .insert(user_id.to_owned(), told.clone())
-            .as_ref()
-            == Some(&told)
-        {
+        let told = format!(
+            "{}\n{}",
+            event.status.as_str(),
+            event.message.as_deref().unwrap_or_default()
+        );
+        if !self.inner.registry.mark_told(user_id, &told).await {
             return;
         }
-        let mut channels = self.inner.registry.channels_of_user(user_id);
+        let mut channels = self.inner.registry.channels_of_user(user_id).await;
         channels.extend(extra_channels);
         channels.sort();
         channels.dedup();
         self.with_sink(|sink| sink.status_changed(event, channels));
-    }
-
-    fn announced(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Status, Option<String>)>> {
-        self.inner
-            .announced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn with_sink(&self, f: impl FnOnce(&dyn PresenceSink)) {

@@ -16,6 +16,18 @@ pub enum Status {
     Offline,
 }
 
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Idle => "idle",
+            Self::Away => "away",
+            Self::Dnd => "dnd",
+            Self::Offline => "offline",
+        }
+    }
+}
+
 /// The displayed status of `record` at `now`.
 pub fn displayed(record: &PresenceRecord, now: i64, config: &PresenceConfig) -> Status {
     if record.devices == 0 {

@@ -61,7 +61,7 @@ async fn on_subscribe<A: Adapter>(
                 missed.insert(channel.to_string(), json!(replay.unwrap_or_default()));
             }
             drop(ordered);
-            st.presence().join(channel.as_str(), &me.user_id, &sid);
+            st.presence().join(channel.as_str(), &me.user_id, &sid).await;
             subscribed.push(channel.to_string());
         }
         Ok(json!({ "subscribed": subscribed, "denied": denied, "recovered": recovered, "missed": missed }))
@@ -97,7 +97,7 @@ async fn on_unsubscribe<A: Adapter>(
         let sid = s.id.to_string();
         for channel in body.channels.0 {
             s.leave(channel_room(&channel));
-            st.presence().leave(&channel, &me.user_id, &sid);
+            st.presence().leave(&channel, &me.user_id, &sid).await;
         }
         Ok(json!({}))
     })

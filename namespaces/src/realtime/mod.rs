@@ -122,8 +122,10 @@ pub async fn prepare_socket<A: Adapter>(
     let own_channel = format!("user:{}", me.user_id);
     s.join([user_room(&me.user_id), channel_room(&own_channel)]);
     let presence = state.presence();
-    presence.track_socket(&s, &me);
-    presence.join(&own_channel, &me.user_id, &s.id.to_string());
+    presence.track_socket(&s, &me).await;
+    presence
+        .join(&own_channel, &me.user_id, &s.id.to_string())
+        .await;
     handlers::register(&s);
     Ok(())
 }

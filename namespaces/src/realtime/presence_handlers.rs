@@ -30,7 +30,9 @@ async fn on_presence_set<A: Adapter>(
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceSet| {
         let message = body.message.map(|m| m.0).filter(|m| !m.is_empty());
-        st.presence().set_status(&me.user_id, body.status, message);
+        st.presence()
+            .set_status(&me.user_id, body.status, message)
+            .await;
         Ok(json!({}))
     })
     .await;
@@ -39,7 +41,7 @@ async fn on_presence_set<A: Adapter>(
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_GET))]
 async fn on_presence_get<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
-        Ok(json!({ "users": st.presence().views(&body.user_ids.0) }))
+        Ok(json!({ "users": st.presence().views(&body.user_ids.0).await }))
     })
     .await;
 }
@@ -58,7 +60,7 @@ async fn on_presence_watch<A: Adapter>(
                 .map(|u| watch_room(u))
                 .collect::<Vec<_>>(),
         );
-        Ok(json!({ "users": st.presence().views(&body.user_ids.0) }))
+        Ok(json!({ "users": st.presence().views(&body.user_ids.0).await }))
     })
     .await;
 }
@@ -94,11 +96,12 @@ async fn on_presence_members<A: Adapter>(
         if !s.rooms().iter().any(|room| *room == channel_room(channel)) {
             return Err(NsError::forbidden("subscribe to the channel first"));
         }
-        let users = st.presence().registry().members(channel);
-        let records = st.presence().registry().records(&users);
+        let users = st.presence().registry().members(channel).await;
+        let records = st.presence().registry().records(&users).await;
         let members: Vec<_> = st
             .presence()
             .views(&users)
+            .await
             .into_iter()
             .filter(|view| {
                 let invisible = records

@@ -339,7 +339,7 @@ async fn on_typing_start<A: Adapter>(
         st.chat()
             .participants_for(&me.user_id, &conversation_id)
             .await?;
-        let started = st.inner.typing.start(&conversation_id, &me.user_id);
+        let started = st.inner.typing.start(&conversation_id, &me.user_id).await;
         if started.is_new {
             announce_typing(&s, &conversation_id, &me.user_id, true).await;
         }
@@ -368,6 +368,7 @@ async fn expire_typing<A: Adapter>(
         .inner
         .typing
         .expire(&conversation_id, &user_id, generation)
+        .await
     {
         announce_typing(&s, &conversation_id, &user_id, false).await;
     }
@@ -386,7 +387,7 @@ async fn on_typing_stop<A: Adapter>(
         st.chat()
             .participants_for(&me.user_id, &conversation_id)
             .await?;
-        if st.inner.typing.stop(&conversation_id, &me.user_id) {
+        if st.inner.typing.stop(&conversation_id, &me.user_id).await {
             announce_typing(&s, &conversation_id, &me.user_id, false).await;
         }
         Ok(json!({}))

@@ -3,7 +3,6 @@
 mod chat;
 mod handlers;
 pub mod payloads;
-mod typing;
 
 #[cfg(test)]
 mod tests;
@@ -14,15 +13,14 @@ use std::time::Duration;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
+pub use crate::ports::TYPING_TIMEOUT;
 pub use chat::{Chat, ReadReceipt};
-pub use typing::TYPING_TIMEOUT;
 
 use crate::notifications::NotificationsState;
-use crate::ports::{Clock, MessageStore};
+use crate::ports::{Clock, MessageStore, TypingState};
 use crate::presence::Presence;
 use crate::rooms::{conversation_room, user_room};
 use crate::{Identity, NsError};
-use typing::TypingTracker;
 
 pub const PATH: &str = "/ws";
 
@@ -62,7 +60,7 @@ struct Inner {
     presence: Presence,
     /// Set when messages to users with no socket become notifications (and pushes).
     message_push: Option<NotificationsState>,
-    typing: TypingTracker,
+    typing: Arc<dyn TypingState>,
     max_payload_bytes: usize,
     delivery_ack_timeout: Duration,
 }
@@ -83,6 +81,7 @@ impl WsState {
         store: Arc<dyn MessageStore>,
         clock: Arc<dyn Clock>,
         presence: Presence,
+        typing: Arc<dyn TypingState>,
         message_push: Option<NotificationsState>,
         config: WsConfig,
     ) -> Self {
@@ -91,7 +90,7 @@ impl WsState {
                 chat: Chat::new(store, clock),
                 presence,
                 message_push,
-                typing: TypingTracker::default(),
+                typing,
                 max_payload_bytes: config.max_payload_bytes,
                 delivery_ack_timeout: config.delivery_ack_timeout,
             }),
@@ -120,7 +119,7 @@ pub async fn prepare_socket<A: Adapter>(
             .map(|id| conversation_room(id))
             .collect::<Vec<_>>(),
     );
-    state.inner.presence.track_socket(&s, &me);
+    state.inner.presence.track_socket(&s, &me).await;
     handlers::register(&s);
     Ok(())
 }

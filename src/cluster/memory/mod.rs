@@ -2,6 +2,8 @@
 
 mod history;
 mod presence;
+mod typing;
 
 pub use history::MemoryHistory;
 pub use presence::MemoryPresence;
+pub use typing::TypingTracker;

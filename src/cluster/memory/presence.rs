@@ -4,7 +4,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use switchyard_namespaces::ports::{ChosenStatus, PresenceRecord, PresenceRegistry};
+use async_trait::async_trait;
+use switchyard_namespaces::ports::{
+    Change, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped,
+};
 
 #[derive(Default)]
 struct User {
@@ -13,6 +16,8 @@ struct User {
     message: Option<String>,
     last_activity: i64,
     last_seen: Option<i64>,
+    /// The last status told to others (see [`PresenceRegistry::mark_told`]).
+    told: Option<String>,
 }
 
 #[derive(Default)]
@@ -35,8 +40,11 @@ impl MemoryPresence {
     }
 }
 
+/// Sockets here close through `socket_closed` or not at all (with the process), so
+/// nothing ever expires: `reap_expired` finds no one.
+#[async_trait]
 impl PresenceRegistry for MemoryPresence {
-    fn socket_opened(&self, user_id: &str, socket_id: &str, now: i64) -> bool {
+    async fn socket_opened(&self, user_id: &str, socket_id: &str, now: i64) -> Change {
         let mut state = self.state();
         state
             .sockets
@@ -46,37 +54,37 @@ impl PresenceRegistry for MemoryPresence {
         let first = user.sockets.is_empty();
         user.sockets.insert(socket_id.to_owned());
         user.last_activity = now;
-        first
+        flipped(first)
     }
 
-    fn socket_closed(&self, user_id: &str, socket_id: &str, now: i64) -> bool {
+    async fn socket_closed(&self, user_id: &str, socket_id: &str, now: i64) -> Change {
         let mut state = self.state();
         state.sockets.remove(socket_id);
         let Some(user) = state.users.get_mut(user_id) else {
-            return false;
+            return Change::default();
         };
         let removed = user.sockets.remove(socket_id);
         if removed && user.sockets.is_empty() {
             user.last_seen = Some(now);
-            return true;
+            return flipped(true);
         }
-        false
+        Change::default()
     }
 
-    fn set_status(&self, user_id: &str, status: ChosenStatus, message: Option<String>) {
+    async fn set_status(&self, user_id: &str, status: ChosenStatus, message: Option<String>) {
         let mut state = self.state();
         let user = state.users.entry(user_id.to_owned()).or_default();
         user.chosen = status;
         user.message = message;
     }
 
-    fn touch(&self, user_id: &str, now: i64) {
+    async fn touch(&self, user_id: &str, now: i64) {
         if let Some(user) = self.state().users.get_mut(user_id) {
             user.last_activity = user.last_activity.max(now);
         }
     }
 
-    fn records(&self, user_ids: &[String]) -> Vec<PresenceRecord> {
+    async fn records(&self, user_ids: &[String]) -> Vec<PresenceRecord> {
         let state = self.state();
         user_ids
             .iter()
@@ -94,7 +102,7 @@ impl PresenceRegistry for MemoryPresence {
             .collect()
     }
 
-    fn online_users(&self) -> Vec<String> {
+    async fn local_users(&self) -> Vec<String> {
         let state = self.state();
         state
             .users
@@ -104,7 +112,7 @@ impl PresenceRegistry for MemoryPresence {
             .collect()
     }
 
-    fn joined(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
+    async fn joined(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
         let mut state = self.state();
         if let Some((_, channels)) = state.sockets.get_mut(socket_id) {
             channels.insert(channel.to_owned());
@@ -120,7 +128,7 @@ impl PresenceRegistry for MemoryPresence {
         first
     }
 
-    fn left(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
+    async fn left(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
         let mut state = self.state();
         if let Some((_, channels)) = state.sockets.get_mut(socket_id) {
             channels.remove(channel);
@@ -142,7 +150,7 @@ impl PresenceRegistry for MemoryPresence {
         last
     }
 
-    fn channels_of_socket(&self, socket_id: &str) -> Vec<String> {
+    async fn channels_of_socket(&self, socket_id: &str) -> Vec<String> {
         let state = self.state();
         state
             .sockets
@@ -151,7 +159,7 @@ impl PresenceRegistry for MemoryPresence {
             .unwrap_or_default()
     }
 
-    fn channels_of_user(&self, user_id: &str) -> Vec<String> {
+    async fn channels_of_user(&self, user_id: &str) -> Vec<String> {
         let state = self.state();
         let Some(user) = state.users.get(user_id) else {
             return Vec::new();
@@ -167,21 +175,31 @@ impl PresenceRegistry for MemoryPresence {
         channels
     }
 
-    fn forget_offline_before(&self, before: i64) -> Vec<String> {
-        let mut state = self.state();
-        let stale: Vec<String> = state
+    async fn forget_offline_before(&self, before: i64) {
+        self.state()
             .users
-            .iter()
-            .filter(|(_, u)| u.sockets.is_empty() && u.last_seen.is_some_and(|seen| seen < before))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in &stale {
-            state.users.remove(id);
-        }
-        stale
+            .retain(|_, u| !u.sockets.is_empty() || u.last_seen.is_none_or(|seen| seen >= before));
     }
 
-    fn members(&self, channel: &str) -> Vec<String> {
+    async fn mark_told(&self, user_id: &str, told: &str) -> bool {
+        let mut state = self.state();
+        let user = state.users.entry(user_id.to_owned()).or_default();
+        if user.told.as_deref() == Some(told) {
+            return false;
+        }
+        user.told = Some(told.to_owned());
+        true
+    }
+
+    async fn told(&self, user_id: &str) -> Option<String> {
+        self.state().users.get(user_id)?.told.clone()
+    }
+
+    async fn reap_expired(&self, _now: i64) -> Vec<Reaped> {
+        Vec::new()
+    }
+
+    async fn members(&self, channel: &str) -> Vec<String> {
         let state = self.state();
         let mut users: Vec<String> = state
             .members
@@ -190,6 +208,13 @@ impl PresenceRegistry for MemoryPresence {
             .unwrap_or_default();
         users.sort();
         users
+    }
+}
+
+fn flipped(flipped: bool) -> Change {
+    Change {
+        flipped,
+        left_channels: Vec::new(),
     }
 }
 

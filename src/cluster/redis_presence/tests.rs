@@ -1,0 +1,148 @@
+//! Redis presence against the machine's Redis (`SWITCHYARD_TEST_REDIS_URL`, default
+//! 127.0.0.1:6379), each test under its own key prefix: the shared presence rules, then
+//! what only a cluster has, several nodes and a node that dies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_namespaces::ports::PresenceRegistry;
+use switchyard_namespaces::presence::Status;
+
+use super::{PresenceTtl, RedisPresence};
+use crate::cluster::presence_contract::{Heartbeat, ManualClock, Node};
+use crate::cluster::redis::RedisHealth;
+
+const TTL: PresenceTtl = PresenceTtl {
+    ttl: Duration::from_secs(30),
+};
+
+fn redis_url() -> String {
+    std::env::var("SWITCHYARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+async fn registry_under(prefix: &str, clock: Arc<ManualClock>) -> Arc<RedisPresence> {
+    let redis = RedisHealth::connect(&redis_url())
+        .await
+        .expect("Redis on 127.0.0.1:6379 (scripts/services starts it)");
+    Arc::new(RedisPresence::new(redis.client(), prefix, TTL, clock))
+}
+
+fn fresh_prefix() -> String {
+    format!("sy-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[async_trait::async_trait]
+impl Heartbeat for RedisPresence {
+    async fn beat(&self) {
+        self.refresh().await;
+    }
+}
+
+crate::presence_contract!(async |clock: Arc<contract::ManualClock>| {
+    let registry = registry_under(&fresh_prefix(), clock).await;
+    let heartbeat: Arc<dyn Heartbeat> = registry.clone();
+    (registry as Arc<dyn PresenceRegistry>, Some(heartbeat))
+});
+
+/// Two nodes on one prefix and one clock.
+async fn two_nodes() -> (Node, Node, Arc<RedisPresence>, Arc<ManualClock>) {
+    let (prefix, clock) = (fresh_prefix(), ManualClock::new());
+    let a = registry_under(&prefix, clock.clone()).await;
+    let b = registry_under(&prefix, clock.clone()).await;
+    (
+        Node::new(a.clone(), clock.clone()),
+        Node::new(b, clock.clone()),
+        a,
+        clock,
+    )
+}
+
+#[tokio::test]
+async fn sockets_on_two_nodes_are_one_user_told_once() {
+    let (a, b, _, _) = two_nodes().await;
+    a.open("carol", "a1").await;
+    b.open("carol", "b1").await;
+    assert_eq!(b.presence.views(&["carol".into()]).await[0].devices, 2);
+    assert_eq!(a.told.take(), vec!["carol=online via []"]);
+    assert!(
+        b.told.take().is_empty(),
+        "B's first socket is not carol's first"
+    );
+    b.presence.join("public:x", "carol", "b1").await;
+    a.presence.join("public:x", "carol", "a1").await;
+    assert_eq!(b.told.take(), vec!["join public:x carol"]);
+    assert!(a.told.take().is_empty(), "carol was already in public:x");
+    assert_eq!(a.registry.members("public:x").await, vec!["carol"]);
+    a.presence.socket_closed("carol", "a1").await;
+    assert!(
+        a.told.take().is_empty(),
+        "her socket on B keeps her online and in"
+    );
+    b.presence.socket_closed("carol", "b1").await;
+    assert_eq!(
+        b.told.take(),
+        vec!["leave public:x carol", "carol=offline via [\"public:x\"]"]
+    );
+}
+
+#[tokio::test]
+async fn a_dead_nodes_users_go_offline_within_the_ttl_and_only_once() {
+    let (a, b, _, clock) = two_nodes().await;
+    a.open("dave", "a1").await;
+    a.presence.join("public:y", "dave", "a1").await;
+    a.told.take();
+    drop(a); // node A dies: nothing closes its socket, nothing refreshes it.
+    clock.advance(TTL.ttl - TTL.reap_every() - Duration::from_millis(1));
+    b.presence.sweep().await;
+    assert_eq!(b.status("dave").await, Status::Online, "not yet expired");
+    assert!(b.told.take().is_empty());
+    clock.advance(Duration::from_millis(2));
+    b.presence.sweep().await;
+    assert_eq!(
+        b.told.take(),
+        vec!["leave public:y dave", "dave=offline via [\"public:y\"]"]
+    );
+    assert_eq!(b.status("dave").await, Status::Offline);
+    assert!(b.registry.members("public:y").await.is_empty());
+    b.presence.sweep().await;
+    assert!(b.told.take().is_empty(), "told once");
+}
+
+#[tokio::test]
+async fn a_living_node_keeps_its_sockets_past_the_ttl_by_refreshing() {
+    let (a, b, a_registry, clock) = two_nodes().await;
+    a.open("erin", "a1").await;
+    for _ in 0..6 {
+        clock.advance(TTL.refresh_every());
+        a_registry.refresh().await;
+        b.presence.sweep().await;
+    }
+    assert_eq!(b.presence.views(&["erin".into()]).await[0].devices, 1);
+    assert!(b.told.take().is_empty());
+}
+
+#[tokio::test]
+async fn refreshing_restores_entries_redis_lost() {
+    let (a, b, a_registry, _) = two_nodes().await;
+    a.open("fay", "a1").await;
+    a.presence.join("public:z", "fay", "a1").await;
+    let prefix = a_registry.prefix.clone();
+    let redis = RedisHealth::connect(&redis_url()).await.expect("redis");
+    let keys: Vec<String> = {
+        use fred::prelude::KeysInterface;
+        let (_, keys): (String, Vec<String>) = redis
+            .client()
+            .scan_page("0", format!("{prefix}*"), Some(1000), None)
+            .await
+            .expect("scan");
+        keys
+    };
+    {
+        use fred::prelude::KeysInterface;
+        let _: i64 = redis.client().del(keys).await.expect("del");
+    }
+    assert_eq!(b.status("fay").await, Status::Offline, "Redis forgot fay");
+    a_registry.refresh().await;
+    assert_eq!(b.status("fay").await, Status::Online);
+    assert_eq!(b.registry.members("public:z").await, vec!["fay"]);
+}
