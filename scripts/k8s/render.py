@@ -76,10 +76,9 @@ def render(folder):
             objects += render(path)
         else:
             objects += load_docs(path)
-    for gen in k.get("configMapGenerator") or []:
-        objects.append(generate("ConfigMap", gen, folder, kfile))
-    for gen in k.get("secretGenerator") or []:
-        objects.append(generate("Secret", gen, folder, kfile))
+    for kind, key in (("ConfigMap", "configMapGenerator"), ("Secret", "secretGenerator")):
+        for gen in k.get(key) or []:
+            add_generated(objects, generate(kind, gen, folder, kfile), gen.get("behavior"), kfile)
     for patch in k.get("patches") or []:
         apply_patch(objects, patch, folder, kfile)
     if k.get("namespace"):
@@ -119,7 +118,7 @@ def referenced(folder):
 def generate(kind, gen, folder, kfile):
     if "name" not in gen:
         raise RenderError(f"{kfile}: a {kind} generator without a name")
-    unsupported = set(gen) - {"name", "files", "literals", "type", "options"}
+    unsupported = set(gen) - {"name", "files", "literals", "type", "options", "behavior"}
     if unsupported:
         raise RenderError(f"{kfile}: generator {gen['name']}: unsupported {sorted(unsupported)}")
     data = {}
@@ -141,6 +140,24 @@ def generate(kind, gen, folder, kfile):
         data = {key: base64.b64encode(v.encode()).decode() for key, v in data.items()}
     obj["data"] = data
     return obj
+
+
+def add_generated(objects, obj, behavior, kfile):
+    """`behavior`: create (the default) adds; replace and merge change a base's object."""
+    if behavior in (None, "create"):
+        objects.append(obj)
+        return
+    if behavior not in ("replace", "merge"):
+        raise RenderError(f"{kfile}: generator behavior {behavior!r} is not supported")
+    at = [o for o in objects if o.get("kind") == obj["kind"]
+          and o["metadata"].get("name") == obj["metadata"]["name"]]
+    if not at:
+        raise RenderError(f"{kfile}: {obj['kind']} {obj['metadata']['name']} to {behavior} "
+                          "is not in the resources")
+    if behavior == "replace":
+        at[0]["data"] = obj["data"]
+    else:
+        at[0]["data"] = {**at[0].get("data", {}), **obj["data"]}
 
 
 def apply_patch(objects, entry, folder, kfile):
