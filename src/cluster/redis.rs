@@ -26,6 +26,21 @@ fn builder(url: &str) -> anyhow::Result<Builder> {
     Ok(builder)
 }
 
+/// The subscriber of the publication feed, with room for bursts: a reader that falls
+/// further behind than this loses publications.
+pub async fn feed_subscriber(url: &str) -> anyhow::Result<fred::clients::SubscriberClient> {
+    let mut builder = builder(url)?;
+    builder.with_performance_config(|c| c.broadcast_channel_capacity = 1 << 16);
+    let client = builder
+        .build_subscriber_client()
+        .context("building the feed subscriber")?;
+    client
+        .init()
+        .await
+        .context("connecting the feed subscriber")?;
+    Ok(client)
+}
+
 /// The adapter's subscriber, re-subscribing its channels after every reconnect.
 pub async fn subscriber(url: &str) -> anyhow::Result<fred::clients::SubscriberClient> {
     let client = builder(url)?

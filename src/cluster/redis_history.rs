@@ -3,6 +3,7 @@
 //! and entries never disagree. Keys expire after twice the history TTL of idleness; the
 //! next publication then starts a new epoch, as a restart does on one node.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,14 +11,18 @@ use fred::prelude::{Client, Expiration, KeysInterface, LuaInterface, SetOptions}
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use switchyard_namespaces::ports::{
-    ChannelHistory, Clock, Publication, Recovery, StoreError, StoreResult,
+    ChannelHistory, Clock, LiveFeed, Publication, Recovery, StoreError, StoreResult,
 };
+
+use super::redis_feed::{Feed, MARKER_WAIT};
 
 /// How long a repeated publish `idempotencyKey` returns the first result.
 const IDEMPOTENCY_SECS: i64 = 300;
 /// A publish racing one with the same key waits this long for the first to finish.
 const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(2);
 
+/// Numbers, keeps and puts on the feed (ARGV[5], with the channel JSON-encoded in
+/// ARGV[6]) in one step: the feed carries a channel's publications in offset order.
 const APPEND: &str = r#"
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then epoch = ARGV[1]; redis.call('SET', KEYS[1], epoch) end
@@ -25,7 +30,16 @@ local offset = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[3], offset, offset .. '|' .. ARGV[2])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[3]) + 1))
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+redis.call('PUBLISH', ARGV[5], '{"p":{"channel":' .. ARGV[6] .. ',"epoch":"' .. epoch ..
+  '","offset":' .. offset .. ',"entry":' .. ARGV[2] .. '}}')
 return epoch .. '|' .. offset
+"#;
+
+/// Puts marker ARGV[2] on the feed (ARGV[1]) with the channel's last offset, returned too.
+const MARK: &str = r#"
+local offset = redis.call('GET', KEYS[1]) or '0'
+redis.call('PUBLISH', ARGV[1], '{"m":"' .. ARGV[2] .. '","o":' .. offset .. '}')
+return offset
 "#;
 
 const SINCE: &str = r#"
@@ -37,10 +51,10 @@ return cjson.encode({ epoch = epoch, last = last, entries = entries })
 
 /// What a log entry keeps besides its offset and epoch.
 #[derive(Serialize, Deserialize)]
-struct Entry {
-    event: String,
-    data: Value,
-    ts: i64,
+pub(super) struct Entry {
+    pub event: String,
+    pub data: Value,
+    pub ts: i64,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +71,7 @@ pub struct RedisHistory {
     size: usize,
     ttl: Duration,
     clock: std::sync::Arc<dyn Clock>,
+    feed: Arc<Feed>,
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
@@ -70,6 +85,7 @@ impl RedisHistory {
         size: usize,
         ttl: Duration,
         clock: std::sync::Arc<dyn Clock>,
+        feed: Arc<Feed>,
     ) -> Self {
         Self {
             client,
@@ -77,6 +93,7 @@ impl RedisHistory {
             size,
             ttl,
             clock,
+            feed,
         }
     }
 
@@ -102,7 +119,15 @@ impl RedisHistory {
         .map_err(unavailable)?;
         let epoch = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let expire = (self.ttl.as_secs() * 2).max(1).to_string();
-        let args = vec![epoch, entry, self.size.to_string(), expire];
+        let channel_json = serde_json::to_string(channel).map_err(unavailable)?;
+        let args = vec![
+            epoch,
+            entry,
+            self.size.to_string(),
+            expire,
+            self.feed.channel.clone(),
+            channel_json,
+        ];
         let reply: String = self
             .client
             .eval(APPEND, self.keys(channel), args)
@@ -227,5 +252,36 @@ impl ChannelHistory for RedisHistory {
             return Ok(Recovery::Lost);
         }
         Ok(Recovery::Recovered(missed))
+    }
+}
+
+#[async_trait]
+impl LiveFeed for RedisHistory {
+    async fn join_at_barrier(
+        &self,
+        channel: &str,
+        join: Box<dyn FnOnce() + Send>,
+    ) -> StoreResult<u64> {
+        let marker = uuid::Uuid::new_v4().simple().to_string();
+        let reached = self.feed.expect_marker(&marker, join);
+        let offset_key = self.keys(channel).swap_remove(1);
+        let args = vec![self.feed.channel.clone(), marker.clone()];
+        let marked: Result<String, _> = self.client.eval(MARK, vec![offset_key], args).await;
+        let last = match marked {
+            Ok(last) => last.parse().map_err(unavailable)?,
+            Err(err) => {
+                self.feed.abandon_marker(&marker);
+                return Err(unavailable(err));
+            }
+        };
+        match tokio::time::timeout(MARKER_WAIT, reached).await {
+            Ok(Ok(())) => Ok(last),
+            _ => {
+                self.feed.abandon_marker(&marker);
+                Err(unavailable(
+                    "the publication feed did not come back in time",
+                ))
+            }
+        }
     }
 }

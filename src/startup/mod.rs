@@ -10,7 +10,7 @@ use anyhow::Context;
 use axum::Router;
 use switchyard_namespaces::notifications::{NotificationsConfig, NotificationsState};
 use switchyard_namespaces::ports::{
-    ChannelHistory, Clock, PresenceRegistry, SystemClock, TypingState,
+    ChannelHistory, Clock, LiveFeed, PresenceRegistry, SystemClock, TypingState,
 };
 use switchyard_namespaces::presence::{Presence, PresenceConfig};
 use switchyard_namespaces::realtime::{RealtimeParts, RealtimeState};
@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 use crate::auth::TokenVerifier;
 use crate::cluster::memory::{MemoryHistory, MemoryPresence, TypingTracker};
 use crate::cluster::redis::RedisHealth;
+use crate::cluster::redis_feed::Feed;
 use crate::cluster::redis_history::RedisHistory;
 use crate::cluster::redis_presence::{PresenceTtl, RedisPresence};
 use crate::cluster::redis_typing::RedisTyping;
@@ -69,7 +70,17 @@ impl Application {
         let (registry, shared_presence) =
             presence_registry(settings, clock.clone(), redis.as_ref());
         let presence = Presence::new(registry, clock.clone(), presence_config(settings));
-        let realtime = realtime_state(settings, &db, &presence, clock.clone(), redis.as_ref());
+        let feed = match &settings.redis_url {
+            Some(url) => Some(start_feed(settings, url).await?),
+            None => None,
+        };
+        let realtime = realtime_state(
+            settings,
+            &db,
+            &presence,
+            clock.clone(),
+            redis.as_ref().zip(feed.clone()),
+        );
         let notifications = NotificationsState::new(
             db.notification_store(),
             clock.clone(),
@@ -95,6 +106,9 @@ impl Application {
         };
         let mounted = sockets::mount(settings, verifier.clone(), states, redis).await?;
         presence.set_sink(mounted.presence_sink);
+        if let Some(feed) = feed {
+            feed.set_sink(mounted.publication_sink);
+        }
         let event_rate = Arc::new(EventRate::default());
         let state = AppState {
             verifier,
@@ -286,30 +300,43 @@ fn ws_config(settings: &Settings) -> WsConfig {
     }
 }
 
-/// Channel history in Redis for a cluster, in memory for one node.
+/// The cluster's publication feed, read from now on; publications reach this node's
+/// sockets once `/realtime` is its sink.
+async fn start_feed(settings: &Settings, url: &str) -> anyhow::Result<Arc<Feed>> {
+    let feed = Arc::new(Feed::new(&settings.redis_prefix));
+    feed.start(url).await?;
+    Ok(feed)
+}
+
+/// Channel history and its feed in Redis for a cluster, history in memory for one node.
 fn realtime_state(
     settings: &Settings,
     db: &Database,
     presence: &Presence,
     clock: Arc<dyn Clock>,
-    redis: Option<&RedisHealth>,
+    redis: Option<(&RedisHealth, Arc<Feed>)>,
 ) -> RealtimeState {
     let (size, ttl) = (
         settings.history_size,
         Duration::from_secs(settings.history_ttl_secs),
     );
-    let history: Arc<dyn ChannelHistory> = match redis {
-        Some(redis) => Arc::new(RedisHistory::new(
-            redis.client(),
-            &settings.redis_prefix,
-            size,
-            ttl,
-            clock.clone(),
-        )),
-        None => Arc::new(MemoryHistory::new(size, ttl)),
+    let (history, feed): (Arc<dyn ChannelHistory>, Option<Arc<dyn LiveFeed>>) = match redis {
+        Some((redis, feed)) => {
+            let shared = Arc::new(RedisHistory::new(
+                redis.client(),
+                &settings.redis_prefix,
+                size,
+                ttl,
+                clock.clone(),
+                feed,
+            ));
+            (shared.clone(), Some(shared))
+        }
+        None => (Arc::new(MemoryHistory::new(size, ttl)), None),
     };
     RealtimeState::new(RealtimeParts {
         history,
+        feed,
         drafts: db.draft_store(),
         presence: presence.clone(),
         clock,

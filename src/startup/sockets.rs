@@ -15,6 +15,7 @@ use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
 use switchyard_namespaces::notifications::{self, NotificationsState};
+use switchyard_namespaces::ports::PublicationSink;
 use switchyard_namespaces::presence::PresenceSink;
 use switchyard_namespaces::realtime::{self, RealtimeSink, RealtimeState};
 use switchyard_namespaces::ws::{self, WsState};
@@ -44,6 +45,7 @@ pub struct Mounted {
     pub apply: Box<dyn FnOnce(Router) -> Router + Send>,
     pub gateway: Arc<dyn Gateway>,
     pub presence_sink: Arc<dyn PresenceSink>,
+    pub publication_sink: Arc<dyn PublicationSink>,
     /// Set in cluster mode, for readiness.
     pub redis: Option<RedisHealth>,
 }
@@ -109,7 +111,8 @@ fn finish<A: Adapter + DefinedAdapter>(
     Mounted {
         apply: Box::new(move |router| router.layer(layer)),
         gateway: Arc::new(io.clone()),
-        presence_sink: Arc::new(RealtimeSink::new(io)),
+        presence_sink: Arc::new(RealtimeSink::new(io.clone())),
+        publication_sink: Arc::new(RealtimeSink::new(io)),
         redis,
     }
 }

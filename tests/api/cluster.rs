@@ -15,7 +15,7 @@ async fn cluster() -> (TestApp, TestApp) {
     cluster_with(|_| {}).await
 }
 
-async fn cluster_with(
+pub async fn cluster_with(
     configure: impl FnOnce(&mut switchyard::config::Settings) + Send + 'static,
 ) -> (TestApp, TestApp) {
     let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());

@@ -45,3 +45,26 @@ pub trait ChannelHistory: Send + Sync + 'static {
     /// Publications after `offset` in `epoch`, if history still covers them all.
     async fn since(&self, channel: &str, epoch: &str, offset: u64) -> StoreResult<Recovery>;
 }
+
+/// Cluster mode: every node receives every publication through one ordered feed (the
+/// history's store numbers a publication and puts it on the feed in one step), and hands
+/// each to its own sockets. Publishers on different nodes then reach subscribers in
+/// offset order, and a `subscribe` with `since` can join at an exact point of the feed.
+#[async_trait]
+pub trait LiveFeed: Send + Sync + 'static {
+    /// Runs `join` at the point of this node's feed after every publication of `channel`
+    /// numbered up to the returned offset, and before any later one. The caller replays
+    /// history up to that offset; the feed delivers the rest: none twice, none lost.
+    async fn join_at_barrier(
+        &self,
+        channel: &str,
+        join: Box<dyn FnOnce() + Send>,
+    ) -> StoreResult<u64>;
+}
+
+/// Where a node's feed hands publications: `/realtime` emits them to this node's sockets
+/// in the channel's room.
+#[async_trait]
+pub trait PublicationSink: Send + Sync + 'static {
+    async fn deliver(&self, publication: &Publication);
+}

@@ -12,7 +12,7 @@ mod typing;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use drafts::{Draft, DraftStore, DraftWrite};
-pub use history::{ChannelHistory, Publication, Recovery};
+pub use history::{ChannelHistory, LiveFeed, Publication, PublicationSink, Recovery};
 pub use messages::{
     Conversation, ConversationSummary, Inserted, Message, MessagePage, MessageStore, NewMessage,
 };

@@ -51,16 +51,14 @@ async fn on_subscribe<A: Adapter>(
                 denied.push(denial(channel.as_str(), ErrorCode::Forbidden));
                 continue;
             }
-            // Joining and reading history under the channel's publish lock: every
-            // publication is either in `missed` or delivered live, never both or neither.
-            let ordered = st.inner.order.lock(channel.as_str()).await;
-            s.join(channel_room(channel.as_str()));
-            if let Some(position) = body.since.get(channel.as_str()) {
-                let replay = recover(&st, channel.as_str(), position).await?;
-                recovered.insert(channel.to_string(), Value::Bool(replay.is_some()));
-                missed.insert(channel.to_string(), json!(replay.unwrap_or_default()));
+            match body.since.get(channel.as_str()) {
+                Some(position) => {
+                    let replay = join_and_recover(&s, &st, channel.as_str(), position).await?;
+                    recovered.insert(channel.to_string(), Value::Bool(replay.is_some()));
+                    missed.insert(channel.to_string(), json!(replay.unwrap_or_default()));
+                }
+                None => s.join(channel_room(channel.as_str())),
             }
-            drop(ordered);
             st.presence().join(channel.as_str(), &me.user_id, &sid).await;
             subscribed.push(channel.to_string());
         }
@@ -69,16 +67,46 @@ async fn on_subscribe<A: Adapter>(
     .await;
 }
 
-/// The publications a client missed, or `None` when history cannot tell them all.
+/// Joins the channel's room at a point where every publication is either replayed or
+/// delivered live, never both or neither; returns the replay, or `None` when history
+/// cannot tell every publication after `at`.
+async fn join_and_recover<A: Adapter>(
+    s: &SocketRef<A>,
+    st: &RealtimeState,
+    channel: &str,
+    at: &Position,
+) -> Result<Option<Vec<Value>>, NsError> {
+    let room = channel_room(channel);
+    let replay_until = match &st.inner.feed {
+        // Cluster: join where the feed stands, replay what came before.
+        Some(feed) => {
+            let socket = s.clone();
+            let join = Box::new(move || socket.join(room));
+            Some(feed.join_at_barrier(channel, join).await?)
+        }
+        // One node: publishing holds the same lock, so history read now is exactly what
+        // came before the join.
+        None => {
+            let _ordered = st.inner.order.lock(channel).await;
+            s.join(room);
+            return recover(st, channel, at, None).await;
+        }
+    };
+    recover(st, channel, at, replay_until).await
+}
+
+/// The publications after `at` (up to `until`), or `None` when history cannot tell them.
 async fn recover(
     st: &RealtimeState,
     channel: &str,
     at: &Position,
+    until: Option<u64>,
 ) -> Result<Option<Vec<Value>>, NsError> {
     match st.history().since(channel, &at.epoch, at.offset).await? {
         Recovery::Recovered(publications) => Ok(Some(
             publications
                 .iter()
+                .filter(|p| until.is_none_or(|last| p.offset <= last))
                 .filter_map(|p| serde_json::to_value(p).ok())
                 .collect(),
         )),

@@ -17,7 +17,7 @@ pub use channels::{Allow, ChannelRule, default_rules};
 pub use publish::{PublishAck, publish};
 pub use sink::RealtimeSink;
 
-use crate::ports::{ChannelHistory, Clock, DraftStore};
+use crate::ports::{ChannelHistory, Clock, DraftStore, LiveFeed};
 use crate::presence::Presence;
 use crate::rooms::user_room;
 use crate::{Identity, NsError};
@@ -57,6 +57,8 @@ pub struct RealtimeState {
 
 struct Inner {
     history: Arc<dyn ChannelHistory>,
+    /// Cluster mode: publications reach sockets through the feed, not from the publisher.
+    feed: Option<Arc<dyn LiveFeed>>,
     drafts: Arc<dyn DraftStore>,
     presence: Presence,
     clock: Arc<dyn Clock>,
@@ -68,6 +70,7 @@ struct Inner {
 /// Everything `/realtime` is built from.
 pub struct RealtimeParts {
     pub history: Arc<dyn ChannelHistory>,
+    pub feed: Option<Arc<dyn LiveFeed>>,
     pub drafts: Arc<dyn DraftStore>,
     pub presence: Presence,
     pub clock: Arc<dyn Clock>,
@@ -79,6 +82,7 @@ impl RealtimeState {
     pub fn new(parts: RealtimeParts) -> Self {
         let RealtimeParts {
             history,
+            feed,
             drafts,
             presence,
             clock,
@@ -88,6 +92,7 @@ impl RealtimeState {
         Self {
             inner: Arc::new(Inner {
                 history,
+                feed,
                 drafts,
                 presence,
                 clock,

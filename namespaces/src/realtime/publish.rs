@@ -16,8 +16,9 @@ pub struct PublishAck {
     pub epoch: String,
 }
 
-/// Appends to the channel's history and emits `event` to its subscribers. A repeated
-/// `idempotencyKey` returns the first publication's position and emits nothing.
+/// Appends to the channel's history and emits `event` to its subscribers (in cluster mode
+/// the history's feed does, on every node). A repeated `idempotencyKey` returns the first
+/// publication's position and emits nothing.
 #[tracing::instrument(skip_all, fields(ns = PATH, channel = %req.channel))]
 pub async fn publish<A: Adapter>(
     io: &SocketIo<A>,
@@ -25,6 +26,22 @@ pub async fn publish<A: Adapter>(
     req: Publish,
 ) -> Result<PublishAck, NsError> {
     let key = req.idempotency_key.as_ref().map(|k| k.as_str());
+    if state.inner.feed.is_some() {
+        let (publication, _) = state
+            .history()
+            .append(
+                req.channel.as_str(),
+                &req.event.0,
+                req.data,
+                state.now(),
+                key,
+            )
+            .await?;
+        return Ok(PublishAck {
+            offset: publication.offset,
+            epoch: publication.epoch,
+        });
+    }
     // Held until the sockets have the publication: offsets reach them in order.
     let _ordered = state.inner.order.lock(req.channel.as_str()).await;
     let (publication, is_new) = state

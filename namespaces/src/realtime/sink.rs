@@ -7,6 +7,7 @@ use socketioxide::adapter::Adapter;
 
 use super::channels::channel_room;
 use super::{PATH, emits};
+use crate::ports::{Publication, PublicationSink};
 use crate::presence::{PresenceEvent, PresenceSink};
 use crate::rooms::user_room;
 
@@ -39,6 +40,18 @@ impl<A: Adapter> RealtimeSink<A> {
                 tracing::warn!(event, error = %err, "presence broadcast failed");
             }
         });
+    }
+}
+
+/// The feed's publications go to this node's sockets only: every node has the feed.
+#[async_trait::async_trait]
+impl<A: Adapter> PublicationSink for RealtimeSink<A> {
+    async fn deliver(&self, publication: &Publication) {
+        let Some(ns) = self.io.of(PATH) else { return };
+        let room = channel_room(&publication.channel);
+        if let Err(err) = ns.local().to(room).emit(emits::EVENT, publication).await {
+            tracing::warn!(error = %err, "publication not delivered to this node's sockets");
+        }
     }
 }
 

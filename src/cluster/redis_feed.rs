@@ -1,0 +1,158 @@
+//! The publication feed of a cluster: one Redis pub/sub channel that every node reads in
+//! order. Channel history puts each publication on it from the same Lua script that
+//! numbers it, so the feed carries each channel's publications in offset order whichever
+//! node published them. A `subscribe` with `since` puts a marker on the feed carrying the
+//! channel's last offset; when this node's reader reaches the marker, every publication
+//! up to that offset has been handed to the node's sockets and none after, and that is
+//! where the socket joins the room.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use fred::clients::SubscriberClient;
+use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
+use serde::Deserialize;
+use switchyard_namespaces::ports::{Publication, PublicationSink};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::oneshot;
+
+use super::redis::feed_subscriber;
+use super::redis_history::Entry;
+
+/// How long a `subscribe` with `since` waits for its marker to come back.
+pub const MARKER_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Deserialize)]
+struct FeedPublication {
+    channel: String,
+    epoch: String,
+    offset: u64,
+    entry: Entry,
+}
+
+/// One message of the feed: a publication, or a marker with the channel's last offset.
+#[derive(Deserialize)]
+struct FeedMessage {
+    p: Option<FeedPublication>,
+    m: Option<String>,
+}
+
+type Join = Box<dyn FnOnce() + Send>;
+
+pub struct Feed {
+    /// The Redis pub/sub channel.
+    pub channel: String,
+    pending: Mutex<HashMap<String, (Join, oneshot::Sender<()>)>>,
+    sink: OnceLock<Arc<dyn PublicationSink>>,
+}
+
+impl Feed {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            channel: format!("{prefix}:feed"),
+            pending: Mutex::default(),
+            sink: OnceLock::new(),
+        }
+    }
+
+    /// Set once `/realtime` exists.
+    pub fn set_sink(&self, sink: Arc<dyn PublicationSink>) {
+        if self.sink.set(sink).is_err() {
+            tracing::warn!("feed sink set twice; keeping the first");
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Join, oneshot::Sender<()>)>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers `join` to run when marker `id` is read; the receiver fires then.
+    pub fn expect_marker(&self, id: &str, join: Join) -> oneshot::Receiver<()> {
+        let (done, reached) = oneshot::channel();
+        self.pending().insert(id.to_owned(), (join, done));
+        reached
+    }
+
+    /// Forgets a marker that will not be waited for (its join must never run).
+    pub fn abandon_marker(&self, id: &str) {
+        self.pending().remove(id);
+    }
+
+    /// Subscribes to the feed and reads it until the process ends.
+    pub async fn start(self: &Arc<Self>, url: &str) -> anyhow::Result<()> {
+        let client = feed_subscriber(url).await?;
+        let messages = client.message_rx();
+        client
+            .subscribe(self.channel.clone())
+            .await
+            .context("subscribing to the publication feed")?;
+        tokio::spawn(resubscribe_on_reconnect(
+            client.clone(),
+            self.channel.clone(),
+        ));
+        tokio::spawn(self.clone().read(client, messages));
+        Ok(())
+    }
+
+    async fn read(
+        self: Arc<Self>,
+        _client: SubscriberClient,
+        mut messages: tokio::sync::broadcast::Receiver<fred::types::Message>,
+    ) {
+        loop {
+            match messages.recv().await {
+                Ok(message) => {
+                    if let Some(text) = message.value.as_str() {
+                        self.handle(&text).await;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::error!(missed, "publication feed fell behind; publications lost");
+                    metrics::counter!("switchyard_feed_lagged_total").increment(missed);
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn handle(&self, text: &str) {
+        let Ok(message) = serde_json::from_str::<FeedMessage>(text) else {
+            tracing::warn!("unreadable message on the publication feed");
+            return;
+        };
+        if let Some(id) = message.m {
+            // Markers of other nodes are not waited for here.
+            if let Some((join, done)) = self.pending().remove(&id) {
+                join();
+                let _ = done.send(());
+            }
+            return;
+        }
+        let (Some(p), Some(sink)) = (message.p, self.sink.get()) else {
+            return;
+        };
+        let publication = Publication {
+            channel: p.channel,
+            event: p.entry.event,
+            data: p.entry.data,
+            offset: p.offset,
+            epoch: p.epoch,
+            ts: p.entry.ts,
+        };
+        sink.deliver(&publication).await;
+    }
+}
+
+/// fred's `manage_subscriptions` also re-sends an empty sharded subscribe, which Redis
+/// refuses; this re-subscribes the feed alone.
+async fn resubscribe_on_reconnect(client: SubscriberClient, channel: String) {
+    let mut reconnects = client.reconnect_rx();
+    while reconnects.recv().await.is_ok() {
+        if let Err(err) = client.subscribe(channel.clone()).await {
+            tracing::warn!(error = %err, "Redis reconnected but the feed could not re-subscribe");
+        }
+    }
+    let _ = client.quit().await;
+}
