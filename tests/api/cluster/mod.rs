@@ -10,6 +10,12 @@ use crate::notifications::{notify, simple};
 use crate::realtime::publish;
 use crate::support::{Db, TestApp};
 
+mod drain;
+mod private_redis;
+mod topologies;
+
+use private_redis::PrivateRedis;
+
 /// Two nodes of one cluster.
 async fn cluster() -> (TestApp, TestApp) {
     cluster_with(|_| {}).await
@@ -31,20 +37,37 @@ pub async fn cluster_with(
     (a, b)
 }
 
+/// Three nodes of one cluster.
+async fn trio() -> (TestApp, TestApp, TestApp) {
+    let (a, b) = cluster().await;
+    let c = a.another_node().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (a, b, c)
+}
+
 #[tokio::test]
 async fn messages_receipts_and_typing_cross_nodes() {
-    let (a, b) = cluster().await;
+    let (a, b, c) = trio().await;
     let mut alice = a.connect("/ws", "alice").await;
     let mut bob = b.connect("/ws", "bob").await;
+    let mut carol = c.connect("/ws", "carol").await;
     bob.manual_acks();
-    let id = create(&alice, &["bob"]).await;
+    // Carol does not ack: only bob's delivery receipt comes back.
+    carol.manual_acks();
+    let id = create(&alice, &["bob", "carol"]).await;
     assert_eq!(
         bob.expect("conversation:new").await.data["conversation"]["id"],
         json!(id)
     );
+    carol.expect("conversation:new").await;
     send(&alice, &id, "c1", "across").await;
     let incoming = bob.expect("message:new").await;
     assert_eq!(incoming.data["message"]["content"], json!("across"));
+    assert_eq!(
+        carol.expect("message:new").await.data["message"]["content"],
+        json!("across"),
+        "the third node too"
+    );
     bob.ack(incoming.ack_id.expect("ack requested"), json!({}));
     let delivered = alice.expect("message:delivered").await.data;
     assert_eq!(
@@ -54,10 +77,15 @@ async fn messages_receipts_and_typing_cross_nodes() {
     bob.emit_ack("typing:start", json!({ "conversationId": id }))
         .await;
     assert_eq!(alice.expect("typing").await.data["typing"], json!(true));
+    assert_eq!(carol.expect("typing").await.data["userId"], json!("bob"));
     bob.emit_ack("message:read", json!({ "conversationId": id, "seq": 1 }))
         .await;
     assert_eq!(
         alice.expect("message:read").await.data["userId"],
+        json!("bob")
+    );
+    assert_eq!(
+        carol.expect("message:read").await.data["userId"],
         json!("bob")
     );
 }
@@ -117,12 +145,18 @@ async fn announcements_publications_and_disconnects_reach_other_nodes() {
 
 #[tokio::test]
 async fn notifications_reach_a_user_connected_to_another_node() {
-    let (a, b) = cluster().await;
+    let (a, b, c) = trio().await;
     let mut dave = b.connect("/notifications", "dave").await;
+    let mut daves_laptop = c.connect("/notifications", "dave").await;
     notify(&a, simple("dave", "from a", "high")).await;
     assert_eq!(
         dave.expect("notification").await.data["title"],
         json!("from a")
+    );
+    assert_eq!(
+        daves_laptop.expect("notification").await.data["title"],
+        json!("from a"),
+        "both devices, each on its own node"
     );
     // Acked on node b: not pending any more, whichever node dave comes back to.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -292,64 +326,6 @@ async fn shared_history_never_replays_part_of_a_gap() {
 }
 
 /// A `redis-server` of the test's own on a free port, to stop and start at will.
-struct PrivateRedis {
-    port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let mut redis = Self { port, child: None };
-        redis.resume();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn resume(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server runs");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test]
 async fn a_redis_outage_keeps_same_node_delivery_and_cross_node_delivery_resumes() {
     let mut redis = PrivateRedis::start();
@@ -496,8 +472,14 @@ struct ProcessNode {
 
 impl ProcessNode {
     fn spawn(settings: &switchyard::config::Settings) -> Self {
+        Self::spawn_with(settings, &[])
+    }
+
+    /// A node of the same cluster as `settings`, with `extra` environment variables.
+    fn spawn_with(settings: &switchyard::config::Settings, extra: &[(&str, &str)]) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .envs(extra.iter().copied())
             .env("SWITCHYARD_BIND", "127.0.0.1:0")
             .env("SWITCHYARD_DATABASE_URL", &settings.database_url)
             .env(
