@@ -8,6 +8,7 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use switchyard_namespaces::limits::{ClassQuota, default_quotas};
 use switchyard_namespaces::realtime::{ChannelRule, default_rules};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,7 +33,13 @@ pub struct Settings {
     pub max_payload_bytes: usize,
     pub max_connections_per_ip: u32,
     pub trusted_proxies: Option<String>,
+    /// `default` (the contract's limits, with `rate_limit_quotas` overrides) or `off`.
     pub rate_limits: String,
+    /// Per event class: `{ class, per_minute, burst? }`; see PROTOCOL.md §2.
+    pub rate_limit_quotas: Vec<ClassQuota>,
+    /// Violations within a minute that disconnect a socket and block its user.
+    pub rate_limit_violations: u32,
+    pub rate_limit_block_secs: u64,
     pub auth_grace_ms: u64,
     /// `production` refuses to start without configured keys.
     pub env: String,
@@ -78,6 +85,9 @@ impl Default for Settings {
             max_connections_per_ip: 50,
             trusted_proxies: None,
             rate_limits: "default".into(),
+            rate_limit_quotas: default_quotas(),
+            rate_limit_violations: 5,
+            rate_limit_block_secs: 60,
             auth_grace_ms: 30_000,
             env: "development".into(),
             history_size: 100,
@@ -118,6 +128,14 @@ impl Settings {
             "presence_idle_secs must be above 0 and below presence_away_secs"
         );
         anyhow::ensure!(
+            ["default", "off"].contains(&settings.rate_limits.to_ascii_lowercase().as_str()),
+            "rate_limits must be `default` or `off`"
+        );
+        anyhow::ensure!(
+            settings.rate_limit_violations > 0,
+            "rate_limit_violations must be at least 1"
+        );
+        anyhow::ensure!(
             settings.presence_ttl_secs >= 3,
             "presence_ttl_secs must be at least 3"
         );
@@ -126,6 +144,11 @@ impl Settings {
             "max_pending_notifications must be at least 1"
         );
         Ok(settings)
+    }
+
+    /// Whether events are rate limited (`SWITCHYARD_RATE_LIMITS=off` is for benchmarks).
+    pub fn rate_limits_on(&self) -> bool {
+        !self.rate_limits.eq_ignore_ascii_case("off")
     }
 
     pub fn is_production(&self) -> bool {

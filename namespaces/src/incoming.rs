@@ -16,6 +16,7 @@ use socketioxide::socket::Socket;
 use socketioxide_core::Value as RawValue;
 
 use crate::ack::{ErrorCode, NsError, ok_body};
+use crate::limits::SocketLimiter;
 use crate::presence::ActivityHook;
 
 static EVENTS_RECEIVED: AtomicU64 = AtomicU64::new(0);
@@ -55,6 +56,8 @@ pub struct Incoming<A: Adapter> {
     wants_ack: bool,
     size: usize,
     payload: Result<Value, String>,
+    /// Set when the event is over a rate limit: it is answered with this, not handled.
+    limited: Option<NsError>,
     _in_flight: InFlight,
 }
 
@@ -70,6 +73,7 @@ impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
         if let Some(ActivityHook(touch)) = s.extensions.get::<ActivityHook>() {
             touch();
         }
+        let limited = rate_limit(s, v, ack_id);
         let size = raw_size(v);
         let TryData(payload) = TryData::<Value>::from_message_parts(s, v, ack_id)?;
         // `emit("conversation:list", cb)` sends the event name alone: read it as no payload.
@@ -83,9 +87,41 @@ impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
             wants_ack: ack_id.is_some(),
             size,
             payload: payload.map_err(|e| e.to_string()),
+            limited,
             _in_flight: InFlight::new(),
         })
     }
+}
+
+/// How long a repeat offender keeps its connection after the answer that ends it.
+const OFFENDER_CLOSE_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Checks the socket's rate limits for this event. A repeat offender is disconnected
+/// (after this event's answer) and its user blocked.
+fn rate_limit<A: Adapter>(
+    s: &Arc<Socket<A>>,
+    v: &mut RawValue,
+    ack_id: &Option<i64>,
+) -> Option<NsError> {
+    let limiter = s.extensions.get::<Arc<SocketLimiter>>()?;
+    // An unreadable name still counts toward every event's bucket.
+    let event = socketioxide::extract::Event::from_message_parts(s, v, ack_id)
+        .map(|e| e.0)
+        .unwrap_or_default();
+    let limited = limiter.check(&event).err()?;
+    if limited.offender {
+        let socket = s.clone();
+        tokio::spawn(async move {
+            limiter.block_user().await;
+            // The refusal is queued before the close; a long-polling client collects it
+            // only with its next poll, which a close at once would cut off.
+            tokio::time::sleep(OFFENDER_CLOSE_DELAY).await;
+            if let Err(err) = socket.disconnect() {
+                tracing::debug!(error = %err, "offender already gone");
+            }
+        });
+    }
+    Some(limited.error)
 }
 
 /// True for an event packet that is only `["name"]`.
@@ -116,6 +152,9 @@ impl<A: Adapter> Incoming<A> {
     /// Limits inside the payload are checked by the request type's own deserializers.
     /// The payload is taken out, not copied: a second call sees an empty object.
     pub fn parse<T: DeserializeOwned>(&mut self, max_bytes: usize) -> Result<T, NsError> {
+        if let Some(limited) = self.limited.take() {
+            return Err(limited);
+        }
         if self.size > max_bytes {
             return Err(NsError::new(
                 ErrorCode::PayloadTooLarge,
@@ -167,7 +206,11 @@ impl<A: Adapter> Incoming<A> {
 pub async fn on_unknown_event<A: Adapter>(
     s: socketioxide::extract::SocketRef<A>,
     socketioxide::extract::Event(event): socketioxide::extract::Event,
-    req: Incoming<A>,
+    mut req: Incoming<A>,
 ) {
-    req.reply::<()>(Err(NsError::invalid(format!("unknown event `{event}`"))));
+    let answer = req
+        .limited
+        .take()
+        .unwrap_or_else(|| NsError::invalid(format!("unknown event `{event}`")));
+    req.reply::<()>(Err(answer));
 }

@@ -7,6 +7,7 @@
 pub mod ack;
 pub mod identity;
 pub mod incoming;
+pub mod limits;
 pub mod metrics;
 pub mod notifications;
 pub mod ports;

@@ -6,3 +6,5 @@
 pub const NOTIFICATIONS_DROPPED_TOTAL: &str = "switchyard_notifications_dropped_total";
 /// Push attempts to FCM, labelled `outcome` = `sent` | `invalid_token` | `retry` | `failed`.
 pub const PUSH_ATTEMPTS_TOTAL: &str = "switchyard_push_attempts_total";
+/// Events refused `rate_limited`, by event class.
+pub const RATE_LIMITED: &str = "switchyard_rate_limited_total";

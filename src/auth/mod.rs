@@ -16,7 +16,7 @@ use crate::config::Settings;
 pub use claims::{Claims, issue_token};
 pub use http::Caller;
 use jwks::Jwks;
-pub use socket::{authenticate, refuse_namespace};
+pub use socket::{RateLimiting, authenticate, refuse_namespace};
 
 /// Why a token was refused. The `Display` text is the wire code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -27,6 +27,9 @@ pub enum AuthError {
     Invalid,
     #[error("token_expired")]
     Expired,
+    /// The user broke the rate limits repeatedly and is kept out for a while.
+    #[error("rate_limited")]
+    RateLimited,
 }
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.

@@ -8,6 +8,7 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
 use switchyard_namespaces::Identity;
+use switchyard_namespaces::limits::Limits;
 
 use super::{AuthError, TokenVerifier};
 
@@ -31,13 +32,31 @@ fn find_token(auth: Option<&Value>, parts: &http::request::Parts) -> Option<Stri
         .filter(|t| !t.is_empty())
 }
 
+/// The rate limits every socket gets, unless they are off.
+#[derive(Clone)]
+pub struct RateLimiting(pub Option<Arc<Limits>>);
+
+/// Verifies the token, refuses a user blocked for breaking the rate limits, and gives the
+/// socket its identity and its rate limiter.
 pub async fn authenticate<A: Adapter>(
     s: SocketRef<A>,
     TryData(auth): TryData<Value>,
     State(verifier): State<Arc<TokenVerifier>>,
+    State(RateLimiting(limits)): State<RateLimiting>,
 ) -> Result<(), AuthError> {
     let token = find_token(auth.ok().as_ref(), s.req_parts()).ok_or(AuthError::Missing)?;
     let identity: Identity = verifier.verify(&token).await?;
+    if let Some(limits) = limits {
+        if limits
+            .blocks()
+            .blocked_for(&identity.user_id)
+            .await
+            .is_some()
+        {
+            return Err(AuthError::RateLimited);
+        }
+        s.extensions.insert(limits.for_socket(&identity.user_id));
+    }
     s.extensions.insert(identity);
     Ok(())
 }

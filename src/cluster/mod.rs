@@ -3,6 +3,7 @@
 
 pub mod memory;
 pub mod redis;
+pub mod redis_blocks;
 pub mod redis_feed;
 pub mod redis_history;
 pub mod redis_presence;

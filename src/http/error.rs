@@ -35,6 +35,9 @@ impl AppError {
             Self::Unauthorized(AuthError::Missing) => (StatusCode::UNAUTHORIZED, "missing_token"),
             Self::Unauthorized(AuthError::Expired) => (StatusCode::UNAUTHORIZED, "token_expired"),
             Self::Unauthorized(AuthError::Invalid) => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            Self::Unauthorized(AuthError::RateLimited) => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),

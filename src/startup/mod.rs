@@ -8,18 +8,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
+use switchyard_namespaces::limits::{Limits, LimitsConfig};
 use switchyard_namespaces::notifications::{NotificationsConfig, NotificationsState};
 use switchyard_namespaces::ports::{
-    ChannelHistory, Clock, LiveFeed, PresenceRegistry, SystemClock, TypingState,
+    ChannelHistory, Clock, LiveFeed, PresenceRegistry, SystemClock, TypingState, UserBlocks,
 };
 use switchyard_namespaces::presence::{Presence, PresenceConfig};
 use switchyard_namespaces::realtime::{RealtimeParts, RealtimeState};
 use switchyard_namespaces::ws::{WsConfig, WsState};
 use tokio::net::TcpListener;
 
-use crate::auth::TokenVerifier;
-use crate::cluster::memory::{MemoryHistory, MemoryPresence, TypingTracker};
+use crate::auth::{RateLimiting, TokenVerifier};
+use crate::cluster::memory::{MemoryBlocks, MemoryHistory, MemoryPresence, TypingTracker};
 use crate::cluster::redis::RedisHealth;
+use crate::cluster::redis_blocks::RedisBlocks;
 use crate::cluster::redis_feed::Feed;
 use crate::cluster::redis_history::RedisHistory;
 use crate::cluster::redis_presence::{PresenceTtl, RedisPresence};
@@ -100,6 +102,7 @@ impl Application {
         let drain = Drain::default();
         let states = States {
             drain: drain.clone(),
+            limits: rate_limiting(settings, redis.as_ref()),
             ws,
             realtime: realtime.clone(),
             notifications: notifications.clone(),
@@ -274,6 +277,25 @@ fn presence_registry(
         }
         None => (Arc::new(MemoryPresence::default()), None),
     }
+}
+
+/// Rate limits unless `rate_limits = off`, blocking repeat offenders cluster-wide in
+/// cluster mode.
+fn rate_limiting(settings: &Settings, redis: Option<&RedisHealth>) -> RateLimiting {
+    if !settings.rate_limits_on() {
+        tracing::warn!("rate limits are off (SWITCHYARD_RATE_LIMITS=off)");
+        return RateLimiting(None);
+    }
+    let blocks: Arc<dyn UserBlocks> = match redis {
+        Some(redis) => Arc::new(RedisBlocks::new(redis.client(), &settings.redis_prefix)),
+        None => Arc::new(MemoryBlocks::default()),
+    };
+    let config = LimitsConfig {
+        quotas: settings.rate_limit_quotas.clone(),
+        violations_to_block: settings.rate_limit_violations,
+        block_for: Duration::from_secs(settings.rate_limit_block_secs),
+    };
+    RateLimiting(Some(Limits::new(config, blocks)))
 }
 
 /// Who is typing: in Redis for a cluster, in memory for one node.

@@ -33,6 +33,7 @@ const MIN_ENGINE_PAYLOAD: usize = 1024 * 1024;
 /// The state of each namespace.
 pub struct States {
     pub drain: Drain,
+    pub limits: auth::RateLimiting,
     pub ws: WsState,
     pub realtime: RealtimeState,
     pub notifications: NotificationsState,
@@ -96,6 +97,7 @@ fn configured(
     SocketIo::builder()
         .with_state(verifier)
         .with_state(states.drain)
+        .with_state(states.limits)
         .with_state(states.ws)
         .with_state(states.realtime)
         .with_state(states.notifications)

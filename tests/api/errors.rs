@@ -9,7 +9,8 @@ use crate::support::{Db, TestApp};
 
 #[tokio::test]
 async fn unknown_events_and_malformed_payloads_are_invalid_payload() {
-    let app = TestApp::spawn(Db::Sqlite).await;
+    // Every case on one socket: more `message:send`s than the limits allow in a burst.
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.rate_limits = "off".into()).await;
     let alice = app.connect("/ws", "alice").await;
     let id = create(&alice, &["bob"]).await;
     let long = "x".repeat(4001);

@@ -13,6 +13,7 @@ mod drain;
 mod errors;
 mod fcm;
 mod http_api;
+mod limits;
 mod messages;
 mod notifications;
 mod presence;

@@ -2,6 +2,7 @@
 //! implements them (SQLite and PostgreSQL stores, memory and Redis cluster state); the
 //! in-memory versions in this crate's tests serve unit tests of the namespace logic.
 
+mod blocks;
 mod drafts;
 mod history;
 mod messages;
@@ -11,6 +12,7 @@ mod typing;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use blocks::UserBlocks;
 pub use drafts::{Draft, DraftStore, DraftWrite};
 pub use history::{ChannelHistory, LiveFeed, Publication, PublicationSink, Recovery};
 pub use messages::{

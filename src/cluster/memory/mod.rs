@@ -1,9 +1,11 @@
 //! Single-node implementations of the cluster ports, in process memory.
 
+mod blocks;
 mod history;
 mod presence;
 mod typing;
 
+pub use blocks::MemoryBlocks;
 pub use history::MemoryHistory;
 pub use presence::MemoryPresence;
 pub use typing::TypingTracker;

@@ -384,7 +384,8 @@ async fn a_redis_outage_keeps_same_node_delivery_and_cross_node_delivery_resumes
 
 #[tokio::test]
 async fn senders_on_two_nodes_share_one_gapless_sequence() {
-    let (a, b) = cluster().await;
+    // Many sends from one socket at once: a load test, not a client the limits are for.
+    let (a, b) = cluster_with(|s| s.rate_limits = "off".into()).await;
     let alice = a.connect("/ws", "alice").await;
     let id = create(&alice, &["bob"]).await;
     let mut tasks = Vec::new();

@@ -55,6 +55,9 @@ export async function startServer(env = {}) {
       SWITCHYARD_DATABASE_URL: `sqlite://${join(dir, 'sy.db')}`,
       SWITCHYARD_JWT_SECRET: secret,
       RUST_LOG: 'info',
+      // The suite drives many events per socket to test behaviour, not to flood; the
+      // limits themselves are tested with them on (limits.test.js).
+      SWITCHYARD_RATE_LIMITS: 'off',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
