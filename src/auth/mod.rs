@@ -5,6 +5,7 @@
 mod claims;
 mod http;
 pub(crate) mod jwks;
+mod session;
 mod socket;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::config::Settings;
 pub use claims::{Claims, issue_token};
 pub use http::Caller;
 use jwks::Jwks;
+pub use session::AuthGrace;
 pub use socket::{RateLimiting, authenticate, refuse_namespace};
 
 /// Why a token was refused. The `Display` text is the wire code.

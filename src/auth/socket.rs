@@ -10,6 +10,7 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use switchyard_namespaces::Identity;
 use switchyard_namespaces::limits::Limits;
 
+use super::session::{self, AuthGrace};
 use super::{AuthError, TokenVerifier};
 
 /// Token sources in contract order: handshake `auth.token`, query `?token=`,
@@ -40,9 +41,11 @@ pub struct RateLimiting(pub Option<Arc<Limits>>);
 /// socket its identity and its rate limiter.
 pub async fn authenticate<A: Adapter>(
     s: SocketRef<A>,
+    io: SocketIo<A>,
     TryData(auth): TryData<Value>,
     State(verifier): State<Arc<TokenVerifier>>,
     State(RateLimiting(limits)): State<RateLimiting>,
+    State(grace): State<AuthGrace>,
 ) -> Result<(), AuthError> {
     let token = find_token(auth.ok().as_ref(), s.req_parts()).ok_or(AuthError::Missing)?;
     let identity: Identity = verifier.verify(&token).await?;
@@ -57,6 +60,7 @@ pub async fn authenticate<A: Adapter>(
         }
         s.extensions.insert(limits.for_socket(&identity.user_id));
     }
+    session::start(&s, io, &identity, grace);
     s.extensions.insert(identity);
     Ok(())
 }

@@ -34,6 +34,7 @@ const MIN_ENGINE_PAYLOAD: usize = 1024 * 1024;
 pub struct States {
     pub drain: Drain,
     pub limits: auth::RateLimiting,
+    pub auth_grace: auth::AuthGrace,
     pub ws: WsState,
     pub realtime: RealtimeState,
     pub notifications: NotificationsState,
@@ -98,6 +99,7 @@ fn configured(
         .with_state(verifier)
         .with_state(states.drain)
         .with_state(states.limits)
+        .with_state(states.auth_grace)
         .with_state(states.ws)
         .with_state(states.realtime)
         .with_state(states.notifications)
