@@ -32,7 +32,14 @@ pub struct Settings {
     pub fcm_token_url: Option<String>,
     pub max_payload_bytes: usize,
     pub max_connections_per_ip: u32,
+    /// Connections (Engine.IO sessions) this node takes at most.
+    pub max_connections: u32,
+    /// New connections (handshakes) per client IP per minute; 0 turns the limit off.
+    pub handshakes_per_ip_per_minute: u32,
+    /// CIDRs (comma-separated) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Option<String>,
+    /// Page origins allowed besides the gateway's own; `*` allows any (not in production).
+    pub cors_origins: Vec<String>,
     /// `default` (the contract's limits, with `rate_limit_quotas` overrides) or `off`.
     pub rate_limits: String,
     /// Per event class: `{ class, per_minute, burst? }`; see PROTOCOL.md §2.
@@ -83,7 +90,10 @@ impl Default for Settings {
             fcm_token_url: None,
             max_payload_bytes: 64 * 1024,
             max_connections_per_ip: 50,
+            max_connections: 100_000,
+            handshakes_per_ip_per_minute: 600,
             trusted_proxies: None,
+            cors_origins: Vec::new(),
             rate_limits: "default".into(),
             rate_limit_quotas: default_quotas(),
             rate_limit_violations: 5,
@@ -130,6 +140,10 @@ impl Settings {
         anyhow::ensure!(
             ["default", "off"].contains(&settings.rate_limits.to_ascii_lowercase().as_str()),
             "rate_limits must be `default` or `off`"
+        );
+        anyhow::ensure!(
+            !(settings.is_production() && settings.cors_origins.iter().any(|o| o == "*")),
+            "cors_origins may not be `*` in production"
         );
         anyhow::ensure!(
             settings.rate_limit_violations > 0,

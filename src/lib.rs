@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod connections;
 pub mod gateway;
 pub mod http;
 pub mod push;

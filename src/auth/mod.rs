@@ -32,6 +32,9 @@ pub enum AuthError {
     /// The user broke the rate limits repeatedly and is kept out for a while.
     #[error("rate_limited")]
     RateLimited,
+    /// The client's IP, or the node, has as many connections as allowed.
+    #[error("too_many_connections")]
+    TooManyConnections,
 }
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.

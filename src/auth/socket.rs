@@ -12,6 +12,7 @@ use switchyard_namespaces::limits::Limits;
 
 use super::session::{self, AuthGrace};
 use super::{AuthError, TokenVerifier};
+use crate::connections::ConnectionCaps;
 
 /// Token sources in contract order: handshake `auth.token`, query `?token=`,
 /// `Authorization: Bearer`.
@@ -46,7 +47,13 @@ pub async fn authenticate<A: Adapter>(
     State(verifier): State<Arc<TokenVerifier>>,
     State(RateLimiting(limits)): State<RateLimiting>,
     State(grace): State<AuthGrace>,
+    State(caps): State<Arc<ConnectionCaps>>,
 ) -> Result<(), AuthError> {
+    // The namespaces of one Engine.IO session share its handshake: its address names it.
+    let connection = std::ptr::from_ref(s.req_parts()) as usize;
+    let admission = caps
+        .admit(s.req_parts(), connection)
+        .map_err(|_| AuthError::TooManyConnections)?;
     let token = find_token(auth.ok().as_ref(), s.req_parts()).ok_or(AuthError::Missing)?;
     let identity: Identity = verifier.verify(&token).await?;
     if let Some(limits) = limits {
@@ -61,6 +68,7 @@ pub async fn authenticate<A: Adapter>(
         s.extensions.insert(limits.for_socket(&identity.user_id));
     }
     session::start(&s, io, &identity, grace);
+    s.extensions.insert(admission);
     s.extensions.insert(identity);
     Ok(())
 }

@@ -38,6 +38,9 @@ impl AppError {
             Self::Unauthorized(AuthError::RateLimited) => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
             }
+            Self::Unauthorized(AuthError::TooManyConnections) => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_connections")
+            }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),

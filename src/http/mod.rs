@@ -3,6 +3,7 @@
 
 mod api;
 mod error;
+pub mod guard;
 mod health;
 mod stats;
 

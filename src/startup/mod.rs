@@ -27,7 +27,9 @@ use crate::cluster::redis_history::RedisHistory;
 use crate::cluster::redis_presence::{PresenceTtl, RedisPresence};
 use crate::cluster::redis_typing::RedisTyping;
 use crate::config::Settings;
+use crate::connections::{ConnectionCaps, TrustedProxies};
 use crate::gateway::Gateway;
+use crate::http::guard::{Guard, Origins};
 use crate::http::{self, AppState, EventRate};
 use crate::push::fcm::{self, FcmClient, FcmConfig};
 use crate::push::worker::{PushWorker, WorkerConfig};
@@ -49,6 +51,7 @@ pub struct Application {
     presence: Presence,
     /// Cluster mode: this node's presence entries in Redis, refreshed while it lives.
     shared_presence: Option<Arc<RedisPresence>>,
+    guard: Arc<Guard>,
     event_rate: Arc<EventRate>,
     push: Option<PushWorker>,
     drain: Drain,
@@ -100,7 +103,22 @@ impl Application {
             ws_config(settings),
         );
         let drain = Drain::default();
+        let trusted = match &settings.trusted_proxies {
+            Some(list) => TrustedProxies::parse(list)?,
+            None => TrustedProxies::default(),
+        };
+        let caps = ConnectionCaps::new(
+            settings.max_connections_per_ip,
+            settings.max_connections,
+            trusted.clone(),
+        );
+        let guard = Guard::new(
+            settings.handshakes_per_ip_per_minute,
+            Origins::parse(&settings.cors_origins),
+            trusted,
+        );
         let states = States {
+            caps,
             drain: drain.clone(),
             limits: rate_limiting(settings, redis.as_ref()),
             auth_grace: AuthGrace(Duration::from_millis(settings.auth_grace_ms)),
@@ -126,8 +144,14 @@ impl Application {
             node_id: node_id(),
             max_body_bytes: settings.max_payload_bytes,
         };
-        // The Socket.IO layer wraps the merged router, or `/socket.io/` would answer 404.
-        let router = (mounted.apply)(http::router(state));
+        // The Socket.IO layer wraps the merged router, or `/socket.io/` would answer 404;
+        // the guard and CORS come before both.
+        let router = (mounted.apply)(http::router(state))
+            .layer(axum::middleware::from_fn_with_state(
+                guard.clone(),
+                http::guard::guard,
+            ))
+            .layer(cors(&settings.cors_origins));
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -138,6 +162,7 @@ impl Application {
             db,
             presence,
             shared_presence,
+            guard,
             event_rate,
             push,
             drain,
@@ -185,6 +210,7 @@ impl Application {
             db,
             presence,
             shared_presence,
+            guard,
             event_rate,
             push,
             drain,
@@ -196,6 +222,7 @@ impl Application {
         ];
         background.extend(push.map(|worker| tokio::spawn(worker.run())));
         background.extend(shared_presence.map(|registry| registry.spawn_refresher()));
+        background.push(tokio::spawn(forget_idle_clients(guard)));
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown::drain_after(stop, gateway, drain, drain_config))
@@ -297,6 +324,35 @@ fn rate_limiting(settings: &Settings, redis: Option<&RedisHealth>) -> RateLimiti
         block_for: Duration::from_secs(settings.rate_limit_block_secs),
     };
     RateLimiting(Some(Limits::new(config, blocks)))
+}
+
+/// Keeps the handshake limiter's memory to recent clients.
+async fn forget_idle_clients(guard: Arc<Guard>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        guard.forget_idle_clients();
+    }
+}
+
+/// CORS headers for the configured origins (the guard refuses the others): credentials
+/// allowed, so polling clients keep their sticky-session cookie.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::mirror_request()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| o.trim_end_matches('/').parse().ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_credentials(true)
+        .allow_methods([::http::Method::GET, ::http::Method::POST])
+        .allow_headers([::http::header::CONTENT_TYPE, ::http::header::AUTHORIZATION])
 }
 
 /// Who is typing: in Redis for a cluster, in memory for one node.

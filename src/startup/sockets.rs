@@ -35,6 +35,7 @@ pub struct States {
     pub drain: Drain,
     pub limits: auth::RateLimiting,
     pub auth_grace: auth::AuthGrace,
+    pub caps: Arc<crate::connections::ConnectionCaps>,
     pub ws: WsState,
     pub realtime: RealtimeState,
     pub notifications: NotificationsState,
@@ -100,6 +101,7 @@ fn configured(
         .with_state(states.drain)
         .with_state(states.limits)
         .with_state(states.auth_grace)
+        .with_state(states.caps)
         .with_state(states.ws)
         .with_state(states.realtime)
         .with_state(states.notifications)
