@@ -1,0 +1,117 @@
+//! `loadgen`: drives a Switchyard server (or a peer speaking the same subset) with raw
+//! Engine.IO v4 WebSocket clients and prints one JSON result line (`RESULT {...}`).
+//!
+//! Modes: `idle` (memory per connection), `ping` (ack round trips at an offered rate),
+//! `fanout` (HTTP publish to many subscribers at an offered rate, zero-loss accounting),
+//! `chat` (`message:send` between pairs through `/ws`, stored then delivered).
+
+mod client;
+mod modes;
+mod setup;
+mod stats;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use setup::Setup;
+
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The server's address (host:port).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// HS256 secret the server verifies tokens with.
+    #[arg(long, env = "BENCH_JWT_SECRET")]
+    secret: String,
+    #[arg(long, default_value = "/realtime")]
+    namespace: String,
+    /// Local addresses to connect from, round robin (each gives ~28k ports here).
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
+    sources: Vec<IpAddr>,
+    /// Connects in flight at once.
+    #[arg(long, default_value_t = 200)]
+    concurrency: usize,
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Open connections and hold them; memory per connection with --server-pid.
+    Idle {
+        #[arg(long)]
+        connections: usize,
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        hold: Duration,
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
+    /// `latency:ping` acks at an offered total rate.
+    Ping {
+        #[arg(long)]
+        connections: usize,
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
+    /// `message:send` between pairs of users through `/ws` at an offered total rate.
+    Chat {
+        #[arg(long)]
+        pairs: usize,
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
+    /// Publications to many subscribers at an offered rate.
+    Fanout {
+        #[arg(long)]
+        subscribers: usize,
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    let setup = Setup {
+        addr: cli.addr,
+        http: format!("http://{}", cli.addr),
+        ns: cli.namespace,
+        secret: cli.secret,
+        sources: cli.sources,
+        concurrency: cli.concurrency,
+    };
+    let result = match cli.mode {
+        Mode::Idle {
+            connections,
+            hold,
+            server_pid,
+        } => modes::idle::run(&setup, connections, hold, server_pid).await,
+        Mode::Ping {
+            connections,
+            rate,
+            duration,
+        } => modes::ping::run(&setup, connections, rate, duration).await,
+        Mode::Chat {
+            pairs,
+            rate,
+            duration,
+        } => modes::chat::run(&setup, pairs, rate, duration).await,
+        Mode::Fanout {
+            subscribers,
+            rate,
+            duration,
+        } => modes::fanout::run(&setup, subscribers, rate, duration).await,
+    };
+    println!("RESULT {result}");
+    Ok(())
+}

@@ -1,0 +1,4 @@
+pub mod chat;
+pub mod fanout;
+pub mod idle;
+pub mod ping;
