@@ -128,6 +128,11 @@ impl Client {
         answer
     }
 
+    /// Closes the connection (the server sees a transport close).
+    pub fn close(&self) {
+        let _ = self.out.send(Message::Close(None));
+    }
+
     pub fn is_open(&self) -> bool {
         !self.out.is_closed()
     }

@@ -67,6 +67,33 @@ enum Mode {
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         duration: Duration,
     },
+    /// Clients that ride out a server restart (done by the caller within `--drop-within`)
+    /// and come back with their channel position.
+    Storm {
+        #[arg(long)]
+        clients: usize,
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        drop_within: Duration,
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        deadline: Duration,
+    },
+    /// Mixed traffic with churn; samples the server's memory and descriptors.
+    Soak {
+        #[arg(long)]
+        connections: usize,
+        #[arg(long, default_value_t = 20)]
+        churn_per_second: usize,
+        #[arg(long, default_value_t = 200.0)]
+        pings_per_second: f64,
+        #[arg(long, default_value_t = 20.0)]
+        publications_per_second: f64,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        warmup: Duration,
+        #[arg(long)]
+        server_pid: u32,
+    },
     /// Publications to many subscribers at an offered rate.
     Fanout {
         #[arg(long)]
@@ -106,6 +133,31 @@ async fn main() -> anyhow::Result<()> {
             rate,
             duration,
         } => modes::chat::run(&setup, pairs, rate, duration).await,
+        Mode::Storm {
+            clients,
+            drop_within,
+            deadline,
+        } => modes::storm::run(&setup, clients, drop_within, deadline).await,
+        Mode::Soak {
+            connections,
+            churn_per_second,
+            pings_per_second,
+            publications_per_second,
+            duration,
+            warmup,
+            server_pid,
+        } => {
+            let soak = modes::soak::Soak {
+                connections,
+                churn_per_second,
+                pings_per_second,
+                publications_per_second,
+                duration,
+                warmup,
+                server_pid,
+            };
+            modes::soak::run(&setup, soak).await
+        }
         Mode::Fanout {
             subscribers,
             rate,
