@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use switchyard_namespaces::Identity;
+use switchyard_namespaces::metrics::AUTH_FAILURES_TOTAL;
 
 use crate::config::Settings;
 pub use claims::{Claims, issue_token};
@@ -27,6 +28,19 @@ pub enum AuthError {
     Invalid,
     #[error("token_expired")]
     Expired,
+}
+
+impl AuthError {
+    /// Counts the refusal by its wire code; `transport` is `socket` or `http`.
+    pub fn count(&self, transport: &'static str) {
+        let code = match self {
+            Self::Missing => "missing_token",
+            Self::Invalid => "invalid_token",
+            Self::Expired => "token_expired",
+        };
+        metrics::counter!(AUTH_FAILURES_TOTAL, "code" => code, "transport" => transport)
+            .increment(1);
+    }
 }
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.

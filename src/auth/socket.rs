@@ -36,8 +36,11 @@ pub async fn authenticate<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(verifier): State<Arc<TokenVerifier>>,
 ) -> Result<(), AuthError> {
-    let token = find_token(auth.ok().as_ref(), s.req_parts()).ok_or(AuthError::Missing)?;
-    let identity: Identity = verifier.verify(&token).await?;
+    let verified = match find_token(auth.ok().as_ref(), s.req_parts()) {
+        Some(token) => verifier.verify(&token).await,
+        None => Err(AuthError::Missing),
+    };
+    let identity: Identity = verified.inspect_err(|err| err.count("socket"))?;
     s.extensions.insert(identity);
     Ok(())
 }

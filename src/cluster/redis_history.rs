@@ -75,6 +75,7 @@ pub struct RedisHistory {
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
+    super::redis_error("history");
     StoreError::Unavailable(err.to_string().into())
 }
 

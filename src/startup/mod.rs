@@ -41,6 +41,8 @@ const DELIVERY_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Application {
     listener: TcpListener,
+    /// `metrics_bind`: `/metrics` on a listener of its own.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     gateway: Arc<dyn Gateway>,
     db: Database,
@@ -123,12 +125,21 @@ impl Application {
             max_body_bytes: settings.max_payload_bytes,
         };
         // The Socket.IO layer wraps the merged router, or `/socket.io/` would answer 404.
-        let router = (mounted.apply)(http::router(state));
+        let router = (mounted.apply)(http::router(state, settings.metrics_bind.is_none()));
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
+        let metrics_listener = match settings.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr} for metrics"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics_listener,
             router,
             gateway: mounted.gateway,
             db,
@@ -154,6 +165,13 @@ impl Application {
         self.local_addr().port()
     }
 
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until SIGTERM or Ctrl-C, then drains; if the drain overruns the grace
     /// period the process exits anyway, as Kubernetes would kill it.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -176,6 +194,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics_listener,
             router,
             gateway,
             db,
@@ -189,7 +208,9 @@ impl Application {
         let mut background = vec![
             tokio::spawn(presence.run_sweeper()),
             tokio::spawn(event_rate.run_sampler()),
+            tokio::spawn(crate::telemetry::sample_pending_notifications(db.clone())),
         ];
+        background.extend(metrics_listener.map(http::serve_metrics));
         background.extend(push.map(|worker| tokio::spawn(worker.run())));
         background.extend(shared_presence.map(|registry| registry.spawn_refresher()));
         let service = router.into_make_service_with_connect_info::<SocketAddr>();

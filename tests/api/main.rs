@@ -14,6 +14,7 @@ mod errors;
 mod fcm;
 mod http_api;
 mod messages;
+mod metrics;
 mod notifications;
 mod presence;
 mod push;

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod fake_fcm;
+pub mod scrape;
 pub mod sio;
 
 pub use app::{Db, TestApp};
