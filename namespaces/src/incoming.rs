@@ -218,12 +218,15 @@ impl Labels {
 
 /// The fallback handler of every namespace: an event nobody handles is answered
 /// `invalid_payload`, never dropped silently.
-#[tracing::instrument(skip_all, fields(ns = %s.ns(), event = %event))]
+#[tracing::instrument(skip_all, fields(ns = %s.ns(), event = "unknown", user = tracing::field::Empty))]
 pub async fn on_unknown_event<A: Adapter>(
     s: socketioxide::extract::SocketRef<A>,
     socketioxide::extract::Event(event): socketioxide::extract::Event,
     mut req: Incoming<A>,
 ) {
+    if let Some(me) = s.extensions.get::<crate::Identity>() {
+        tracing::Span::current().record("user", me.user_id.as_str());
+    }
     // Client-chosen names must not become label values.
     req.labels.event = "unknown".into();
     req.reply::<()>(Err(NsError::invalid(format!("unknown event `{event}`"))));

@@ -169,6 +169,7 @@ impl RedisHistory {
 
 #[async_trait]
 impl ChannelHistory for RedisHistory {
+    #[tracing::instrument(skip_all, name = "redis.history.append")]
     async fn append(
         &self,
         channel: &str,
@@ -218,6 +219,7 @@ impl ChannelHistory for RedisHistory {
         Ok((publication, true))
     }
 
+    #[tracing::instrument(skip_all, name = "redis.history.since")]
     async fn since(&self, channel: &str, epoch: &str, offset: u64) -> StoreResult<Recovery> {
         let json: String = self
             .client
@@ -258,6 +260,7 @@ impl ChannelHistory for RedisHistory {
 
 #[async_trait]
 impl LiveFeed for RedisHistory {
+    #[tracing::instrument(skip_all, name = "redis.history.join_at_barrier")]
     async fn join_at_barrier(
         &self,
         channel: &str,

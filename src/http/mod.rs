@@ -5,6 +5,7 @@ mod api;
 mod error;
 mod health;
 mod stats;
+mod trace;
 
 use std::sync::Arc;
 

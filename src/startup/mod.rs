@@ -181,6 +181,7 @@ impl Application {
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
                 tracing::error!("grace period over before the drain finished; exiting");
+                crate::telemetry::shutdown();
                 std::process::exit(1);
             });
         };

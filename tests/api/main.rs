@@ -20,3 +20,4 @@ mod presence;
 mod push;
 mod realtime;
 mod receipts;
+mod telemetry;

@@ -136,8 +136,12 @@ async fn on_unsubscribe<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::ACTIVITY))]
-async fn on_activity<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::ACTIVITY, user = %me.user_id))]
+async fn on_activity<A: Adapter>(
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
     // The event extractor already counted it as activity; only the payload is checked.
     req.respond(st.inner.max_payload_bytes, async |_: Activity| {
         Ok(json!({}))
@@ -145,8 +149,12 @@ async fn on_activity<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::LATENCY_PING))]
-async fn on_latency_ping<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::LATENCY_PING, user = %me.user_id))]
+async fn on_latency_ping<A: Adapter>(
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
     req.respond(st.inner.max_payload_bytes, async |body: LatencyPing| {
         Ok(json!({ "t": body.t, "serverTime": st.now() }))
     })
