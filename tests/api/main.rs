@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod cluster;
 mod conversations;
+mod dashboard;
 mod delivery;
 mod drafts;
 mod drain;

@@ -37,6 +37,15 @@ impl Scrape {
         self.matching(name, labels).next().is_some()
     }
 
+    /// Every metric family name the scrape declares with `# TYPE`.
+    pub fn families(&self) -> Vec<String> {
+        self.text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect()
+    }
+
     pub fn type_of(&self, name: &str) -> Option<String> {
         let prefix = format!("# TYPE {name} ");
         self.text
