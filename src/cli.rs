@@ -42,8 +42,12 @@ enum Command {
 }
 
 impl Cli {
-    pub async fn run(self) -> anyhow::Result<()> {
-        let settings = Settings::load(self.config.as_deref())?;
+    /// Defaults, the `--config` file, then the environment.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Settings::load(self.config.as_deref())
+    }
+
+    pub async fn run(self, settings: Settings) -> anyhow::Result<()> {
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(&settings).await,
             Command::Migrate => {

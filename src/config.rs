@@ -72,6 +72,24 @@ pub struct Settings {
     /// Draining clients are told to reconnect within this many milliseconds, each at a
     /// random point, so they do not all arrive at the next node at once.
     pub drain_reconnect_spread_ms: u64,
+    /// Serves `GET /metrics` on this address instead of on `bind`; unset: on `bind`.
+    pub metrics_bind: Option<SocketAddr>,
+    /// `text` (default) or `json`: one JSON object per line, with span fields and, when
+    /// the span is traced, its trace and span ids.
+    pub log_format: LogFormat,
+    /// Which spans go to OTLP, as an `EnvFilter` directive, independent of `RUST_LOG`.
+    /// Export is on only when `OTEL_EXPORTER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set.
+    pub trace_filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 impl Default for Settings {
@@ -111,6 +129,9 @@ impl Default for Settings {
             push_messages: true,
             shutdown_grace_secs: 25,
             drain_reconnect_spread_ms: 5_000,
+            metrics_bind: None,
+            log_format: LogFormat::Text,
+            trace_filter: "switchyard=info,switchyard_namespaces=info".into(),
         }
     }
 }
@@ -224,6 +245,23 @@ mod tests {
                 "[[channel_rules]]\npattern = \"x:*\"\nallow = \"everyone\"\n",
             )?;
             assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn telemetry_settings_come_from_the_environment() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHYARD_LOG_FORMAT", "json");
+            jail.set_env("SWITCHYARD_METRICS_BIND", "127.0.0.1:9100");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.log_format, LogFormat::Json);
+            assert_eq!(
+                s.metrics_bind,
+                Some("127.0.0.1:9100".parse().expect("addr"))
+            );
+            jail.set_env("SWITCHYARD_LOG_FORMAT", "xml");
+            assert!(Settings::load(None).is_err());
             Ok(())
         });
     }

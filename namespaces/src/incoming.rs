@@ -5,18 +5,20 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, TryData};
+use socketioxide::extract::{AckSender, Event, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide_core::Value as RawValue;
 
 use crate::ack::{ErrorCode, NsError, ok_body};
 use crate::limits::SocketLimiter;
+use crate::metrics as names;
 use crate::presence::ActivityHook;
 
 static EVENTS_RECEIVED: AtomicU64 = AtomicU64::new(0);
@@ -58,7 +60,17 @@ pub struct Incoming<A: Adapter> {
     payload: Result<Value, String>,
     /// Set when the event is over a rate limit: it is answered with this, not handled.
     limited: Option<NsError>,
+    labels: Labels,
     _in_flight: InFlight,
+}
+
+/// What the event's metrics are labelled with, and when it arrived.
+struct Labels {
+    ns: &'static str,
+    /// The event's name: bounded, because only handled names get here with it (the
+    /// fallback handler relabels the others `unknown`).
+    event: String,
+    received: Instant,
 }
 
 impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
@@ -75,6 +87,13 @@ impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
         }
         let limited = rate_limit(s, v, ack_id);
         let size = raw_size(v);
+        let event =
+            Event::from_message_parts(s, v, ack_id).map_or_else(|_| "unknown".into(), |e| e.0);
+        let labels = Labels {
+            ns: names::ns_label(s.ns()),
+            event,
+            received: Instant::now(),
+        };
         let TryData(payload) = TryData::<Value>::from_message_parts(s, v, ack_id)?;
         // `emit("conversation:list", cb)` sends the event name alone: read it as no payload.
         let payload = match payload {
@@ -88,6 +107,7 @@ impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
             size,
             payload: payload.map_err(|e| e.to_string()),
             limited,
+            labels,
             _in_flight: InFlight::new(),
         })
     }
@@ -178,7 +198,12 @@ impl<A: Adapter> Incoming<A> {
         Fut: Future<Output = Result<R, NsError>>,
     {
         let result = match self.parse::<T>(max_bytes) {
-            Ok(request) => handle(request).await,
+            Ok(request) => {
+                let started = Instant::now();
+                let result = handle(request).await;
+                self.labels.record(names::HANDLER_DURATION_SECONDS, started);
+                result
+            }
             Err(err) => Err(err),
         };
         self.reply(result);
@@ -187,27 +212,62 @@ impl<A: Adapter> Incoming<A> {
     /// Answers the event: an ack when one was requested; otherwise only a failure is
     /// worth telling, as an `error` event, so a fire-and-forget emit never fails silently.
     pub fn reply<R: Serialize>(self, result: Result<R, NsError>) {
-        let sent = match (&result, self.wants_ack) {
-            (Ok(data), true) => self.ack.send(&ok_body(data)),
-            (Err(err), true) => self.ack.send(&err.ack_body()),
-            (Err(err), false) => self.socket.emit("error", &err.error_body()),
+        let Self {
+            socket,
+            ack,
+            wants_ack,
+            labels,
+            ..
+        } = self;
+        labels.count(result.as_ref().err());
+        let sent = match (&result, wants_ack) {
+            (Ok(data), true) => ack.send(&ok_body(data)),
+            (Err(err), true) => ack.send(&err.ack_body()),
+            (Err(err), false) => socket.emit("error", &err.error_body()),
             (Ok(_), false) => Ok(()),
         };
         if let Err(err) = sent {
             // The socket is gone or its buffer is full; nothing more can reach it.
             tracing::debug!(error = %err, "reply not sent");
+        } else if wants_ack {
+            labels.record(names::ACK_DURATION_SECONDS, labels.received);
         }
+    }
+}
+
+impl Labels {
+    /// The event as answered, and its error code when it failed.
+    fn count(&self, failure: Option<&NsError>) {
+        let (ns, event) = (self.ns, self.event.clone());
+        metrics::counter!(names::EVENTS_RECEIVED_TOTAL, "ns" => ns, "event" => event.clone())
+            .increment(1);
+        if let Some(err) = failure {
+            let code = err.code.as_str();
+            metrics::counter!(names::EVENT_ERRORS_TOTAL, "ns" => ns, "event" => event, "code" => code)
+                .increment(1);
+        }
+    }
+
+    fn record(&self, histogram: &'static str, since: Instant) {
+        let (ns, event) = (self.ns, self.event.clone());
+        metrics::histogram!(histogram, "ns" => ns, "event" => event)
+            .record(since.elapsed().as_secs_f64());
     }
 }
 
 /// The fallback handler of every namespace: an event nobody handles is answered
 /// `invalid_payload`, never dropped silently.
-#[tracing::instrument(skip_all, fields(ns = %s.ns(), event = %event))]
+#[tracing::instrument(skip_all, fields(ns = %s.ns(), event = "unknown", user = tracing::field::Empty))]
 pub async fn on_unknown_event<A: Adapter>(
     s: socketioxide::extract::SocketRef<A>,
     socketioxide::extract::Event(event): socketioxide::extract::Event,
     mut req: Incoming<A>,
 ) {
+    if let Some(me) = s.extensions.get::<crate::Identity>() {
+        tracing::Span::current().record("user", me.user_id.as_str());
+    }
+    // Client-chosen names must not become label values.
+    req.labels.event = "unknown".into();
     let answer = req
         .limited
         .take()

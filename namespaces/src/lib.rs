@@ -5,6 +5,7 @@
 //! [`ports`], so its logic can be tested with in-memory implementations.
 
 pub mod ack;
+pub mod broadcast;
 pub mod identity;
 pub mod incoming;
 pub mod limits;

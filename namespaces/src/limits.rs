@@ -13,7 +13,7 @@ use governor::{DefaultDirectRateLimiter, Quota};
 use serde::{Deserialize, Serialize};
 
 use crate::ack::{ErrorCode, NsError};
-use crate::metrics::RATE_LIMITED;
+use crate::metrics::RATE_LIMITED_TOTAL;
 use crate::ports::UserBlocks;
 
 /// The classes of events with a bucket of their own; every event also counts in `All`.
@@ -160,7 +160,7 @@ impl SocketLimiter {
             .chain(std::iter::once(EventClass::All));
         for class in classes {
             if let Err(wait) = self.take(class) {
-                metrics::counter!(RATE_LIMITED, "class" => class.as_str()).increment(1);
+                metrics::counter!(RATE_LIMITED_TOTAL, "class" => class.as_str()).increment(1);
                 return Err(self.violation(class, wait));
             }
         }

@@ -7,6 +7,7 @@ each other and against the Rust sources. Exit status 1 on any failure.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -112,6 +113,9 @@ def check_standalone(repo, k8s, used, found):
             if path in used or f in render.KUSTOMIZATION_FILES:
                 continue
             rel = os.path.relpath(path, repo)
+            if f.endswith(".json") and os.path.basename(dirpath) == "grafana":
+                check_dashboard(path, rel, found)
+                continue
             if not f.endswith((".yaml", ".yml")):
                 found.expect(False, rel, "no kustomization uses this file")
                 continue
@@ -128,6 +132,40 @@ def check_standalone(repo, k8s, used, found):
                 if not problems and consistency.is_adapter_config(obj):
                     served |= consistency.adapter_metrics(obj, found)
     return served
+
+
+def check_dashboard(path, rel, found):
+    """A Grafana dashboard: JSON with a title and panels that each query PromQL. Whether the
+    server exports the metrics it names is tested against a running server
+    (tests/api/dashboard.rs)."""
+    try:
+        with open(path) as f:
+            dashboard = json.load(f)
+    except (OSError, ValueError) as err:
+        found.expect(False, f"{rel} is JSON", str(err))
+        return
+    if not isinstance(dashboard, dict):
+        found.expect(False, f"{rel}: Grafana dashboard", "not a JSON object")
+        return
+
+    def walk(panels):
+        for panel in panels if isinstance(panels, list) else []:
+            if isinstance(panel, dict):
+                yield panel
+                yield from walk(panel.get("panels"))
+
+    graphs = [p for p in walk(dashboard.get("panels")) if p.get("type") != "row"]
+    problems = [] if dashboard.get("title") else ["no title"]
+    if not graphs:
+        problems.append("no panels")
+    for panel in graphs:
+        targets = panel.get("targets")
+        if not isinstance(targets, list) or not targets or not all(
+                isinstance(t, dict) and isinstance(t.get("expr"), str) and t["expr"].strip()
+                for t in targets):
+            problems.append(f"panel {panel.get('title')!r} has no PromQL target")
+    found.expect(not problems, f"{rel}: Grafana dashboard, {len(graphs)} panels querying PromQL",
+                 "; ".join(problems))
 
 
 class Report(consistency.Findings):
@@ -214,6 +252,8 @@ MUTATIONS = {
         ("base/servicemonitor.yaml", "  endpoints:\n", "  endpoints: []\n  x:\n"),
     "kustomization naming a missing file":
         ("base/kustomization.yaml", "  - pdb.yaml", "  - pdb.yml"),
+    "dashboard panel without a query":
+        ("grafana/switchyard-dashboard.json", '"expr": "sum by (pod)', '"legend": "sum by (pod)'),
     "HPA metric no adapter rule serves":
         ("base/hpa.yaml", "name: switchyard_connections", "name: switchyard_sockets"),
 }

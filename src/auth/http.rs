@@ -43,11 +43,14 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let verifier = <Arc<TokenVerifier> as axum::extract::FromRef<S>>::from_ref(state);
-        let token = bearer(&parts.headers).ok_or(AppError::Unauthorized(AuthError::Missing))?;
-        let identity = verifier
-            .verify(token)
-            .await
-            .map_err(AppError::Unauthorized)?;
+        let verified = match bearer(&parts.headers) {
+            Some(token) => verifier.verify(token).await,
+            None => Err(AuthError::Missing),
+        };
+        let identity = verified.map_err(|err| {
+            err.count("http");
+            AppError::Unauthorized(err)
+        })?;
         Ok(Caller(identity))
     }
 }

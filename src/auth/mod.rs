@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use switchyard_namespaces::Identity;
+use switchyard_namespaces::metrics::AUTH_FAILURES_TOTAL;
 
 use crate::config::Settings;
 pub use claims::{Claims, issue_token};
@@ -35,6 +36,21 @@ pub enum AuthError {
     /// The client's IP, or the node, has as many connections as allowed.
     #[error("too_many_connections")]
     TooManyConnections,
+}
+
+impl AuthError {
+    /// Counts the refusal by its wire code; `transport` is `socket` or `http`.
+    pub fn count(&self, transport: &'static str) {
+        let code = match self {
+            Self::Missing => "missing_token",
+            Self::Invalid => "invalid_token",
+            Self::Expired => "token_expired",
+            Self::RateLimited => "rate_limited",
+            Self::TooManyConnections => "too_many_connections",
+        };
+        metrics::counter!(AUTH_FAILURES_TOTAL, "code" => code, "transport" => transport)
+            .increment(1);
+    }
 }
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.

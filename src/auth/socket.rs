@@ -51,11 +51,15 @@ pub async fn authenticate<A: Adapter>(
 ) -> Result<(), AuthError> {
     // The namespaces of one Engine.IO session share its handshake: its address names it.
     let connection = std::ptr::from_ref(s.req_parts()) as usize;
-    let admission = caps
+    let admitted = caps
         .admit(s.req_parts(), connection)
-        .map_err(|_| AuthError::TooManyConnections)?;
-    let token = find_token(auth.ok().as_ref(), s.req_parts()).ok_or(AuthError::Missing)?;
-    let identity: Identity = verifier.verify(&token).await?;
+        .map_err(|_| AuthError::TooManyConnections);
+    let admission = admitted.inspect_err(|err| err.count("socket"))?;
+    let verified = match find_token(auth.ok().as_ref(), s.req_parts()) {
+        Some(token) => verifier.verify(&token).await,
+        None => Err(AuthError::Missing),
+    };
+    let identity: Identity = verified.inspect_err(|err| err.count("socket"))?;
     if let Some(limits) = limits {
         if limits
             .blocks()
@@ -63,6 +67,7 @@ pub async fn authenticate<A: Adapter>(
             .await
             .is_some()
         {
+            AuthError::RateLimited.count("socket");
             return Err(AuthError::RateLimited);
         }
         s.extensions.insert(limits.for_socket(&identity.user_id));

@@ -18,6 +18,12 @@ pub mod typing_contract;
 /// the failure is logged and counted, and the caller goes on.
 fn degraded<T: Default>(area: &'static str, what: &str, err: fred::error::Error) -> T {
     tracing::warn!(error = %err, "{area} in Redis: {what} failed");
-    metrics::counter!("switchyard_redis_errors_total", "area" => area).increment(1);
+    redis_error(area);
     T::default()
+}
+
+/// Counts a failed Redis call; `area` is one of `metrics::REDIS_AREAS`.
+fn redis_error(area: &'static str) {
+    metrics::counter!(switchyard_namespaces::metrics::REDIS_ERRORS_TOTAL, "area" => area)
+        .increment(1);
 }

@@ -62,6 +62,7 @@ async fn resubscribe_on_reconnect(client: fred::clients::SubscriberClient) {
         tracing::debug!(channels = channels.len(), "Redis subscriber connected");
         for channel in channels {
             if let Err(err) = client.ssubscribe(channel.to_string()).await {
+                super::redis_error("adapter");
                 tracing::warn!(error = %err, "Redis reconnected but re-subscribing failed");
             }
         }
@@ -128,10 +129,12 @@ impl Driver for ResilientDriver {
         match tokio::time::timeout(PUBLISH_WAIT, self.inner.publish(chan, val)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => {
+                super::redis_error("adapter");
                 tracing::warn!(error = %err, "Redis publish failed; delivering on this node only");
                 Ok(())
             }
             Err(_) => {
+                super::redis_error("adapter");
                 tracing::warn!("Redis publish timed out; delivering on this node only");
                 Ok(())
             }

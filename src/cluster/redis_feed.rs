@@ -110,7 +110,8 @@ impl Feed {
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::error!(missed, "publication feed fell behind; publications lost");
-                    metrics::counter!("switchyard_feed_lagged_total").increment(missed);
+                    metrics::counter!(switchyard_namespaces::metrics::FEED_LAGGED_TOTAL)
+                        .increment(missed);
                 }
                 Err(RecvError::Closed) => return,
             }
@@ -151,6 +152,7 @@ async fn resubscribe_on_reconnect(client: SubscriberClient, channel: String) {
     let mut reconnects = client.reconnect_rx();
     while reconnects.recv().await.is_ok() {
         if let Err(err) = client.subscribe(channel.clone()).await {
+            super::redis_error("feed");
             tracing::warn!(error = %err, "Redis reconnected but the feed could not re-subscribe");
         }
     }

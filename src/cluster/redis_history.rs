@@ -75,6 +75,7 @@ pub struct RedisHistory {
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
+    super::redis_error("history");
     StoreError::Unavailable(err.to_string().into())
 }
 
@@ -168,6 +169,7 @@ impl RedisHistory {
 
 #[async_trait]
 impl ChannelHistory for RedisHistory {
+    #[tracing::instrument(skip_all, name = "redis.history.append")]
     async fn append(
         &self,
         channel: &str,
@@ -217,6 +219,7 @@ impl ChannelHistory for RedisHistory {
         Ok((publication, true))
     }
 
+    #[tracing::instrument(skip_all, name = "redis.history.since")]
     async fn since(&self, channel: &str, epoch: &str, offset: u64) -> StoreResult<Recovery> {
         let json: String = self
             .client
@@ -257,6 +260,7 @@ impl ChannelHistory for RedisHistory {
 
 #[async_trait]
 impl LiveFeed for RedisHistory {
+    #[tracing::instrument(skip_all, name = "redis.history.join_at_barrier")]
     async fn join_at_barrier(
         &self,
         channel: &str,

@@ -37,6 +37,7 @@ fn degraded<T: Default>(what: &str, err: fred::error::Error) -> T {
 
 #[async_trait]
 impl TypingState for RedisTyping {
+    #[tracing::instrument(skip_all, name = "redis.typing.start")]
     async fn start(&self, conversation_id: &str, user_id: &str) -> Started {
         let generation = uuid::Uuid::new_v4().as_u64_pair().0 >> 1;
         let lifetime = (TYPING_TIMEOUT.as_millis() + 1_000) as i64;
@@ -66,6 +67,7 @@ impl TypingState for RedisTyping {
         }
     }
 
+    #[tracing::instrument(skip_all, name = "redis.typing.stop")]
     async fn stop(&self, conversation_id: &str, user_id: &str) -> bool {
         match self
             .client
@@ -77,6 +79,7 @@ impl TypingState for RedisTyping {
         }
     }
 
+    #[tracing::instrument(skip_all, name = "redis.typing.expire")]
     async fn expire(&self, conversation_id: &str, user_id: &str, generation: u64) -> bool {
         let key = vec![self.key(conversation_id, user_id)];
         match self

@@ -119,7 +119,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) ->
                 &governor::clock::DefaultClock::default(),
             ));
             metrics::counter!(
-                switchyard_namespaces::metrics::RATE_LIMITED,
+                switchyard_namespaces::metrics::RATE_LIMITED_TOTAL,
                 "class" => "handshake"
             )
             .increment(1);

@@ -12,7 +12,23 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics))
+}
+
+/// `GET /metrics`, on the main listener or on its own (`metrics_bind`).
+pub fn metrics_routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new().route("/metrics", get(metrics))
+}
+
+/// `/metrics` alone on its own listener, until the task is aborted.
+pub fn serve_metrics(listener: tokio::net::TcpListener) -> tokio::task::JoinHandle<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "metrics on http://{addr}/metrics");
+    }
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, metrics_routes::<()>()).await {
+            tracing::error!(error = %err, "metrics listener failed");
+        }
+    })
 }
 
 /// Prometheus text format.

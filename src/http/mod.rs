@@ -6,6 +6,7 @@ mod error;
 pub mod guard;
 mod health;
 mod stats;
+mod trace;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use crate::auth::TokenVerifier;
 use crate::gateway::Gateway;
 use crate::store::Database;
 pub use error::{AppError, JsonBody};
+pub use health::{metrics_routes, serve_metrics};
 pub use stats::EventRate;
 
 /// What HTTP handlers share.
@@ -43,9 +45,16 @@ impl FromRef<AppState> for Arc<TokenVerifier> {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The HTTP routes; `/metrics` among them unless it has a listener of its own.
+pub fn router(state: AppState, with_metrics: bool) -> Router {
+    let metrics = if with_metrics {
+        health::metrics_routes()
+    } else {
+        Router::new()
+    };
     Router::new()
         .merge(health::routes())
+        .merge(metrics)
         .nest("/api/v1", api::routes(state.max_body_bytes))
         .fallback(error::not_found)
         .with_state(state)

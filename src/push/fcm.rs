@@ -92,7 +92,7 @@ impl FcmClient {
     }
 
     /// Sends one push. Never errors: every failure is an outcome the caller acts on.
-    #[tracing::instrument(skip_all, fields(notification_id = %push.notification_id))]
+    #[tracing::instrument(name = "fcm.send", skip_all, fields(notification_id = %push.notification_id))]
     pub async fn send(&self, push: &PushMessage) -> SendOutcome {
         let bearer = match self.inner.tokens.get().await {
             Ok(bearer) => bearer,

@@ -45,6 +45,8 @@ const DELIVERY_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Application {
     listener: TcpListener,
+    /// `metrics_bind`: `/metrics` on a listener of its own.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     gateway: Arc<dyn Gateway>,
     db: Database,
@@ -146,7 +148,7 @@ impl Application {
         };
         // The Socket.IO layer wraps the merged router, or `/socket.io/` would answer 404;
         // the guard and CORS come before both.
-        let router = (mounted.apply)(http::router(state))
+        let router = (mounted.apply)(http::router(state, settings.metrics_bind.is_none()))
             .layer(axum::middleware::from_fn_with_state(
                 guard.clone(),
                 http::guard::guard,
@@ -155,8 +157,17 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
+        let metrics_listener = match settings.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding {addr} for metrics"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             listener,
+            metrics_listener,
             router,
             gateway: mounted.gateway,
             db,
@@ -183,6 +194,13 @@ impl Application {
         self.local_addr().port()
     }
 
+    /// Where `/metrics` is served when it has a listener of its own.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until SIGTERM or Ctrl-C, then drains; if the drain overruns the grace
     /// period the process exits anyway, as Kubernetes would kill it.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
@@ -192,6 +210,7 @@ impl Application {
             tokio::spawn(async move {
                 tokio::time::sleep(grace).await;
                 tracing::error!("grace period over before the drain finished; exiting");
+                crate::telemetry::shutdown();
                 std::process::exit(1);
             });
         };
@@ -205,6 +224,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let Self {
             listener,
+            metrics_listener,
             router,
             gateway,
             db,
@@ -219,7 +239,9 @@ impl Application {
         let mut background = vec![
             tokio::spawn(presence.run_sweeper()),
             tokio::spawn(event_rate.run_sampler()),
+            tokio::spawn(crate::telemetry::sample_pending_notifications(db.clone())),
         ];
+        background.extend(metrics_listener.map(http::serve_metrics));
         background.extend(push.map(|worker| tokio::spawn(worker.run())));
         background.extend(shared_presence.map(|registry| registry.spawn_refresher()));
         background.push(tokio::spawn(forget_idle_clients(guard)));

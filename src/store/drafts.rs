@@ -38,6 +38,7 @@ macro_rules! sql_draft_store {
     ($db:ty) => {
         #[async_trait]
         impl DraftStore for SqlStore<$db> {
+            #[tracing::instrument(skip_all, name = "db.draft")]
             async fn draft(&self, user_id: &str, draft_id: &str) -> StoreResult<Option<Draft>> {
                 let row: Option<DraftRow> = sqlx::query_as(SELECT)
                     .bind(user_id)
@@ -48,6 +49,7 @@ macro_rules! sql_draft_store {
                 Ok(row.map(Draft::from))
             }
 
+            #[tracing::instrument(skip_all, name = "db.save_draft")]
             async fn save_draft(
                 &self,
                 user_id: &str,

@@ -109,6 +109,7 @@ macro_rules! sql_message_store {
     ($db:ty) => {
         #[async_trait]
         impl MessageStore for SqlStore<$db> {
+            #[tracing::instrument(skip_all, name = "db.create_conversation")]
             async fn create_conversation(&self, c: &Conversation) -> StoreResult<()> {
                 let mut tx = self.pool.begin().await.map_err(unavailable)?;
                 sqlx::query(queries::INSERT_CONVERSATION)
@@ -129,6 +130,7 @@ macro_rules! sql_message_store {
                 tx.commit().await.map_err(unavailable)
             }
 
+            #[tracing::instrument(skip_all, name = "db.participants")]
             async fn participants(&self, conversation_id: &str) -> StoreResult<Vec<String>> {
                 let ids: Vec<String> = sqlx::query_scalar(queries::PARTICIPANTS)
                     .bind(conversation_id)
@@ -143,6 +145,7 @@ macro_rules! sql_message_store {
                 }
             }
 
+            #[tracing::instrument(skip_all, name = "db.conversation_ids_of")]
             async fn conversation_ids_of(&self, user_id: &str) -> StoreResult<Vec<String>> {
                 sqlx::query_scalar(queries::CONVERSATION_IDS_OF)
                     .bind(user_id)
@@ -151,6 +154,7 @@ macro_rules! sql_message_store {
                     .map_err(unavailable)
             }
 
+            #[tracing::instrument(skip_all, name = "db.list_conversations")]
             async fn list_conversations(
                 &self,
                 user_id: &str,
@@ -173,6 +177,7 @@ macro_rules! sql_message_store {
                 Ok(summaries(rows, members, last))
             }
 
+            #[tracing::instrument(skip_all, name = "db.insert_message")]
             async fn insert_message(&self, m: NewMessage) -> StoreResult<Inserted> {
                 if let Some(old) = self.by_client_id(&m.sender_id, &m.client_msg_id).await? {
                     return Ok(Inserted::Existing(old));
@@ -190,6 +195,7 @@ macro_rules! sql_message_store {
                 }
             }
 
+            #[tracing::instrument(skip_all, name = "db.message")]
             async fn message(&self, message_id: &str) -> StoreResult<Message> {
                 let row: Option<MessageRow> = sqlx::query_as(SQL.by_id.as_str())
                     .bind(message_id)
@@ -199,6 +205,7 @@ macro_rules! sql_message_store {
                 row.map(Message::from).ok_or(StoreError::NotFound)
             }
 
+            #[tracing::instrument(skip_all, name = "db.edit_message")]
             async fn edit_message(
                 &self,
                 message_id: &str,
@@ -215,6 +222,7 @@ macro_rules! sql_message_store {
                 row.map(Message::from).ok_or(StoreError::NotFound)
             }
 
+            #[tracing::instrument(skip_all, name = "db.delete_message")]
             async fn delete_message(&self, message_id: &str, at: i64) -> StoreResult<Message> {
                 let row: Option<MessageRow> = sqlx::query_as(SQL.delete.as_str())
                     .bind(message_id)
@@ -225,6 +233,7 @@ macro_rules! sql_message_store {
                 row.map(Message::from).ok_or(StoreError::NotFound)
             }
 
+            #[tracing::instrument(skip_all, name = "db.history")]
             async fn history(
                 &self,
                 conversation_id: &str,
@@ -243,6 +252,7 @@ macro_rules! sql_message_store {
                 Ok(result)
             }
 
+            #[tracing::instrument(skip_all, name = "db.messages_after")]
             async fn messages_after(
                 &self,
                 conversation_id: &str,
@@ -259,6 +269,7 @@ macro_rules! sql_message_store {
                 Ok(page(rows, limit))
             }
 
+            #[tracing::instrument(skip_all, name = "db.mark_read")]
             async fn mark_read(
                 &self,
                 conversation_id: &str,

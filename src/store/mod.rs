@@ -19,8 +19,10 @@ use switchyard_namespaces::ports::{DraftStore, MessageStore, NotificationStore};
 
 pub use push_queue::{AttemptOutcome, PushQueue, QueuedPush};
 
-/// A database error as the namespaces see it: nothing was stored.
+/// A database error as the namespaces see it: nothing was stored. Counted, since every
+/// failed store call of the namespaces passes here.
 fn unavailable(err: sqlx::Error) -> switchyard_namespaces::ports::StoreError {
+    metrics::counter!(switchyard_namespaces::metrics::DB_ERRORS_TOTAL).increment(1);
     switchyard_namespaces::ports::StoreError::Unavailable(Box::new(err))
 }
 
@@ -68,6 +70,16 @@ impl Database {
         match self {
             Self::Sqlite(s) => sqlx::query(probe).execute(&s.pool).await.map(drop),
             Self::Postgres(s) => sqlx::query(probe).execute(&s.pool).await.map(drop),
+        }
+    }
+
+    /// Undelivered, unexpired notifications of every user, for the pending gauge.
+    pub async fn pending_notifications(&self, now: i64) -> Result<i64, sqlx::Error> {
+        let count = "SELECT COUNT(*) FROM notifications WHERE delivered_at IS NULL \
+             AND dropped_at IS NULL AND (expires_at IS NULL OR expires_at > $1)";
+        match self {
+            Self::Sqlite(s) => sqlx::query_scalar(count).bind(now).fetch_one(&s.pool).await,
+            Self::Postgres(s) => sqlx::query_scalar(count).bind(now).fetch_one(&s.pool).await,
         }
     }
 

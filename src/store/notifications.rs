@@ -81,6 +81,7 @@ macro_rules! sql_notification_store {
     ($db:ty) => {
         #[async_trait]
         impl NotificationStore for SqlStore<$db> {
+            #[tracing::instrument(skip_all, name = "db.create_notification")]
             async fn create_notification(
                 &self,
                 n: NewNotification,
@@ -118,6 +119,7 @@ macro_rules! sql_notification_store {
                 Ok((existing.into(), false))
             }
 
+            #[tracing::instrument(skip_all, name = "db.drop_overflow")]
             async fn drop_overflow(&self, user_id: &str, keep: i64, now: i64) -> StoreResult<u64> {
                 let done = sqlx::query(sql::DROP_OVERFLOW)
                     .bind(user_id)
@@ -129,6 +131,7 @@ macro_rules! sql_notification_store {
                 Ok(done.rows_affected())
             }
 
+            #[tracing::instrument(skip_all, name = "db.pending")]
             async fn pending(
                 &self,
                 user_id: &str,
@@ -145,6 +148,7 @@ macro_rules! sql_notification_store {
                 Ok(rows(found))
             }
 
+            #[tracing::instrument(skip_all, name = "db.mark_delivered")]
             async fn mark_delivered(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {
                 let done = sqlx::query(sql::MARK_DELIVERED)
                     .bind(user_id)
@@ -156,6 +160,7 @@ macro_rules! sql_notification_store {
                 Ok(done.rows_affected() == 1)
             }
 
+            #[tracing::instrument(skip_all, name = "db.list_notifications")]
             async fn list_notifications(
                 &self,
                 user_id: &str,
@@ -176,6 +181,7 @@ macro_rules! sql_notification_store {
                 Ok(rows(found))
             }
 
+            #[tracing::instrument(skip_all, name = "db.unread_count")]
             async fn unread_count(&self, user_id: &str, now: i64) -> StoreResult<i64> {
                 sqlx::query_scalar(sql::UNREAD)
                     .bind(user_id)
@@ -185,6 +191,7 @@ macro_rules! sql_notification_store {
                     .map_err(unavailable)
             }
 
+            #[tracing::instrument(skip_all, name = "db.mark_read")]
             async fn mark_read(
                 &self,
                 user_id: &str,
@@ -217,6 +224,7 @@ macro_rules! sql_notification_store {
                 }
             }
 
+            #[tracing::instrument(skip_all, name = "db.register_device")]
             async fn register_device(
                 &self,
                 user_id: &str,
@@ -237,6 +245,7 @@ macro_rules! sql_notification_store {
                 Ok(())
             }
 
+            #[tracing::instrument(skip_all, name = "db.unregister_device")]
             async fn unregister_device(&self, user_id: &str, token: &str) -> StoreResult<()> {
                 sqlx::query(sql::UNREGISTER_DEVICE)
                     .bind(token)

@@ -10,6 +10,7 @@ use socketioxide::extract::SocketRef;
 use super::payloads::Create;
 use super::{NotificationsState, PATH, emits};
 use crate::NsError;
+use crate::broadcast::broadcast;
 use crate::ports::{NewNotification, Notification};
 use crate::rooms::user_room;
 
@@ -91,11 +92,9 @@ pub async fn notify_user<A: Adapter>(
         let sockets = ns
             .to(user_room(user_id))
             .timeout(state.inner.config.ack_timeout);
-        match sockets
-            .emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification)
-            .await
-        {
-            Ok(acks) => spawn_mark_on_ack(acks, state, user_id, &notification.id),
+        let emit = sockets.emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification);
+        match broadcast(PATH, emits::NOTIFICATION, emit).await {
+            Ok(acks) => spawn_mark_on_ack(acks, state, user_id, &notification),
             Err(err) => tracing::warn!(error = %err, "notification stored but not sent live"),
         }
     }
@@ -154,7 +153,7 @@ pub(super) async fn send_pending<A: Adapter>(
             .timeout(config.ack_timeout)
             .emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification)
         {
-            Ok(ack) => spawn_mark_on_ack(ack, state, user_id, &notification.id),
+            Ok(ack) => spawn_mark_on_ack(ack, state, user_id, &notification),
             Err(err) => {
                 tracing::debug!(error = %err, "socket gone while sending pending notifications");
                 return;
@@ -164,7 +163,7 @@ pub(super) async fn send_pending<A: Adapter>(
 }
 
 /// Marks the notification delivered on the first ack that arrives.
-fn spawn_mark_on_ack<S>(acks: S, state: &NotificationsState, user_id: &str, id: &str)
+fn spawn_mark_on_ack<S>(acks: S, state: &NotificationsState, user_id: &str, n: &Notification)
 where
     S: futures_util::Stream<
             Item = (
@@ -174,11 +173,13 @@ where
         > + Send
         + 'static,
 {
-    let (state, user_id, id) = (state.clone(), user_id.to_owned(), id.to_owned());
+    let (state, user_id, id) = (state.clone(), user_id.to_owned(), n.id.clone());
+    let stored_at = n.created_at;
     tokio::spawn(async move {
         let mut acks = std::pin::pin!(acks);
         while let Some((_, ack)) = acks.next().await {
             if matches!(ack, Ok(_) | Err(socketioxide::AckError::Decode(_))) {
+                crate::metrics::delivered("notification", stored_at, state.now());
                 if let Err(err) = state
                     .store()
                     .mark_delivered(&user_id, &id, state.now())

@@ -7,6 +7,7 @@ use socketioxide::extract::{Extension, SocketRef, State};
 use super::payloads::{DeviceRegister, DeviceUnregister, List, Read};
 use super::{NotificationsState, PATH, emits, events};
 use crate::Identity;
+use crate::broadcast::broadcast;
 use crate::incoming::Incoming;
 
 pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
@@ -49,11 +50,8 @@ async fn on_read<A: Adapter>(
         let unread = st.store().unread_count(&me.user_id, now).await?;
         if !ids.is_empty() {
             let event = json!({ "ids": ids, "unread": unread });
-            if let Err(err) = s
-                .to(crate::rooms::user_room(&me.user_id))
-                .emit(emits::READ, &event)
-                .await
-            {
+            let others = s.to(crate::rooms::user_room(&me.user_id));
+            if let Err(err) = broadcast(PATH, emits::READ, others.emit(emits::READ, &event)).await {
                 tracing::warn!(error = %err, "notification:read not sent to other sockets");
             }
         }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
+use socketioxide::socket::DisconnectReason;
 
 pub use view::{PresenceEvent, PresenceView, Status, displayed};
 
@@ -110,9 +111,10 @@ impl Presence {
         self.inner.clock.now_ms()
     }
 
-    /// Counts a new socket of `me`, makes its events count as activity, and forgets the
-    /// socket (leaving its channels) when it disconnects. This takes the socket's one
-    /// disconnect handler: every namespace tracks its sockets through here.
+    /// Counts a new socket of `me` (for presence and the connection metrics), makes its
+    /// events count as activity, and forgets the socket (leaving its channels) when it
+    /// disconnects. This takes the socket's one disconnect handler: every namespace
+    /// tracks its sockets through here.
     pub async fn track_socket<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity) {
         s.extensions.insert(self.activity_hook(&me.user_id));
         let sid = s.id.to_string();
@@ -123,10 +125,15 @@ impl Presence {
             .await;
         self.apply(&me.user_id, change, Vec::new()).await;
         let (this, user) = (self.clone(), me.user_id.clone());
-        s.on_disconnect(move |s: SocketRef<A>| async move {
-            tracing::debug!(ns = s.ns(), sid = %s.id, user = %user, "disconnected");
-            this.socket_closed(&user, &s.id.to_string()).await;
-        });
+        let ns = crate::metrics::ns_label(s.ns());
+        crate::metrics::connection_opened(ns);
+        s.on_disconnect(
+            move |s: SocketRef<A>, reason: DisconnectReason| async move {
+                tracing::debug!(ns = s.ns(), sid = %s.id, user = %user, "disconnected");
+                crate::metrics::connection_closed(ns, reason);
+                this.socket_closed(&user, &s.id.to_string()).await;
+            },
+        );
     }
 
     /// Records activity at most every [`PresenceConfig::touch_every_ms`] per socket.

@@ -11,6 +11,7 @@ use super::payloads::{
 use super::{PATH, RealtimeState, emits, events, presence_handlers};
 use crate::Identity;
 use crate::ack::{ErrorCode, NsError};
+use crate::broadcast::broadcast;
 use crate::incoming::Incoming;
 use crate::ports::{DraftWrite, Recovery};
 use crate::rooms::user_room;
@@ -54,6 +55,9 @@ async fn on_subscribe<A: Adapter>(
             match body.since.get(channel.as_str()) {
                 Some(position) => {
                     let replay = join_and_recover(&s, &st, channel.as_str(), position).await?;
+                    let label = if replay.is_some() { "true" } else { "false" };
+                    metrics::counter!(crate::metrics::RECOVERIES_TOTAL, "recovered" => label)
+                        .increment(1);
                     recovered.insert(channel.to_string(), Value::Bool(replay.is_some()));
                     missed.insert(channel.to_string(), json!(replay.unwrap_or_default()));
                 }
@@ -132,8 +136,12 @@ async fn on_unsubscribe<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::ACTIVITY))]
-async fn on_activity<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::ACTIVITY, user = %me.user_id))]
+async fn on_activity<A: Adapter>(
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
     // The event extractor already counted it as activity; only the payload is checked.
     req.respond(st.inner.max_payload_bytes, async |_: Activity| {
         Ok(json!({}))
@@ -141,8 +149,12 @@ async fn on_activity<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::LATENCY_PING))]
-async fn on_latency_ping<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::LATENCY_PING, user = %me.user_id))]
+async fn on_latency_ping<A: Adapter>(
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
     req.respond(st.inner.max_payload_bytes, async |body: LatencyPing| {
         Ok(json!({ "t": body.t, "serverTime": st.now() }))
     })
@@ -184,7 +196,8 @@ async fn on_draft_sync<A: Adapter>(
         match write {
             DraftWrite::Saved(draft) => {
                 let event = json!({ "draftId": draft_id, "version": draft.version, "content": draft.content });
-                if let Err(err) = s.to(user_room(&me.user_id)).emit(emits::DRAFT_UPDATED, &event).await {
+                let others = s.to(user_room(&me.user_id)).emit(emits::DRAFT_UPDATED, &event);
+                if let Err(err) = broadcast(PATH, emits::DRAFT_UPDATED, others).await {
                     tracing::warn!(error = %err, "draft:updated not sent");
                 }
                 Ok(json!({ "version": draft.version }))

@@ -38,18 +38,23 @@ async fn on_presence_set<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_GET))]
-async fn on_presence_get<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_GET, user = %me.user_id))]
+async fn on_presence_get<A: Adapter>(
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
         Ok(json!({ "users": st.presence().views(&body.user_ids.0).await }))
     })
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_WATCH))]
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_WATCH, user = %me.user_id))]
 async fn on_presence_watch<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
@@ -65,10 +70,11 @@ async fn on_presence_watch<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_UNWATCH))]
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_UNWATCH, user = %me.user_id))]
 async fn on_presence_unwatch<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
@@ -85,10 +91,11 @@ async fn on_presence_unwatch<A: Adapter>(
 }
 
 /// Members of a channel the socket is subscribed to; invisible users are left out.
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_MEMBERS))]
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_MEMBERS, user = %me.user_id))]
 async fn on_presence_members<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceMembers| {

@@ -8,6 +8,7 @@ use super::channels::channel_room;
 use super::payloads::Publish;
 use super::{PATH, RealtimeState, emits};
 use crate::NsError;
+use crate::broadcast::broadcast;
 
 /// The answer to a publish: where the publication sits in its channel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,8 +56,10 @@ pub async fn publish<A: Adapter>(
         )
         .await?;
     if is_new && let Some(ns) = io.of(PATH) {
-        let room = channel_room(&publication.channel);
-        if let Err(err) = ns.to(room).emit(emits::EVENT, &publication).await {
+        let subscribers = ns.to(channel_room(&publication.channel));
+        fanout(subscribers.clone().sockets().len());
+        let emit = subscribers.emit(emits::EVENT, &publication);
+        if let Err(err) = broadcast(PATH, emits::EVENT, emit).await {
             tracing::warn!(error = %err, "publication stored but not broadcast");
         }
     }
@@ -64,4 +67,9 @@ pub async fn publish<A: Adapter>(
         offset: publication.offset,
         epoch: publication.epoch,
     })
+}
+
+/// Sockets on this node one publication goes to.
+pub(super) fn fanout(sockets: usize) {
+    metrics::histogram!(crate::metrics::PUBLICATION_FANOUT_SOCKETS).record(sockets as f64);
 }

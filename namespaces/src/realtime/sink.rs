@@ -7,6 +7,7 @@ use socketioxide::adapter::Adapter;
 
 use super::channels::channel_room;
 use super::{PATH, emits};
+use crate::broadcast::broadcast;
 use crate::ports::{Publication, PublicationSink};
 use crate::presence::{PresenceEvent, PresenceSink};
 use crate::rooms::user_room;
@@ -36,7 +37,8 @@ impl<A: Adapter> RealtimeSink<A> {
     ) {
         let Some(ns) = self.io.of(PATH) else { return };
         tokio::spawn(async move {
-            if let Err(err) = ns.to(rooms).except(except).emit(event, &data).await {
+            let emit = ns.to(rooms).except(except);
+            if let Err(err) = broadcast(PATH, event, emit.emit(event, &data)).await {
                 tracing::warn!(event, error = %err, "presence broadcast failed");
             }
         });
@@ -48,8 +50,10 @@ impl<A: Adapter> RealtimeSink<A> {
 impl<A: Adapter> PublicationSink for RealtimeSink<A> {
     async fn deliver(&self, publication: &Publication) {
         let Some(ns) = self.io.of(PATH) else { return };
-        let room = channel_room(&publication.channel);
-        if let Err(err) = ns.local().to(room).emit(emits::EVENT, publication).await {
+        let subscribers = ns.local().to(channel_room(&publication.channel));
+        super::publish::fanout(subscribers.clone().sockets().len());
+        let emit = subscribers.emit(emits::EVENT, publication);
+        if let Err(err) = broadcast(PATH, emits::EVENT, emit).await {
             tracing::warn!(error = %err, "publication not delivered to this node's sockets");
         }
     }

@@ -38,6 +38,10 @@ impl Chat {
         Self { store, clock }
     }
 
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     pub async fn conversation_ids_of(&self, user_id: &str) -> Result<Vec<String>, NsError> {
         Ok(self.store.conversation_ids_of(user_id).await?)
     }

@@ -13,8 +13,9 @@ use socketioxide::extract::{Extension, SocketRef, State};
 use super::payloads::{
     CreateConversation, DeleteMessage, EditMessage, Empty, History, Read, SendMessage, Sync, Typing,
 };
-use super::{TYPING_TIMEOUT, WsState, emits, events};
+use super::{PATH, TYPING_TIMEOUT, WsState, emits, events};
 use crate::Identity;
+use crate::broadcast::broadcast;
 use crate::incoming::Incoming;
 use crate::notifications::{Notice, NotificationsState, notify_user};
 use crate::ports::{Inserted, Message, Priority};
@@ -62,7 +63,12 @@ async fn on_conversation_create<A: Adapter>(
         let event = json!({ "conversation": conversation });
         log_emit_failure(
             emits::CONVERSATION_NEW,
-            s.to(rooms).emit(emits::CONVERSATION_NEW, &event).await,
+            broadcast(
+                PATH,
+                emits::CONVERSATION_NEW,
+                s.to(rooms).emit(emits::CONVERSATION_NEW, &event),
+            )
+            .await,
         );
         Ok(event)
     })
@@ -125,18 +131,18 @@ async fn fan_out_new_message<A: Adapter>(
     message: &Message,
 ) {
     let event = json!({ "message": message });
-    let own = s
-        .to(user_room(sender))
-        .emit(emits::MESSAGE_NEW, &event)
-        .await;
-    log_emit_failure(emits::MESSAGE_NEW, own);
+    let own = s.to(user_room(sender)).emit(emits::MESSAGE_NEW, &event);
+    log_emit_failure(
+        emits::MESSAGE_NEW,
+        broadcast(PATH, emits::MESSAGE_NEW, own).await,
+    );
     let mut acks = Vec::new();
     for recipient in participants.iter().filter(|p| *p != sender) {
         let emit = s
             .to(user_room(recipient))
             .timeout(st.inner.delivery_ack_timeout)
             .emit_with_ack::<_, IgnoredAny>(emits::MESSAGE_NEW, &event);
-        match emit.await {
+        match broadcast(PATH, emits::MESSAGE_NEW, emit).await {
             Ok(stream) => {
                 let recipient = recipient.clone();
                 acks.push(Box::pin(
@@ -150,8 +156,9 @@ async fn fan_out_new_message<A: Adapter>(
         let receipt = json!({ "conversationId": message.conversation_id, "seq": message.seq });
         tokio::spawn(report_first_delivery(
             s.clone(),
+            st.clone(),
             sender.to_owned(),
-            receipt,
+            (receipt, message.created_at),
             select_all(acks),
         ));
     }
@@ -215,11 +222,13 @@ impl<A: Adapter> OfflineNotice<A> {
     }
 }
 
-/// Waits for the first recipient ack and tells the sender's sockets who received it.
+/// Waits for the first recipient ack and tells the sender's sockets who received it;
+/// `stored_at` is when the message was stored, for the delivery latency.
 async fn report_first_delivery<A: Adapter, S>(
     s: SocketRef<A>,
+    st: WsState,
     sender: String,
-    mut receipt: Value,
+    (mut receipt, stored_at): (Value, i64),
     mut acks: S,
 ) where
     S: futures_util::Stream<Item = (String, Result<IgnoredAny, AckError>)> + Unpin,
@@ -228,10 +237,11 @@ async fn report_first_delivery<A: Adapter, S>(
         // Any answer, even one we cannot decode, proves the message arrived.
         if matches!(ack, Ok(_) | Err(AckError::Decode(_))) {
             receipt["userId"] = Value::String(recipient);
+            crate::metrics::delivered("message", stored_at, st.chat().now_ms());
             let sent = s
                 .within(user_room(&sender))
-                .emit(emits::MESSAGE_DELIVERED, &receipt)
-                .await;
+                .emit(emits::MESSAGE_DELIVERED, &receipt);
+            let sent = broadcast(PATH, emits::MESSAGE_DELIVERED, sent).await;
             log_emit_failure(emits::MESSAGE_DELIVERED, sent);
             return;
         }
@@ -252,7 +262,12 @@ async fn on_message_edit<A: Adapter>(
         let room = conversation_room(&message.conversation_id);
         log_emit_failure(
             emits::MESSAGE_UPDATED,
-            s.to(room).emit(emits::MESSAGE_UPDATED, &event).await,
+            broadcast(
+                PATH,
+                emits::MESSAGE_UPDATED,
+                s.to(room).emit(emits::MESSAGE_UPDATED, &event),
+            )
+            .await,
         );
         Ok(event)
     })
@@ -273,7 +288,12 @@ async fn on_message_delete<A: Adapter>(
         let room = conversation_room(&message.conversation_id);
         log_emit_failure(
             emits::MESSAGE_DELETED,
-            s.to(room).emit(emits::MESSAGE_DELETED, &event).await,
+            broadcast(
+                PATH,
+                emits::MESSAGE_DELETED,
+                s.to(room).emit(emits::MESSAGE_DELETED, &event),
+            )
+            .await,
         );
         Ok(json!({}))
     })
@@ -319,7 +339,12 @@ async fn on_message_read<A: Adapter>(
         let room = conversation_room(&receipt.conversation_id);
         log_emit_failure(
             emits::MESSAGE_READ,
-            s.to(room).emit(emits::MESSAGE_READ, &receipt).await,
+            broadcast(
+                PATH,
+                emits::MESSAGE_READ,
+                s.to(room).emit(emits::MESSAGE_READ, &receipt),
+            )
+            .await,
         );
         Ok(json!({}))
     })
@@ -406,7 +431,6 @@ async fn announce_typing<A: Adapter>(
     let sent = s
         .within(conversation_room(conversation_id))
         .except(user_room(user_id))
-        .emit(emits::TYPING, &event)
-        .await;
-    log_emit_failure(emits::TYPING, sent);
+        .emit(emits::TYPING, &event);
+    log_emit_failure(emits::TYPING, broadcast(PATH, emits::TYPING, sent).await);
 }

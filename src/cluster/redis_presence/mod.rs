@@ -293,6 +293,7 @@ fn record_of(user_id: &str, reply: &[String]) -> Option<PresenceRecord> {
 
 #[async_trait]
 impl PresenceRegistry for RedisPresence {
+    #[tracing::instrument(skip_all, name = "redis.presence.socket_opened")]
     async fn socket_opened(&self, user_id: &str, socket_id: &str, now: i64) -> Change {
         self.local().insert(
             socket_id.to_owned(),
@@ -313,12 +314,14 @@ impl PresenceRegistry for RedisPresence {
         change
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.socket_closed")]
     async fn socket_closed(&self, user_id: &str, socket_id: &str, now: i64) -> Change {
         self.local().remove(socket_id);
         let args = vec![socket_id.to_owned(), now.to_string(), KEEP_MS.to_string()];
         self.socket_change(&self.scripts.close, user_id, args).await
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.set_status")]
     async fn set_status(&self, user_id: &str, status: ChosenStatus, message: Option<String>) {
         let args = vec![
             status.as_str().to_owned(),
@@ -343,6 +346,7 @@ impl PresenceRegistry for RedisPresence {
         }
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.records")]
     async fn records(&self, user_ids: &[String]) -> Vec<PresenceRecord> {
         let now = self.clock.now_ms();
         let reads = user_ids.iter().map(|id| self.record(id, now));
@@ -360,6 +364,7 @@ impl PresenceRegistry for RedisPresence {
         users
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.joined")]
     async fn joined(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
         if let Some(socket) = self.local().get_mut(socket_id) {
             socket.channels.insert(channel.to_owned());
@@ -384,6 +389,7 @@ impl PresenceRegistry for RedisPresence {
         first
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.left")]
     async fn left(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
         if let Some(socket) = self.local().get_mut(socket_id) {
             socket.channels.remove(channel);
@@ -404,6 +410,7 @@ impl PresenceRegistry for RedisPresence {
         last
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.channels_of_socket")]
     async fn channels_of_socket(&self, socket_id: &str) -> Vec<String> {
         self.local()
             .get(socket_id)
@@ -411,6 +418,7 @@ impl PresenceRegistry for RedisPresence {
             .unwrap_or_default()
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.channels_of_user")]
     async fn channels_of_user(&self, user_id: &str) -> Vec<String> {
         let key = self.user_keys(user_id).swap_remove(2);
         let now = self.clock.now_ms();
@@ -431,6 +439,7 @@ impl PresenceRegistry for RedisPresence {
         channels
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.members")]
     async fn members(&self, channel: &str) -> Vec<String> {
         let now = self.clock.now_ms().to_string();
         let entries: Vec<String> = match self
@@ -450,6 +459,7 @@ impl PresenceRegistry for RedisPresence {
         users
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.mark_told")]
     async fn mark_told(&self, user_id: &str, told: &str) -> bool {
         match self
             .user_script::<i64>(&self.scripts.mark_told, user_id, vec![told.to_owned()])
@@ -460,6 +470,7 @@ impl PresenceRegistry for RedisPresence {
         }
     }
 
+    #[tracing::instrument(skip_all, name = "redis.presence.told")]
     async fn told(&self, user_id: &str) -> Option<String> {
         let info = self.user_keys(user_id).swap_remove(1);
         use fred::prelude::HashesInterface;

@@ -126,20 +126,15 @@ async fn refreshing_restores_entries_redis_lost() {
     let (a, b, a_registry, _) = two_nodes().await;
     a.open("fay", "a1").await;
     a.presence.join("public:z", "fay", "a1").await;
-    let prefix = a_registry.prefix.clone();
+    // What a Redis restart loses: every key of fay's, the channel index, the online index.
+    let mut keys = a_registry.user_keys("fay");
+    keys.push(a_registry.channel_key("public:z"));
+    keys.push(a_registry.online_key());
     let redis = RedisHealth::connect(&redis_url()).await.expect("redis");
-    let keys: Vec<String> = {
-        use fred::prelude::KeysInterface;
-        let (_, keys): (String, Vec<String>) = redis
-            .client()
-            .scan_page("0", format!("{prefix}*"), Some(1000), None)
-            .await
-            .expect("scan");
-        keys
-    };
     {
         use fred::prelude::KeysInterface;
-        let _: i64 = redis.client().del(keys).await.expect("del");
+        let deleted: i64 = redis.client().del(keys).await.expect("del");
+        assert_eq!(deleted, 5, "every key existed");
     }
     assert_eq!(b.status("fay").await, Status::Offline, "Redis forgot fay");
     a_registry.refresh().await;

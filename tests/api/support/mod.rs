@@ -2,6 +2,9 @@
 
 pub mod app;
 pub mod fake_fcm;
+pub mod otlp;
+pub mod process;
+pub mod scrape;
 pub mod sio;
 
 pub use app::{Db, TestApp};

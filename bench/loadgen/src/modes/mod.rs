@@ -2,5 +2,5 @@ pub mod chat;
 pub mod fanout;
 pub mod idle;
 pub mod ping;
-pub mod storm;
 pub mod soak;
+pub mod storm;

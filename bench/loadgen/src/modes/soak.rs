@@ -34,7 +34,12 @@ pub async fn run(setup: &Setup, soak: Soak) -> Value {
     }
     let clients: Clients = Arc::new(Mutex::new(clients.into_iter().map(Arc::new).collect()));
     let end = Instant::now() + soak.duration;
-    let churn = tokio::spawn(churn(setup.clone(), clients.clone(), soak.churn_per_second, end));
+    let churn = tokio::spawn(churn(
+        setup.clone(),
+        clients.clone(),
+        soak.churn_per_second,
+        end,
+    ));
     let pings = tokio::spawn(ping(clients.clone(), soak.pings_per_second, end));
     let publisher = tokio::spawn(publish(setup.clone(), soak.publications_per_second, end));
     let samples = sample(soak.server_pid, end).await;
@@ -56,7 +61,10 @@ pub async fn run(setup: &Setup, soak: Soak) -> Value {
 
 async fn subscribe(c: &Connected) {
     let body = json!({ "channels": [CHANNEL] });
-    let _ = c.client.emit_ack("subscribe", &body, Duration::from_secs(30)).await;
+    let _ = c
+        .client
+        .emit_ack("subscribe", &body, Duration::from_secs(30))
+        .await;
 }
 
 /// Replaces `per_second` connections every second, oldest first.
@@ -140,7 +148,10 @@ async fn sample(pid: u32, end: Instant) -> Vec<(u64, u64, usize)> {
             break;
         };
         let at = start.elapsed().as_secs();
-        eprintln!("soak t={at}s rss={:.1}MiB fds={fds}", rss as f64 / 1048576.0);
+        eprintln!(
+            "soak t={at}s rss={:.1}MiB fds={fds}",
+            rss as f64 / 1048576.0
+        );
         samples.push((at, rss, fds));
     }
     samples
@@ -148,10 +159,8 @@ async fn sample(pid: u32, end: Instant) -> Vec<(u64, u64, usize)> {
 
 /// Growth from the first sample after `warmup` to the largest one after it.
 fn growth(samples: &[(u64, u64, usize)], warmup: Duration) -> Value {
-    let after: Vec<&(u64, u64, usize)> = samples
-        .iter()
-        .filter(|s| s.0 >= warmup.as_secs())
-        .collect();
+    let after: Vec<&(u64, u64, usize)> =
+        samples.iter().filter(|s| s.0 >= warmup.as_secs()).collect();
     let Some(first) = after.first() else {
         return Value::Null;
     };

@@ -21,7 +21,12 @@ struct Outcome {
     attempts: u32,
 }
 
-pub async fn run(setup: &Setup, clients: usize, wait_for_drop: Duration, deadline: Duration) -> Value {
+pub async fn run(
+    setup: &Setup,
+    clients: usize,
+    wait_for_drop: Duration,
+    deadline: Duration,
+) -> Value {
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|i| {
@@ -56,7 +61,12 @@ pub async fn run(setup: &Setup, clients: usize, wait_for_drop: Duration, deadlin
 
 /// One client: connect, subscribe, wait to be dropped (until `drop_by`), come back.
 async fn ride(setup: &Setup, i: usize, drop_by: Instant, deadline: Duration) -> Outcome {
-    let mut outcome = Outcome { dropped_at: None, back_at: None, recovered: None, attempts: 0 };
+    let mut outcome = Outcome {
+        dropped_at: None,
+        back_at: None,
+        recovered: None,
+        attempts: 0,
+    };
     let user = format!("storm-{i}");
     let Ok(mut c) = connect_retrying(setup, &user, i, drop_by).await else {
         return outcome;
@@ -110,7 +120,11 @@ async fn subscribe(c: &crate::setup::Connected, position: &mut Option<(String, u
     if let Some((epoch, offset)) = position.as_ref() {
         body["since"] = json!({ CHANNEL: { "epoch": epoch, "offset": offset } });
     }
-    let Some(ack) = c.client.emit_ack("subscribe", &body, Duration::from_secs(30)).await else {
+    let Some(ack) = c
+        .client
+        .emit_ack("subscribe", &body, Duration::from_secs(30))
+        .await
+    else {
         return false;
     };
     let ack: Value = serde_json::from_str(&ack).unwrap_or_default();
@@ -121,7 +135,9 @@ async fn subscribe(c: &crate::setup::Connected, position: &mut Option<(String, u
 }
 
 fn track(raw: &str, position: &mut Option<(String, u64)>) {
-    let Some(offset) = field_u64(raw, "offset") else { return };
+    let Some(offset) = field_u64(raw, "offset") else {
+        return;
+    };
     let epoch = raw
         .split("\"epoch\":\"")
         .nth(1)

@@ -1,0 +1,54 @@
+//! Logs, traces and metrics. Logs go to stdout as text or JSON (`log_format`), filtered
+//! by `RUST_LOG` (default `info`); spans go to OTLP when an `OTEL_*` endpoint is set,
+//! filtered by `trace_filter` on their own, so `RUST_LOG=warn` does not silence them.
+//! The Prometheus recorder is behind `GET /metrics`.
+
+mod json;
+mod otel;
+mod prometheus;
+
+pub use otel::shutdown;
+pub use prometheus::{prometheus, sample_pending_notifications};
+
+use anyhow::Context;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{LogFormat, Settings};
+
+/// Sets up logs and trace export for the process, from `settings` and the environment.
+/// Call [`shutdown`] before exiting so buffered spans are sent.
+pub fn start(settings: &Settings) -> anyhow::Result<()> {
+    let logs = match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => json::layer().boxed(),
+    }
+    .with_filter(log_filter());
+    let traces = match otel::tracer()? {
+        Some(tracer) => {
+            let filter = EnvFilter::try_new(&settings.trace_filter)
+                .with_context(|| format!("invalid trace_filter `{}`", settings.trace_filter))?;
+            let layer = tracing_opentelemetry::layer().with_tracer(tracer);
+            Some(layer.with_filter(filter))
+        }
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init()
+        .context("installing the tracing subscriber")
+}
+
+/// Text logs only, for tests that build several applications in one process (a second
+/// call keeps the first subscriber).
+pub fn init() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(log_filter())
+        .try_init();
+}
+
+fn log_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"))
+}
