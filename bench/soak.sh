@@ -15,7 +15,8 @@ CONNECTIONS="${SOAK_CONNECTIONS:-2000}"
 export CARGO_TARGET_DIR="${BENCH_TARGET_DIR:-$HOME/.cache/switchyard-target-release}"
 export BENCH_JWT_SECRET="soak-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-cargo build --release --locked --bin switchyard --bin loadgen
+cargo build --release --locked --bin switchyard
+cargo build --release --locked -p switchyard-bench --bin loadgen
 dir="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$dir"' EXIT
 SWITCHYARD_BIND=127.0.0.1:0 \
