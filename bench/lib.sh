@@ -1,0 +1,54 @@
+# Shared by the benchmark scripts: build the load generator, start and stop any of the
+# three servers (bench/peers/run-peer.sh), and print result tables.
+# shellcheck shell=bash
+
+BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export BENCH_JWT_SECRET="${BENCH_JWT_SECRET:-bench-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+# Spread client sockets over source addresses: ~28k ports each on this machine.
+BENCH_SOURCES="${BENCH_SOURCES:-127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4}"
+BENCH_PROFILE="${BENCH_PROFILE:-release}"
+LOADGEN_TARGET_DIR="${LOADGEN_TARGET_DIR:-$HOME/.cache/switchyard-target-$BENCH_PROFILE}"
+
+build_loadgen() {
+  local flag=()
+  [ "$BENCH_PROFILE" = release ] && flag=(--release)
+  (cd "$BENCH_ROOT" && CARGO_TARGET_DIR="$LOADGEN_TARGET_DIR" cargo build "${flag[@]}" --locked --quiet -p switchyard-bench --bin loadgen) >&2
+  LOADGEN="$LOADGEN_TARGET_DIR/$BENCH_PROFILE/loadgen"
+  [ "$BENCH_PROFILE" = release ] || LOADGEN="$LOADGEN_TARGET_DIR/debug/loadgen"
+}
+
+# start_server <switchyard|node|socketioxide>: sets SERVER_PID and SERVER_ADDR.
+start_server() {
+  local log
+  log="$(mktemp)"
+  PORT=0 "$BENCH_ROOT/bench/peers/run-peer.sh" "$1" >"$log" 2>"$log.err" &
+  SERVER_PID=$!
+  SERVER_ADDR=""
+  for _ in $(seq 600); do
+    SERVER_ADDR="$(sed -n 's#^listening on http://##p' "$log" | head -1)"
+    [ -n "$SERVER_ADDR" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.5
+  done
+  if [ -z "$SERVER_ADDR" ]; then
+    echo "bench: $1 did not start" >&2
+    cat "$log.err" >&2
+    return 1
+  fi
+}
+
+stop_server() {
+  kill "$SERVER_PID" 2>/dev/null || true
+  wait "$SERVER_PID" 2>/dev/null || true
+}
+
+# loadgen <args…>: runs the load generator against the current server, prints its RESULT
+# JSON (one line).
+loadgen() {
+  "$LOADGEN" --addr "$SERVER_ADDR" --sources "$BENCH_SOURCES" "$@" | sed -n 's/^RESULT //p'
+}
+
+# json <result> <python expression on r>: one value out of a result line.
+json() {
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Reconnect storm: CLIENTS sockets subscribed to a channel with history in Redis; the node
+# is killed (SIGKILL) and started again on the same port; every client reconnects with
+# jittered backoff and subscribes with its last position. Prints the time until all were
+# back, and how many recovered their publications.
+#
+#   bench/scenarios/storm.sh                  # 15,000 clients
+set -euo pipefail
+source "$(dirname "$0")/../lib.sh"
+CLIENTS="${CLIENTS:-15000}"
+build_loadgen
+
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+export SWITCHYARD_REDIS_URL="${SWITCHYARD_REDIS_URL:-redis://127.0.0.1:6379}"
+export SWITCHYARD_REDIS_PREFIX="bench-storm-$$"
+export SWITCHYARD_DATABASE_URL="sqlite://$(mktemp -d)/storm.db"
+export PORT="$port"
+start_server switchyard
+result="$(mktemp)"
+"$LOADGEN" --addr "$SERVER_ADDR" --sources "$BENCH_SOURCES" storm --clients "$CLIENTS" \
+  --drop-within 300s --deadline 120s | sed -n 's/^RESULT //p' >"$result" &
+loadgen_pid=$!
+# Wait until the clients are in, then publish a few and crash the node.
+bin="${SWITCHYARD_BIN:-$HOME/.cache/switchyard-target-release/release/switchyard}"
+token="$(SWITCHYARD_JWT_SECRET="$BENCH_JWT_SECRET" "$bin" token --sub bench --role service | tail -1)"
+until [ "$(ls /proc/"$SERVER_PID"/fd 2>/dev/null | wc -l)" -ge "$CLIENTS" ]; do sleep 1; done
+for n in 1 2 3; do
+  curl -s -o /dev/null -X POST "http://$SERVER_ADDR/api/v1/publish" -H "authorization: Bearer $token" \
+    -H 'content-type: application/json' -d "{\"channel\":\"public:bench-storm\",\"event\":\"tick\",\"data\":$n}"
+done
+sleep 2
+kill -9 "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+start_server switchyard
+wait "$loadgen_pid"
+stop_server
+r="$(cat "$result")"
+printf '%8s %8s %8s %10s %14s %22s\n' clients dropped back recovered not_recovered seconds_until_all_back
+printf '%8s %8s %8s %10s %14s %22s\n' "$CLIENTS" "$(json "$r" 'r["dropped"]')" "$(json "$r" 'r["back"]')" \
+  "$(json "$r" 'r["recovered"]')" "$(json "$r" 'r["not_recovered"]')" "$(json "$r" 'r["seconds_until_all_back"]')"
