@@ -14,6 +14,19 @@ pub mod presence_contract;
 #[cfg(test)]
 pub mod typing_contract;
 
+/// The machine's Redis (`SWITCHYARD_TEST_REDIS_URL`, default 127.0.0.1:6379) and a key
+/// prefix of the test's own, so tests running at once never share keys.
+#[cfg(test)]
+pub async fn test_redis() -> (fred::prelude::Client, String) {
+    let url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis = redis::RedisHealth::connect(&url)
+        .await
+        .expect("Redis on 127.0.0.1:6379 (scripts/services starts it)");
+    let prefix = format!("sy-test-{}", uuid::Uuid::new_v4().simple());
+    (redis.client(), prefix)
+}
+
 /// Advisory state (presence, typing) answers as if empty while Redis is unreachable:
 /// the failure is logged and counted, and the caller goes on.
 fn degraded<T: Default>(area: &'static str, what: &str, err: fred::error::Error) -> T {

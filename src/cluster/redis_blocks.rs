@@ -58,14 +58,10 @@ impl UserBlocks for RedisBlocks {
 mod tests {
     use super::*;
     use crate::cluster::memory::MemoryBlocks;
-    use crate::cluster::redis::RedisHealth;
 
     async fn redis_blocks() -> RedisBlocks {
-        let url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let redis = RedisHealth::connect(&url).await.expect("Redis");
-        let prefix = format!("sy-test-{}", uuid::Uuid::new_v4().simple());
-        RedisBlocks::new(redis.client(), &prefix)
+        let (client, prefix) = crate::cluster::test_redis().await;
+        RedisBlocks::new(client, &prefix)
     }
 
     async fn blocks_expire(blocks: &dyn UserBlocks) {

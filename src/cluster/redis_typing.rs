@@ -96,14 +96,10 @@ impl TypingState for RedisTyping {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::redis::RedisHealth;
 
     async fn fresh() -> RedisTyping {
-        let url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-        let redis = RedisHealth::connect(&url).await.expect("Redis");
-        let prefix = format!("sy-test-{}", uuid::Uuid::new_v4().simple());
-        RedisTyping::new(redis.client(), &prefix)
+        let (client, prefix) = crate::cluster::test_redis().await;
+        RedisTyping::new(client, &prefix)
     }
 
     crate::typing_contract!(fresh);

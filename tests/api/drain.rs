@@ -1,12 +1,12 @@
 //! Graceful drain: not ready, new connections refused, clients told when to reconnect,
 //! the rest closed, the process gone within the grace period.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::support::process::{self, Gateway, listening_addr};
 use crate::support::{Connect, Db, SioClient, TestApp};
 
 #[tokio::test]
@@ -47,57 +47,30 @@ async fn draining_refuses_newcomers_and_tells_clients_when_to_come_back() {
 #[test]
 fn sigterm_drains_and_exits_within_the_grace_period() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .env("SWITCHYARD_BIND", "127.0.0.1:0")
-        .env(
-            "SWITCHYARD_DATABASE_URL",
-            format!("sqlite://{}/d.db", dir.path().display()),
-        )
-        .env("SWITCHYARD_JWT_SECRET", crate::support::app::SECRET)
-        .env("SWITCHYARD_SHUTDOWN_GRACE_SECS", "5")
-        .env("SWITCHYARD_DRAIN_RECONNECT_SPREAD_MS", "500")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.split("listening on http://")
-                .nth(1)
-                .and_then(|r| r.split_whitespace().next())
-                .map(str::to_owned)
-        })
-        .expect("address logged");
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let token = {
-        let claims = json!({ "sub": "alice", "exp": jsonwebtoken::get_current_timestamp() + 600 });
-        let key = jsonwebtoken::EncodingKey::from_secret(crate::support::app::SECRET.as_bytes());
-        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("token")
-    };
+    let env = [
+        ("SWITCHYARD_SHUTDOWN_GRACE_SECS", "5".to_owned()),
+        ("SWITCHYARD_DRAIN_RECONNECT_SPREAD_MS", "500".to_owned()),
+    ];
+    let mut gateway = Gateway::spawn(&env, listening_addr);
+    let token = process::token("alice", &[]);
     runtime.block_on(async {
         let opts = Connect {
             auth: Some(json!({ "token": token })),
             ..Connect::default()
         };
-        let mut alice = SioClient::connect(&addr, "/ws", opts)
+        let mut alice = SioClient::connect(&gateway.addr, "/ws", opts)
             .await
             .expect("connects");
         let started = Instant::now();
         let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &gateway.pid().to_string()])
             .status()
             .expect("kill");
         assert!(killed.success());
         let told = alice.expect("server:draining").await.data;
         assert!(told["reconnectInMs"].as_u64().is_some_and(|d| d <= 500));
         let status = loop {
-            if let Some(status) = child.try_wait().expect("wait") {
+            if let Some(status) = gateway.try_wait() {
                 break status;
             }
             assert!(

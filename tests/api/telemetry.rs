@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::otlp::Collector;
-use crate::support::process::{Gateway, token};
+use crate::support::process::{Gateway, listening_addr, token};
 use crate::support::{Connect, SioClient};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -15,12 +15,6 @@ const PARENT_ID: &str = "00f067aa0ba902b7";
 
 fn traceparent() -> String {
     format!("00-{TRACE_ID}-{PARENT_ID}-01")
-}
-
-/// The address in the text log line `… listening on http://ADDR`.
-fn text_addr(line: &str) -> Option<String> {
-    let rest = line.split("listening on http://").nth(1)?;
-    rest.split_whitespace().next().map(str::to_owned)
 }
 
 async fn post(gateway: &Gateway, path: &str, body: Value) -> u16 {
@@ -46,7 +40,7 @@ async fn spans_reach_an_otlp_collector_and_http_continues_the_callers_trace() {
             // Only the address line is logged; spans must be exported all the same.
             ("RUST_LOG", "warn,switchyard::cli=info".into()),
         ],
-        text_addr,
+        listening_addr,
     );
     let body = json!({ "channel": "public:otel", "event": "e", "data": {} });
     assert_eq!(post(&gateway, "/api/v1/publish", body).await, 202);

@@ -26,25 +26,13 @@ pub async fn publish<A: Adapter>(
     state: &RealtimeState,
     req: Publish,
 ) -> Result<PublishAck, NsError> {
+    // Cluster: the history's feed delivers, in offset order, on every node.
+    // One node: held until the sockets have the publication, so offsets reach them in order.
+    let _ordered = match state.inner.feed {
+        Some(_) => None,
+        None => Some(state.inner.order.lock(req.channel.as_str()).await),
+    };
     let key = req.idempotency_key.as_ref().map(|k| k.as_str());
-    if state.inner.feed.is_some() {
-        let (publication, _) = state
-            .history()
-            .append(
-                req.channel.as_str(),
-                &req.event.0,
-                req.data,
-                state.now(),
-                key,
-            )
-            .await?;
-        return Ok(PublishAck {
-            offset: publication.offset,
-            epoch: publication.epoch,
-        });
-    }
-    // Held until the sockets have the publication: offsets reach them in order.
-    let _ordered = state.inner.order.lock(req.channel.as_str()).await;
     let (publication, is_new) = state
         .history()
         .append(
@@ -55,7 +43,8 @@ pub async fn publish<A: Adapter>(
             key,
         )
         .await?;
-    if is_new && let Some(ns) = io.of(PATH) {
+    let delivers_here = is_new && state.inner.feed.is_none();
+    if delivers_here && let Some(ns) = io.of(PATH) {
         let subscribers = ns.to(channel_room(&publication.channel));
         fanout(subscribers.clone().sockets().len());
         let emit = subscribers.emit(emits::EVENT, &publication);

@@ -10,25 +10,16 @@ use switchyard_namespaces::presence::Status;
 
 use super::{PresenceTtl, RedisPresence};
 use crate::cluster::presence_contract::{Heartbeat, ManualClock, Node};
-use crate::cluster::redis::RedisHealth;
 
 const TTL: PresenceTtl = PresenceTtl {
     ttl: Duration::from_secs(30),
 };
 
-fn redis_url() -> String {
-    std::env::var("SWITCHYARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-async fn registry_under(prefix: &str, clock: Arc<ManualClock>) -> Arc<RedisPresence> {
-    let redis = RedisHealth::connect(&redis_url())
-        .await
-        .expect("Redis on 127.0.0.1:6379 (scripts/services starts it)");
-    Arc::new(RedisPresence::new(redis.client(), prefix, TTL, clock))
-}
-
-fn fresh_prefix() -> String {
-    format!("sy-test-{}", uuid::Uuid::new_v4().simple())
+/// A registry with a key prefix of its own, and the client it uses.
+async fn fresh(clock: Arc<ManualClock>) -> (Arc<RedisPresence>, fred::prelude::Client) {
+    let (client, prefix) = crate::cluster::test_redis().await;
+    let registry = RedisPresence::new(client.clone(), &prefix, TTL, clock);
+    (Arc::new(registry), client)
 }
 
 #[async_trait::async_trait]
@@ -39,16 +30,17 @@ impl Heartbeat for RedisPresence {
 }
 
 crate::presence_contract!(async |clock: Arc<contract::ManualClock>| {
-    let registry = registry_under(&fresh_prefix(), clock).await;
+    let (registry, _) = fresh(clock).await;
     let heartbeat: Arc<dyn Heartbeat> = registry.clone();
     (registry as Arc<dyn PresenceRegistry>, Some(heartbeat))
 });
 
 /// Two nodes on one prefix and one clock.
 async fn two_nodes() -> (Node, Node, Arc<RedisPresence>, Arc<ManualClock>) {
-    let (prefix, clock) = (fresh_prefix(), ManualClock::new());
-    let a = registry_under(&prefix, clock.clone()).await;
-    let b = registry_under(&prefix, clock.clone()).await;
+    let clock = ManualClock::new();
+    let (a, client) = fresh(clock.clone()).await;
+    let prefix = a.prefix.trim_end_matches(":pr").to_owned();
+    let b = Arc::new(RedisPresence::new(client, &prefix, TTL, clock.clone()));
     (
         Node::new(a.clone(), clock.clone()),
         Node::new(b, clock.clone()),
@@ -130,10 +122,9 @@ async fn refreshing_restores_entries_redis_lost() {
     let mut keys = a_registry.user_keys("fay");
     keys.push(a_registry.channel_key("public:z"));
     keys.push(a_registry.online_key());
-    let redis = RedisHealth::connect(&redis_url()).await.expect("redis");
     {
         use fred::prelude::KeysInterface;
-        let deleted: i64 = redis.client().del(keys).await.expect("del");
+        let deleted: i64 = a_registry.client.del(keys).await.expect("del");
         assert_eq!(deleted, 5, "every key existed");
     }
     assert_eq!(b.status("fay").await, Status::Offline, "Redis forgot fay");

@@ -48,7 +48,7 @@ async fn a_drained_nodes_clients_move_on_and_nothing_acked_is_lost() {
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     let terminated = std::process::Command::new("kill")
-        .args(["-TERM", &doomed.child.id().to_string()])
+        .args(["-TERM", &doomed.gateway.pid().to_string()])
         .status()
         .expect("kill");
     assert!(terminated.success());

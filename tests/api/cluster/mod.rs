@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::conversations::{create, send};
 use crate::notifications::{notify, simple};
 use crate::realtime::publish;
+use crate::support::process::{Gateway, listening_addr};
 use crate::support::{Db, TestApp};
 
 mod drain;
@@ -465,10 +466,9 @@ async fn two_push_workers_send_each_push_once() {
     );
 }
 
-/// A gateway node as a real process, to be killed with SIGKILL.
+/// A gateway node as a real process, to be killed with SIGKILL or SIGTERM.
 struct ProcessNode {
-    child: std::process::Child,
-    addr: String,
+    gateway: Gateway,
 }
 
 impl ProcessNode {
@@ -478,41 +478,26 @@ impl ProcessNode {
 
     /// A node of the same cluster as `settings`, with `extra` environment variables.
     fn spawn_with(settings: &switchyard::config::Settings, extra: &[(&str, &str)]) -> Self {
-        use std::io::{BufRead, BufReader};
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .envs(extra.iter().copied())
-            .env("SWITCHYARD_BIND", "127.0.0.1:0")
-            .env("SWITCHYARD_DATABASE_URL", &settings.database_url)
-            .env(
+        let mut env: Vec<(&str, String)> = vec![
+            ("SWITCHYARD_DATABASE_URL", settings.database_url.clone()),
+            (
                 "SWITCHYARD_REDIS_URL",
-                settings.redis_url.as_deref().unwrap_or_default(),
-            )
-            .env("SWITCHYARD_REDIS_PREFIX", &settings.redis_prefix)
-            .env(
+                settings.redis_url.clone().unwrap_or_default(),
+            ),
+            ("SWITCHYARD_REDIS_PREFIX", settings.redis_prefix.clone()),
+            (
                 "SWITCHYARD_PRESENCE_TTL_SECS",
                 settings.presence_ttl_secs.to_string(),
-            )
-            .env(
+            ),
+            (
                 "SWITCHYARD_JWT_SECRET",
-                settings.jwt_secret.as_deref().unwrap_or_default(),
-            )
-            .env("NO_COLOR", "1")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("node process starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let addr = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                l.split("listening on http://")
-                    .nth(1)
-                    .and_then(|r| r.split_whitespace().next())
-                    .map(str::to_owned)
-            })
-            .expect("address logged");
-        std::thread::spawn(move || lines.for_each(drop));
-        Self { child, addr }
+                settings.jwt_secret.clone().unwrap_or_default(),
+            ),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Self {
+            gateway: Gateway::spawn(&env, listening_addr),
+        }
     }
 
     async fn connect(&self, app: &TestApp, ns: &str, user: &str) -> crate::support::SioClient {
@@ -520,16 +505,9 @@ impl ProcessNode {
             auth: Some(json!({ "token": app.token(user) })),
             ..Default::default()
         };
-        crate::support::SioClient::connect(&self.addr, ns, opts)
+        crate::support::SioClient::connect(&self.gateway.addr, ns, opts)
             .await
             .expect("connects")
-    }
-}
-
-impl Drop for ProcessNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -569,8 +547,7 @@ async fn after_a_sigkill_clients_recover_on_another_node_without_gaps_or_duplica
         .await;
     assert_eq!(watched["users"][0]["status"], json!("online"));
     assert_eq!(watched["users"][0]["devices"], json!(2));
-    doomed.child.kill().expect("SIGKILL");
-    let _ = doomed.child.wait();
+    doomed.gateway.kill();
     // Within the TTL, plus slack for a loaded machine.
     let offline = watcher
         .within("presence", SHORT_PRESENCE_TTL + Duration::from_secs(2))
