@@ -11,6 +11,7 @@ use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
+use tokio::sync::oneshot;
 use switchyard_namespaces::Identity;
 use switchyard_namespaces::ack::{ErrorCode, NsError};
 use switchyard_namespaces::incoming::Incoming;
@@ -49,14 +50,27 @@ struct Refresh {
     token: String,
 }
 
+/// Lives in the socket's extensions; when the socket is gone, so is this, and the timer
+/// waiting on the other end stops.
+#[derive(Clone)]
+struct SocketAlive(#[allow(dead_code)] Arc<oneshot::Sender<()>>);
+
 /// Gives the socket its session, the `auth:refresh` handler, and a timer that ends the
 /// session at `exp`. The timer looks the socket up by id when it wakes, so it keeps no
-/// closed socket alive.
+/// closed socket alive, and it ends as soon as the socket is dropped.
 pub fn start<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, me: &Identity, grace: AuthGrace) {
     let session = Session(Arc::new(AtomicI64::new(me.expires_at)));
     s.extensions.insert(session.clone());
+    let (alive, gone) = oneshot::channel();
+    s.extensions.insert(SocketAlive(Arc::new(alive)));
     s.on(events::AUTH_REFRESH, on_refresh::<A>);
-    tokio::spawn(expire(io, s.ns().to_owned(), s.id, session, grace.0));
+    let timer = expire(io, s.ns().to_owned(), s.id, session, grace.0);
+    tokio::spawn(async move {
+        tokio::select! {
+            () = timer => {}
+            _ = gone => {}
+        }
+    });
 }
 
 async fn on_refresh<A: Adapter>(

@@ -81,7 +81,8 @@ async fn churn(setup: Setup, clients: Clients, per_second: usize, end: Instant) 
             }
             let i = next % len;
             next += 1;
-            let user = format!("soak-{i}-{replaced}");
+            // The same users come back, as real clients do.
+            let user = format!("soak-{i}");
             let Ok(fresh) = setup.connect_one(&user, i, false).await else {
                 continue;
             };
