@@ -2,6 +2,7 @@
 //! failure into `{error: {code, message}}` with the matching status.
 
 mod api;
+mod demo;
 mod error;
 pub mod guard;
 mod health;
@@ -55,6 +56,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(metrics)
+        .merge(demo::routes())
         .nest("/api/v1", api::routes(state.max_body_bytes))
         .fallback(error::not_found)
         .with_state(state)

@@ -21,6 +21,7 @@ mod metrics;
 mod notifications;
 mod presence;
 mod push;
+mod push_doc;
 mod realtime;
 mod receipts;
 mod security;

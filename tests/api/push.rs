@@ -12,7 +12,7 @@ use crate::support::fake_fcm::{FakeFcm, Recorded, Reply};
 use crate::support::{Db, SioClient, TestApp};
 
 /// A server whose pushes go to `fcm`, with a short ack timeout.
-async fn app_with_push(db: Db, fcm: &FakeFcm, dir: &tempfile::TempDir) -> TestApp {
+pub(crate) async fn app_with_push(db: Db, fcm: &FakeFcm, dir: &tempfile::TempDir) -> TestApp {
     let key_file = fcm.write_service_account(dir.path());
     let endpoint = fcm.base_url();
     TestApp::spawn_with(db, move |s| {
@@ -23,7 +23,7 @@ async fn app_with_push(db: Db, fcm: &FakeFcm, dir: &tempfile::TempDir) -> TestAp
     .await
 }
 
-async fn register(s: &SioClient, token: &str, platform: &str) {
+pub(crate) async fn register(s: &SioClient, token: &str, platform: &str) {
     let ack = s
         .emit_ack(
             "device:register",
@@ -34,7 +34,7 @@ async fn register(s: &SioClient, token: &str, platform: &str) {
 }
 
 /// Waits until `fcm` has recorded `n` requests, or a few seconds pass.
-async fn pushes(fcm: &FakeFcm, n: usize) -> Vec<Recorded> {
+pub(crate) async fn pushes(fcm: &FakeFcm, n: usize) -> Vec<Recorded> {
     let deadline = Instant::now() + Duration::from_secs(8);
     while fcm.requests().len() < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
