@@ -79,6 +79,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
             "development mode: no SWITCHYARD_JWT_SECRET or SWITCHYARD_JWKS_URL, using a random secret"
         );
         tracing::info!("demo token for user `demo` (24 h): {token}");
+        tracing::info!("demo page: http://{addr}/demo?token={token}");
     }
     app.run_until_stopped().await
 }

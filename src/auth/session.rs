@@ -11,10 +11,10 @@ use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
-use tokio::sync::oneshot;
 use switchyard_namespaces::Identity;
 use switchyard_namespaces::ack::{ErrorCode, NsError};
 use switchyard_namespaces::incoming::Incoming;
+use tokio::sync::oneshot;
 
 use super::{AuthError, TokenVerifier};
 

@@ -85,7 +85,7 @@ fn production_without_keys_refuses_to_start() {
 }
 
 #[test]
-fn port_zero_logs_the_real_address_and_a_demo_token() {
+fn port_zero_logs_the_real_address_a_demo_token_and_the_demo_page() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = clean_command()
         .env("SWITCHYARD_BIND", "127.0.0.1:0")
@@ -98,7 +98,7 @@ fn port_zero_logs_the_real_address_and_a_demo_token() {
         .expect("spawns");
     let stdout = child.stdout.take().expect("stdout");
     let deadline = Instant::now() + Duration::from_secs(20);
-    let (mut port, mut demo) = (None, false);
+    let (mut port, mut demo, mut page) = (None, false, false);
     for line in BufReader::new(stdout).lines() {
         let line = line.expect("line");
         if let Some(rest) = line.split("listening on http://127.0.0.1:").nth(1) {
@@ -108,7 +108,8 @@ fn port_zero_logs_the_real_address_and_a_demo_token() {
                 .and_then(|p| p.parse::<u16>().ok());
         }
         demo |= line.contains("demo token for user `demo`");
-        if (port.is_some() && demo) || Instant::now() > deadline {
+        page |= line.contains("/demo?token=ey");
+        if (port.is_some() && demo && page) || Instant::now() > deadline {
             break;
         }
     }
@@ -116,4 +117,5 @@ fn port_zero_logs_the_real_address_and_a_demo_token() {
     let _ = child.wait();
     assert!(port.is_some_and(|p| p != 0), "a real port is logged");
     assert!(demo, "a demo token is logged in development mode");
+    assert!(page, "and the demo page's address with it");
 }
