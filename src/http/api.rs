@@ -26,12 +26,14 @@ pub fn routes(max_body_bytes: usize) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }
 
+/// The body of `POST /announce`; public for the fuzz targets in `fuzz/`.
+#[doc(hidden)]
 #[derive(Debug, Deserialize)]
-struct Announcement {
-    title: String,
-    body: String,
+pub struct Announcement {
+    pub title: String,
+    pub body: String,
     #[serde(default)]
-    data: Option<Value>,
+    pub data: Option<Value>,
 }
 
 /// `announcement` to every socket of every namespace.

@@ -19,6 +19,8 @@ use switchyard_namespaces::realtime::RealtimeState;
 use crate::auth::TokenVerifier;
 use crate::gateway::Gateway;
 use crate::store::Database;
+#[doc(hidden)]
+pub use api::Announcement;
 pub use error::{AppError, JsonBody};
 pub use health::{metrics_routes, serve_metrics};
 pub use stats::EventRate;
