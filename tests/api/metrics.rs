@@ -124,16 +124,9 @@ async fn auth_recovery_publication_and_notification_metrics_move() {
     let lost = carol.emit_ack("subscribe", sub(since(&json!("old")))).await;
     assert_eq!(lost["recovered"]["public:m"], json!(false));
     let _dave = app.connect("/notifications", "dave").await;
-    let token = app.token_with(json!({ "sub": "backend", "roles": ["service"] }));
     let body = json!({ "userIds": ["dave"], "type": "t", "title": "T", "body": "B" });
-    let res = reqwest::Client::new()
-        .post(app.url("/api/v1/notifications"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .expect("response");
-    assert_eq!(res.status().as_u16(), 202);
+    let (status, _) = crate::notifications::notify(&app, body).await;
+    assert_eq!(status, 202);
     let delivered = [("kind", "notification")];
     let after = until(&url, |s| {
         grew(
