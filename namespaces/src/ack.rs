@@ -47,11 +47,23 @@ pub struct NsError {
     pub details: Option<Map<String, Value>>,
 }
 
+/// The longest error message a client is sent. serde's messages quote the offending
+/// value, which could be most of a 64 KiB payload; the client already has it.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 300;
+
+/// `message`, cut to [`MAX_ERROR_MESSAGE_CHARS`] characters (with `…` when cut).
+pub fn clip_message(message: String) -> String {
+    match message.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        None => message,
+        Some((end, _)) => format!("{}…", &message[..end]),
+    }
+}
+
 impl NsError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
-            message: message.into(),
+            message: clip_message(message.into()),
             retry_after_ms: None,
             details: None,
         }
@@ -154,5 +166,17 @@ mod tests {
         let body = err.ack_body();
         assert_eq!(body["ok"], json!(false));
         assert_eq!(body["current"]["version"], json!(3));
+    }
+
+    #[test]
+    fn a_payload_quoted_by_serde_is_clipped() {
+        let long = "é".repeat(10_000);
+        let Err(err) = crate::incoming::decode::<u32>(json!(long)) else {
+            panic!("a string is not a u32");
+        };
+        assert_eq!(err.code, ErrorCode::InvalidPayload);
+        assert_eq!(err.message.chars().count(), MAX_ERROR_MESSAGE_CHARS + 1);
+        assert!(err.message.ends_with('…'));
+        assert_eq!(clip_message("short".into()), "short");
     }
 }

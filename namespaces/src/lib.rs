@@ -20,6 +20,6 @@ pub mod ws;
 #[cfg(test)]
 mod memory;
 
-pub use ack::{ErrorCode, NsError};
+pub use ack::{ErrorCode, NsError, clip_message};
 pub use identity::Identity;
 pub use incoming::Incoming;

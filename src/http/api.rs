@@ -7,8 +7,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_namespaces::notifications;
+use switchyard_namespaces::notifications::payloads::BodyText;
 use switchyard_namespaces::realtime::PublishAck;
 use switchyard_namespaces::realtime::payloads::{PresenceUsers, Publish};
+use switchyard_namespaces::ws::payloads::Title;
 
 use super::{AppError, AppState, JsonBody};
 use crate::auth::Caller;
@@ -26,12 +28,13 @@ pub fn routes(max_body_bytes: usize) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }
 
-/// The body of `POST /announce`; public for the fuzz targets in `fuzz/`.
+/// The body of `POST /announce`; public for the fuzz targets in `fuzz/`. Title and body
+/// have a notification's limits; `data` only the body limit (the payload maximum).
 #[doc(hidden)]
 #[derive(Debug, Deserialize)]
 pub struct Announcement {
-    pub title: String,
-    pub body: String,
+    pub title: Title,
+    pub body: BodyText,
     #[serde(default)]
     pub data: Option<Value>,
 }
@@ -46,7 +49,8 @@ async fn announce(
     let ts = switchyard_namespaces::ports::Clock::now_ms(
         &switchyard_namespaces::ports::SystemClock::new(),
     );
-    let event = json!({ "title": a.title, "body": a.body, "data": a.data, "ts": ts });
+    let event =
+        json!({ "title": a.title.into_string(), "body": a.body.0, "data": a.data, "ts": ts });
     state.gateway.announce(&event).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }

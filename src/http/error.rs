@@ -75,7 +75,7 @@ impl IntoResponse for AppError {
 /// oversized bodies 413.
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
-        let text = rejection.body_text();
+        let text = switchyard_namespaces::clip_message(rejection.body_text());
         match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(text),
             StatusCode::UNPROCESSABLE_ENTITY => Self::Unprocessable(text),

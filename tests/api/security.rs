@@ -157,3 +157,75 @@ async fn a_frame_over_the_engine_limit_closes_only_that_connection() {
     );
     still_serves(&app).await;
 }
+
+/// Each field a payload may grow is bounded, and the refusal does not echo the input back.
+#[tokio::test]
+async fn every_growable_field_is_bounded_and_refusals_stay_short() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.rate_limits = "off".into()).await;
+    let live = app.connect("/realtime", "alice").await;
+    let refused = |ack: &Value| {
+        assert_eq!(ack["error"]["code"], json!("invalid_payload"), "{ack}");
+        let message = ack["error"]["message"].as_str().expect("message");
+        assert!(
+            message.chars().count() <= 301,
+            "message echoes the input: {} chars",
+            message.len()
+        );
+    };
+    let since: serde_json::Map<String, Value> = (0..101)
+        .map(|i| (format!("public:{i}"), json!({ "epoch": "e", "offset": 0 })))
+        .collect();
+    let requests = [
+        (
+            "subscribe",
+            json!({ "channels": ["public:a"], "since": since }),
+        ),
+        (
+            "subscribe",
+            json!({ "channels": ["public:a"], "since": { "public:a": { "epoch": "e".repeat(65), "offset": 0 } } }),
+        ),
+        (
+            "draft:sync",
+            json!({ "draftId": "d", "baseVersion": 0, "content": "x".repeat(16_001) }),
+        ),
+        ("latency:ping", json!({ "t": { "nested": [1, 2, 3] } })),
+        ("latency:ping", json!({ "t": "x".repeat(65) })),
+        ("presence:set", json!({ "status": "x".repeat(20_000) })),
+    ];
+    for (event, body) in requests {
+        refused(&live.emit_ack(event, body).await);
+    }
+    let fits = json!({ "draftId": "d", "baseVersion": 0, "content": "x".repeat(16_000) });
+    assert_eq!(live.emit_ack("draft:sync", fits).await["ok"], json!(true));
+
+    let http = reqwest::Client::new();
+    let announce = |body: Value| {
+        http.post(app.url("/api/v1/announce"))
+            .bearer_auth(app.admin_token())
+            .json(&body)
+            .send()
+    };
+    for body in [
+        json!({ "title": "t".repeat(201), "body": "b" }),
+        json!({ "title": "t", "body": "b".repeat(4001) }),
+    ] {
+        let res = announce(body).await.expect("response");
+        assert_eq!(res.status().as_u16(), 422);
+        let body: Value = res.json().await.expect("json");
+        assert_eq!(body["error"]["code"], json!("invalid_payload"));
+    }
+    // A body of the wrong shape, which serde quotes in its message.
+    let res = announce(json!("b".repeat(30_000))).await.expect("response");
+    assert_eq!(res.status().as_u16(), 422);
+    let body: Value = res.json().await.expect("json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .chars()
+            .count()
+            <= 301,
+        "{body}"
+    );
+    still_serves(&app).await;
+}

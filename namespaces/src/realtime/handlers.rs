@@ -106,7 +106,7 @@ async fn recover(
     at: &Position,
     until: Option<u64>,
 ) -> Result<Option<Vec<Value>>, NsError> {
-    match st.history().since(channel, &at.epoch, at.offset).await? {
+    match st.history().since(channel, &at.epoch.0, at.offset).await? {
         Recovery::Recovered(publications) => Ok(Some(
             publications
                 .iter()
@@ -191,7 +191,7 @@ async fn on_draft_sync<A: Adapter>(
         let write = st
             .inner
             .drafts
-            .save_draft(&me.user_id, draft_id, i64::from(body.base_version), &body.content, st.now())
+            .save_draft(&me.user_id, draft_id, i64::from(body.base_version), &body.content.0, st.now())
             .await?;
         match write {
             DraftWrite::Saved(draft) => {
