@@ -103,10 +103,12 @@ pub struct Admission {
 }
 
 impl ConnectionCaps {
+    /// A cap of 0 is no cap (PROTOCOL.md §8 for the per-IP one).
     pub fn new(per_ip: u32, per_node: u32, trusted: TrustedProxies) -> Arc<Self> {
+        let cap = |n: u32| if n == 0 { usize::MAX } else { n as usize };
         Arc::new(Self {
-            per_ip: per_ip as usize,
-            per_node: per_node as usize,
+            per_ip: cap(per_ip),
+            per_node: cap(per_node),
             trusted,
             counts: Mutex::default(),
         })
@@ -255,5 +257,15 @@ mod tests {
             caps.admit(&handshake([127, 0, 0, 3], None), 3).err(),
             Some(Refusal::TooMany)
         );
+    }
+
+    #[test]
+    fn a_cap_of_zero_is_no_cap() {
+        let caps = ConnectionCaps::new(0, 0, TrustedProxies::default());
+        let parts = handshake([127, 0, 0, 1], None);
+        let held: Vec<_> = (0..1000)
+            .map(|n| caps.admit(&parts, n).expect("no cap"))
+            .collect();
+        assert_eq!(held.len(), 1000);
     }
 }
