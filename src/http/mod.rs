@@ -6,6 +6,7 @@ mod demo;
 mod error;
 pub mod guard;
 mod health;
+mod own_head;
 mod stats;
 mod trace;
 
@@ -23,6 +24,7 @@ use crate::store::Database;
 pub use api::Announcement;
 pub use error::{AppError, JsonBody};
 pub use health::{metrics_routes, serve_metrics};
+pub use own_head::own_socket_io_head;
 pub use stats::EventRate;
 
 /// What HTTP handlers share.

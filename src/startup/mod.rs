@@ -149,6 +149,7 @@ impl Application {
         // The Socket.IO layer wraps the merged router, or `/socket.io/` would answer 404;
         // the guard and CORS come before both.
         let router = (mounted.apply)(http::router(state, settings.metrics_bind.is_none()))
+            .layer(axum::middleware::map_request(http::own_socket_io_head))
             .layer(axum::middleware::from_fn_with_state(
                 guard.clone(),
                 http::guard::guard,

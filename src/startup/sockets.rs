@@ -30,6 +30,11 @@ use crate::shutdown::{Drain, refuse_while_draining};
 /// `payload_too_large` on a kept connection; only a frame over this closes it.
 const MIN_ENGINE_PAYLOAD: usize = 1024 * 1024;
 
+/// What a WebSocket reads from its socket at a time, and the buffer each connection keeps
+/// for it (engineioxide's default is 4 KiB, a fifth of an idle connection's heap). Events
+/// are mostly well under 1 KiB; a larger frame still gets a buffer of its own size.
+const WS_READ_BUFFER: usize = 1024;
+
 /// The state of each namespace.
 pub struct States {
     pub drain: Drain,
@@ -108,6 +113,7 @@ fn configured(
         .max_payload(engine_limit as u64)
         .ws_max_message_size(engine_limit)
         .ws_max_frame_size(engine_limit)
+        .ws_read_buffer_size(WS_READ_BUFFER)
 }
 
 fn finish<A: Adapter + DefinedAdapter>(

@@ -1,0 +1,81 @@
+//! hyper parses a request out of its connection's read buffer (8 to 16 KiB) and hands out
+//! the URI and the header values as slices of that buffer. Engine.IO keeps a session's
+//! request parts (extensions included, where axum keeps the URI as it arrived) for the
+//! session's whole life, and with them the whole buffer: about
+//! 16 KB of an idle WebSocket's 32 KB of heap (BENCHMARKS.md, heap profile). Copying the
+//! few hundred bytes the parts need lets the buffer go when the request has been read.
+
+use axum::extract::{OriginalUri, Request};
+use http::{HeaderMap, HeaderValue, Uri};
+
+/// For Socket.IO requests (the only ones whose parts outlive them): the URI and header
+/// values in their own memory. Other requests pass untouched.
+pub async fn own_socket_io_head(mut req: Request) -> Request {
+    if req.uri().path().starts_with("/socket.io") {
+        own_head(&mut req);
+    }
+    req
+}
+
+fn own_head(req: &mut Request) {
+    *req.uri_mut() = owned_uri(req.uri());
+    // axum's router keeps a clone of the URI as it arrived, in the extensions.
+    if let Some(OriginalUri(original)) = req.extensions_mut().get_mut::<OriginalUri>() {
+        *original = owned_uri(original);
+    }
+    let mut owned = HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        // Names are already owned (hyper copies them when it lowercases them).
+        let copy = match HeaderValue::from_bytes(value.as_bytes()) {
+            Ok(mut copy) => {
+                copy.set_sensitive(value.is_sensitive());
+                copy
+            }
+            Err(_) => value.clone(),
+        };
+        owned.append(name.clone(), copy);
+    }
+    *req.headers_mut() = owned;
+}
+
+/// `Uri` from a `String` owns its bytes; from hyper it borrows the read buffer.
+fn owned_uri(uri: &Uri) -> Uri {
+    Uri::try_from(uri.to_string()).unwrap_or_else(|_| uri.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Bytes;
+
+    /// A request as hyper builds one: its URI and a header value are slices of one buffer.
+    fn parsed_from(buffer: &Bytes) -> Request {
+        let uri = Uri::from_maybe_shared(buffer.slice(4..41)).expect("uri");
+        let value = HeaderValue::from_maybe_shared(buffer.slice(58..67)).expect("value");
+        let mut req = Request::new(axum::body::Body::empty());
+        *req.uri_mut() = uri;
+        req.headers_mut().insert("host", value);
+        let original = OriginalUri(req.uri().clone());
+        req.extensions_mut().insert(original);
+        req
+    }
+
+    #[tokio::test]
+    async fn socket_io_requests_let_go_of_the_read_buffer() {
+        let buffer = Bytes::from(
+            b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                .to_vec(),
+        );
+        let req = own_socket_io_head(parsed_from(&buffer)).await;
+        assert!(
+            buffer.is_unique(),
+            "nothing of the request holds the buffer"
+        );
+        assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(req.headers()["host"], "localhost");
+
+        let kept = parsed_from(&buffer);
+        assert!(!buffer.is_unique(), "the test's request does hold it");
+        drop(kept);
+    }
+}
