@@ -132,17 +132,22 @@ macro_rules! sql_message_store {
 
             #[tracing::instrument(skip_all, name = "db.participants")]
             async fn participants(&self, conversation_id: &str) -> StoreResult<Vec<String>> {
+                if let Some(ids) = self.participants.get(conversation_id) {
+                    return Ok(ids.to_vec());
+                }
                 let ids: Vec<String> = sqlx::query_scalar(queries::PARTICIPANTS)
                     .bind(conversation_id)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(unavailable)?;
-                // Every conversation has its creator: no participants means no conversation.
+                // Every conversation has its creator: no participants means no conversation
+                // (not cached: it may be created on another node a moment later).
                 if ids.is_empty() {
-                    Err(StoreError::NotFound)
-                } else {
-                    Ok(ids)
+                    return Err(StoreError::NotFound);
                 }
+                self.participants
+                    .insert(conversation_id.to_owned(), ids.clone().into());
+                Ok(ids)
             }
 
             #[tracing::instrument(skip_all, name = "db.conversation_ids_of")]
@@ -179,12 +184,11 @@ macro_rules! sql_message_store {
 
             #[tracing::instrument(skip_all, name = "db.insert_message")]
             async fn insert_message(&self, m: NewMessage) -> StoreResult<Inserted> {
-                if let Some(old) = self.by_client_id(&m.sender_id, &m.client_msg_id).await? {
-                    return Ok(Inserted::Existing(old));
-                }
+                // Insert first: a new message (nearly every send) costs one statement. A
+                // resend breaks the unique `(sender_id, client_msg_id)` index, its whole
+                // transaction (the `seq` taken too) rolls back, and the stored one answers.
                 match self.insert_new(&m).await {
                     Ok(message) => Ok(Inserted::New(message)),
-                    // A concurrent resend won the race: answer with its message.
                     Err(err) if is_unique_violation(&err) => self
                         .by_client_id(&m.sender_id, &m.client_msg_id)
                         .await?
@@ -314,36 +318,70 @@ macro_rules! sql_message_store {
                     .map_err(unavailable)?;
                 Ok(row.map(Message::from))
             }
-
-            /// Takes the next `seq` and stores the message in one transaction; the row
-            /// lock on the conversation orders concurrent senders.
-            async fn insert_new(&self, m: &NewMessage) -> Result<Message, sqlx::Error> {
-                let mut tx = self.pool.begin().await?;
-                let seq: i64 = sqlx::query_scalar(queries::NEXT_SEQ)
-                    .bind(&m.conversation_id)
-                    .bind(m.created_at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                let attachments = serde_json::to_string(&m.attachments)
-                    .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-                let row: MessageRow = sqlx::query_as(SQL.insert.as_str())
-                    .bind(&m.id)
-                    .bind(&m.conversation_id)
-                    .bind(seq)
-                    .bind(&m.sender_id)
-                    .bind(&m.client_msg_id)
-                    .bind(&m.content)
-                    .bind(attachments)
-                    .bind(&m.reply_to)
-                    .bind(m.created_at)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(row.into())
-            }
         }
     };
 }
 
 sql_message_store!(Sqlite);
 sql_message_store!(Postgres);
+
+impl SqlStore<Sqlite> {
+    /// Takes the next `seq` and stores the message in one transaction; SQLite has one
+    /// writer at a time, which orders concurrent senders.
+    async fn insert_new(&self, m: &NewMessage) -> Result<Message, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let seq: i64 = sqlx::query_scalar(queries::NEXT_SEQ)
+            .bind(&m.conversation_id)
+            .bind(m.created_at)
+            .fetch_one(&mut *tx)
+            .await?;
+        let row: MessageRow = bind_message(sqlx::query_as(SQL.insert.as_str()), m, Some(seq))?
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row.into())
+    }
+}
+
+impl SqlStore<Postgres> {
+    /// Takes the next `seq` and stores the message in one statement (its own
+    /// transaction); the row lock on the conversation orders concurrent senders. No
+    /// conversation, no row: `RowNotFound`.
+    async fn insert_new(&self, m: &NewMessage) -> Result<Message, sqlx::Error> {
+        let row: MessageRow =
+            bind_message(sqlx::query_as(SQL.insert_with_next_seq.as_str()), m, None)?
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.into())
+    }
+}
+
+/// Binds the insert statements' parameters: the message's columns in table order, with
+/// `seq` third when the statement takes it (PostgreSQL's takes the next one itself).
+fn bind_message<'q, DB, O>(
+    query: sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>,
+    m: &'q NewMessage,
+    seq: Option<i64>,
+) -> Result<sqlx::query::QueryAs<'q, DB, O, <DB as sqlx::Database>::Arguments>, sqlx::Error>
+where
+    DB: sqlx::Database,
+    for<'e> String: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    for<'e> &'e str: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    for<'e> i64: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+    for<'e> Option<&'e str>: sqlx::Encode<'e, DB> + sqlx::Type<DB>,
+{
+    let attachments =
+        serde_json::to_string(&m.attachments).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let query = query.bind(m.id.as_str()).bind(m.conversation_id.as_str());
+    let query = match seq {
+        Some(seq) => query.bind(seq),
+        None => query,
+    };
+    Ok(query
+        .bind(m.sender_id.as_str())
+        .bind(m.client_msg_id.as_str())
+        .bind(m.content.as_str())
+        .bind(attachments)
+        .bind(m.reply_to.as_deref())
+        .bind(m.created_at))
+}

@@ -29,7 +29,23 @@ fn unavailable(err: sqlx::Error) -> switchyard_namespaces::ports::StoreError {
 /// One pool of one of the supported databases. Both share the SQL in [`queries`].
 pub struct SqlStore<DB: sqlx::Database> {
     pool: Pool<DB>,
+    /// A conversation's participants never change after it is created (the contract has
+    /// no event that changes them), so every node may keep them: one query fewer per
+    /// message.
+    participants: moka::sync::Cache<String, Arc<[String]>>,
 }
+
+impl<DB: sqlx::Database> SqlStore<DB> {
+    fn new(pool: Pool<DB>) -> Self {
+        Self {
+            pool,
+            participants: moka::sync::Cache::new(PARTICIPANT_CACHE_CONVERSATIONS),
+        }
+    }
+}
+
+/// Conversations whose participants a node keeps in memory.
+const PARTICIPANT_CACHE_CONVERSATIONS: u64 = 100_000;
 
 /// The database chosen by `SWITCHYARD_DATABASE_URL`.
 #[derive(Clone)]
@@ -41,9 +57,9 @@ pub enum Database {
 impl Database {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite(Arc::new(SqlStore {
-                pool: sqlite_pool(url).await?,
-            })))
+            Ok(Self::Sqlite(Arc::new(SqlStore::new(
+                sqlite_pool(url).await?,
+            ))))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
                 .max_connections(20)
@@ -51,7 +67,7 @@ impl Database {
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL")?;
-            Ok(Self::Postgres(Arc::new(SqlStore { pool })))
+            Ok(Self::Postgres(Arc::new(SqlStore::new(pool))))
         } else {
             anyhow::bail!("SWITCHYARD_DATABASE_URL must start with sqlite:// or postgres://")
         }

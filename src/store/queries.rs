@@ -32,6 +32,9 @@ pub const READ_CURSOR: &str =
 /// Statements that return message rows, built once from [`MESSAGE_COLUMNS`].
 pub struct MessageSql {
     pub insert: String,
+    /// PostgreSQL only: the next `seq` and the row in one statement, so one round trip
+    /// (SQLite does not take an UPDATE inside WITH).
+    pub insert_with_next_seq: String,
     pub by_id: String,
     pub by_client_id: String,
     pub last_of_user_conversations: String,
@@ -47,6 +50,12 @@ impl MessageSql {
         Self {
             insert: format!(
                 "INSERT INTO messages ({c}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, NULL) RETURNING {c}"
+            ),
+            insert_with_next_seq: format!(
+                "WITH next AS (UPDATE conversations SET last_seq = last_seq + 1, last_message_at = $8 \
+                 WHERE id = $2 RETURNING last_seq) \
+                 INSERT INTO messages ({c}) SELECT $1, $2, next.last_seq, $3, $4, $5, $6, $7, $8, NULL, NULL \
+                 FROM next RETURNING {c}"
             ),
             by_id: format!("SELECT {c} FROM messages WHERE id = $1"),
             by_client_id: format!(
