@@ -21,7 +21,8 @@ build_loadgen() {
 start_server() {
   local log
   log="$(mktemp)"
-  PORT=0 "$BENCH_ROOT/bench/peers/run-peer.sh" "$1" >"$log" 2>"$log.err" &
+  # PORT (default 0, any free port) is kept by a restart, as the storm needs.
+  PORT="${PORT:-0}" "$BENCH_ROOT/bench/peers/run-peer.sh" "$1" >"$log" 2>"$log.err" &
   SERVER_PID=$!
   SERVER_ADDR=""
   for _ in $(seq 600); do

@@ -11,7 +11,8 @@ CLIENTS="${CLIENTS:-15000}"
 build_loadgen
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-export SWITCHYARD_REDIS_URL="${SWITCHYARD_REDIS_URL:-redis://127.0.0.1:6379}"
+export SWITCHYARD_REDIS_URL="${SWITCHYARD_REDIS_URL-redis://127.0.0.1:6379}"
+[ -n "$SWITCHYARD_REDIS_URL" ] || unset SWITCHYARD_REDIS_URL # SWITCHYARD_REDIS_URL= : one node in memory
 export SWITCHYARD_REDIS_PREFIX="bench-storm-$$"
 export SWITCHYARD_DATABASE_URL="sqlite://$(mktemp -d)/storm.db"
 export PORT="$port"
@@ -29,12 +30,18 @@ for n in 1 2 3; do
     -H 'content-type: application/json' -d "{\"channel\":\"public:bench-storm\",\"event\":\"tick\",\"data\":$n}"
 done
 sleep 2
+# The restart runs the binary the first start built, without cargo's up-to-date check.
+export SWITCHYARD_BIN="$bin"
+killed_at=$(date +%s.%N)
 kill -9 "$SERVER_PID"
 wait "$SERVER_PID" 2>/dev/null || true
 start_server switchyard
+echo "storm: the server was down for $(python3 -c "import time; print(f'{time.time() - $killed_at:.1f}')") s" >&2
 wait "$loadgen_pid"
 stop_server
 r="$(cat "$result")"
-printf '%8s %8s %8s %10s %14s %22s\n' clients dropped back recovered not_recovered seconds_until_all_back
-printf '%8s %8s %8s %10s %14s %22s\n' "$CLIENTS" "$(json "$r" 'r["dropped"]')" "$(json "$r" 'r["back"]')" \
-  "$(json "$r" 'r["recovered"]')" "$(json "$r" 'r["not_recovered"]')" "$(json "$r" 'r["seconds_until_all_back"]')"
+printf '%8s %8s %8s %10s %14s %8s %8s %8s %22s\n' clients dropped back recovered not_recovered p50_s p90_s p99_s seconds_until_all_back
+printf '%8s %8s %8s %10s %14s %8.1f %8.1f %8.1f %22s\n' "$CLIENTS" "$(json "$r" 'r["dropped"]')" "$(json "$r" 'r["back"]')" \
+  "$(json "$r" 'r["recovered"]')" "$(json "$r" 'r["not_recovered"]')" \
+  "$(json "$r" 'r["back_after_seconds"]["p50"]')" "$(json "$r" 'r["back_after_seconds"]["p90"]')" \
+  "$(json "$r" 'r["back_after_seconds"]["p99"]')" "$(json "$r" 'r["seconds_until_all_back"]')"

@@ -26,12 +26,21 @@ fn builder(url: &str) -> anyhow::Result<Builder> {
     Ok(builder)
 }
 
-/// The subscriber of the publication feed, with room for bursts: a reader that falls
-/// further behind than this loses publications.
-pub async fn feed_subscriber(url: &str) -> anyhow::Result<fred::clients::SubscriberClient> {
+/// Messages a subscriber holds for its reader. fred's default of 32 is far too few for a
+/// burst (a node restart brings every client back at once, each joining rooms and
+/// announcing presence): past it, messages are dropped.
+const SUBSCRIBER_BACKLOG: usize = 1 << 16;
+
+fn subscriber_builder(url: &str) -> anyhow::Result<Builder> {
     let mut builder = builder(url)?;
-    builder.with_performance_config(|c| c.broadcast_channel_capacity = 1 << 16);
-    let client = builder
+    builder.with_performance_config(|c| c.broadcast_channel_capacity = SUBSCRIBER_BACKLOG);
+    Ok(builder)
+}
+
+/// The subscriber of the publication feed: a reader that falls further behind than
+/// [`SUBSCRIBER_BACKLOG`] loses publications.
+pub async fn feed_subscriber(url: &str) -> anyhow::Result<fred::clients::SubscriberClient> {
+    let client = subscriber_builder(url)?
         .build_subscriber_client()
         .context("building the feed subscriber")?;
     client
@@ -43,7 +52,7 @@ pub async fn feed_subscriber(url: &str) -> anyhow::Result<fred::clients::Subscri
 
 /// The adapter's subscriber, re-subscribing its channels after every reconnect.
 pub async fn subscriber(url: &str) -> anyhow::Result<fred::clients::SubscriberClient> {
-    let client = builder(url)?
+    let client = subscriber_builder(url)?
         .build_subscriber_client()
         .context("building the Redis subscriber")?;
     tokio::spawn(resubscribe_on_reconnect(client.clone()));

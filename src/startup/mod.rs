@@ -36,6 +36,7 @@ use crate::push::worker::{PushWorker, WorkerConfig};
 use crate::shutdown::{self, Drain, DrainConfig};
 use crate::store::Database;
 
+mod listen;
 mod sockets;
 
 use sockets::States;
@@ -155,9 +156,8 @@ impl Application {
                 http::guard::guard,
             ))
             .layer(cors(&settings.cors_origins));
-        let listener = TcpListener::bind(settings.bind)
-            .await
-            .with_context(|| format!("binding {}", settings.bind))?;
+        let listener =
+            listen::bind(settings.bind).with_context(|| format!("binding {}", settings.bind))?;
         let metrics_listener = match settings.metrics_bind {
             Some(addr) => Some(
                 TcpListener::bind(addr)

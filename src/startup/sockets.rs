@@ -71,6 +71,9 @@ pub async fn mount(
             let driver = ResilientDriver::connect(url).await?;
             let config = RedisAdapterConfig {
                 prefix: settings.redis_prefix.clone().into(),
+                // Per namespace, between the subscriber and the adapter; the default (1024)
+                // drops messages in a reconnect storm.
+                stream_buffer: 1 << 14,
                 ..RedisAdapterConfig::default()
             };
             let adapter = RedisAdapterCtr::new_with_driver(driver, config);

@@ -44,6 +44,20 @@ pub async fn run(
     let first_drop = dropped.iter().filter_map(|o| o.dropped_at).min();
     let last_back = dropped.iter().filter_map(|o| o.back_at).max();
     let back = dropped.iter().filter(|o| o.back_at.is_some()).count();
+    // Seconds from the first drop until each client was back: the curve, not only its end.
+    let mut back_after: Vec<f64> = match first_drop {
+        Some(first) => dropped
+            .iter()
+            .filter_map(|o| o.back_at.map(|at| (at - first).as_secs_f64()))
+            .collect(),
+        None => Vec::new(),
+    };
+    back_after.sort_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        back_after
+            .get(((back_after.len() as f64 * q) as usize).min(back_after.len().saturating_sub(1)))
+            .copied()
+    };
     json!({
         "mode": "storm",
         "clients": clients,
@@ -52,6 +66,9 @@ pub async fn run(
         "recovered": dropped.iter().filter(|o| o.recovered == Some(true)).count(),
         "not_recovered": dropped.iter().filter(|o| o.recovered == Some(false)).count(),
         "attempts": dropped.iter().map(|o| o.attempts as u64).sum::<u64>(),
+        "back_after_seconds": {
+            "p50": quantile(0.5), "p90": quantile(0.9), "p99": quantile(0.99),
+        },
         "seconds_until_all_back": match (first_drop, last_back) {
             (Some(first), Some(last)) if back == dropped.len() => Some((last - first).as_secs_f64()),
             _ => None,
