@@ -38,6 +38,33 @@ start_server() {
   fi
 }
 
+# start_switchyard_release <dir> [wrapper…]: the release binary (built already) with the
+# benchmark settings, a fresh SQLite database in <dir>, its log in <dir>/server.log, run
+# under the wrapper command when one is given (heaptrack, say). Sets SERVER_PID (the
+# wrapper's when there is one) and SERVER_ADDR.
+start_switchyard_release() {
+  local dir="$1"
+  shift
+  local bin="${SWITCHYARD_RELEASE_TARGET_DIR:-$HOME/.cache/switchyard-target-release}/release/switchyard"
+  SWITCHYARD_BIND=127.0.0.1:0 \
+  SWITCHYARD_DATABASE_URL="sqlite://$dir/bench.db" \
+  SWITCHYARD_JWT_SECRET="$BENCH_JWT_SECRET" \
+  SWITCHYARD_RATE_LIMITS=off \
+  SWITCHYARD_MAX_CONNECTIONS_PER_IP=0 \
+  SWITCHYARD_HANDSHAKES_PER_IP_PER_MINUTE=0 \
+  RUST_LOG=warn,switchyard::cli=info NO_COLOR=1 \
+    "$@" "$bin" serve >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  SERVER_ADDR=""
+  for _ in $(seq 300); do
+    SERVER_ADDR="$(grep -o 'listening on http://[0-9.:]*' "$dir/server.log" | head -1 | sed 's#listening on http://##')" || true
+    [ -n "$SERVER_ADDR" ] && return 0
+    sleep 0.2
+  done
+  cat "$dir/server.log" >&2
+  return 1
+}
+
 stop_server() {
   kill "$SERVER_PID" 2>/dev/null || true
   wait "$SERVER_PID" 2>/dev/null || true

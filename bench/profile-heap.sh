@@ -30,21 +30,8 @@ build_loadgen
 
 dir="$(mktemp -d)"
 trap 'pkill -P "$server" 2>/dev/null; kill "$server" 2>/dev/null || true; rm -rf "$dir"' EXIT
-SWITCHYARD_BIND=127.0.0.1:0 \
-SWITCHYARD_DATABASE_URL="sqlite://$dir/profile.db" \
-SWITCHYARD_JWT_SECRET="$BENCH_JWT_SECRET" \
-SWITCHYARD_RATE_LIMITS=off \
-SWITCHYARD_MAX_CONNECTIONS_PER_IP=0 \
-SWITCHYARD_HANDSHAKES_PER_IP_PER_MINUTE=0 \
-RUST_LOG=warn,switchyard::cli=info NO_COLOR=1 \
-  heaptrack -o "$dir/heap" "$target/release/switchyard" serve >"$dir/server.log" 2>&1 &
-server=$!
-for _ in $(seq 300); do
-  SERVER_ADDR="$(grep -o 'listening on http://[0-9.:]*' "$dir/server.log" | head -1 | sed 's#listening on http://##')" || true
-  [ -n "$SERVER_ADDR" ] && break
-  sleep 0.2
-done
-[ -n "$SERVER_ADDR" ] || { cat "$dir/server.log"; exit 1; }
+SWITCHYARD_RELEASE_TARGET_DIR="$target" start_switchyard_release "$dir" heaptrack -o "$dir/heap"
+server=$SERVER_PID
 # heaptrack runs the server as its child.
 app="$(pgrep -P "$server" -f 'release/switchyard' | head -1)"
 

@@ -14,26 +14,15 @@ WARMUP="${SOAK_WARMUP:-5m}"
 CONNECTIONS="${SOAK_CONNECTIONS:-2000}"
 export CARGO_TARGET_DIR="${BENCH_TARGET_DIR:-$HOME/.cache/switchyard-target-release}"
 export BENCH_JWT_SECRET="soak-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+source bench/lib.sh
 
 cargo build --release --locked --bin switchyard
 cargo build --release --locked -p switchyard-bench --bin loadgen
 dir="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$dir"' EXIT
-SWITCHYARD_BIND=127.0.0.1:0 \
-SWITCHYARD_DATABASE_URL="sqlite://$dir/soak.db" \
-SWITCHYARD_JWT_SECRET="$BENCH_JWT_SECRET" \
-SWITCHYARD_RATE_LIMITS=off \
-SWITCHYARD_MAX_CONNECTIONS_PER_IP=1000000 \
-SWITCHYARD_HANDSHAKES_PER_IP_PER_MINUTE=0 \
-RUST_LOG=warn,switchyard::cli=info NO_COLOR=1 \
-  "$CARGO_TARGET_DIR/release/switchyard" serve >"$dir/server.log" 2>&1 &
-server=$!
-for _ in $(seq 100); do
-  addr="$(grep -o 'listening on http://[0-9.:]*' "$dir/server.log" | head -1 | sed 's#listening on http://##')" || true
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$dir/server.log"; exit 1; }
+SWITCHYARD_RELEASE_TARGET_DIR="$CARGO_TARGET_DIR" start_switchyard_release "$dir"
+server=$SERVER_PID
+addr=$SERVER_ADDR
 echo "soak: server $server on $addr, $CONNECTIONS connections for $DURATION (warm-up $WARMUP)"
 
 out="bench/results/soak-$(date -u +%Y%m%dT%H%M%SZ).json"

@@ -15,6 +15,7 @@ pub mod ports;
 pub mod presence;
 pub mod realtime;
 pub mod rooms;
+mod text;
 pub mod ws;
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::ports::{Platform, Priority, ReadSelection};
 use crate::realtime::payloads::{ShortName, UserIds};
+use crate::text::text_at_most;
 use crate::ws::payloads::{Id, PageLimit, Title};
 
 pub const MAX_BODY_CHARS: usize = 4000;
@@ -80,20 +81,12 @@ pub struct DeviceUnregister {
     pub token: DeviceToken,
 }
 
-/// A notification body: at most 4000 characters (may be empty).
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "String")]
-pub struct BodyText(pub String);
-
-impl TryFrom<String> for BodyText {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        if value.chars().count() > MAX_BODY_CHARS {
-            return Err(format!("body is at most {MAX_BODY_CHARS} characters"));
-        }
-        Ok(Self(value))
-    }
-}
+text_at_most!(
+    /// A notification body: at most 4000 characters (may be empty).
+    BodyText,
+    MAX_BODY_CHARS,
+    "body"
+);
 
 /// Seconds until a notification expires: 1..=30 days.
 #[derive(Debug, Clone, Copy, Deserialize)]

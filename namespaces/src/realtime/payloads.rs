@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::channels::{ChannelName, MAX_CHANNEL_CHARS};
 use crate::ports::ChosenStatus;
+use crate::text::text_at_most;
 use crate::ws::payloads::Id;
 
 pub const MAX_CHANNELS_PER_REQUEST: usize = 100;
@@ -127,22 +128,12 @@ pub struct PresenceUsers {
     pub user_ids: UserIds,
 }
 
-/// A status message: at most 200 characters.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "String")]
-pub struct StatusMessage(pub String);
-
-impl TryFrom<String> for StatusMessage {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        if value.chars().count() > MAX_STATUS_MESSAGE_CHARS {
-            return Err(format!(
-                "message is at most {MAX_STATUS_MESSAGE_CHARS} characters"
-            ));
-        }
-        Ok(Self(value))
-    }
-}
+text_at_most!(
+    /// A status message: at most 200 characters.
+    StatusMessage,
+    MAX_STATUS_MESSAGE_CHARS,
+    "message"
+);
 
 #[derive(Debug, Deserialize)]
 pub struct PresenceSet {
@@ -191,20 +182,12 @@ pub struct DraftSync {
     pub content: DraftContent,
 }
 
-/// A draft's text: at most [`MAX_DRAFT_CHARS`] characters (may be empty).
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "String")]
-pub struct DraftContent(pub String);
-
-impl TryFrom<String> for DraftContent {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        if value.chars().count() > MAX_DRAFT_CHARS {
-            return Err(format!("content is at most {MAX_DRAFT_CHARS} characters"));
-        }
-        Ok(Self(value))
-    }
-}
+text_at_most!(
+    /// A draft's text: at most [`MAX_DRAFT_CHARS`] characters (may be empty).
+    DraftContent,
+    MAX_DRAFT_CHARS,
+    "content"
+);
 
 #[derive(Debug, Deserialize)]
 pub struct LatencyPing {

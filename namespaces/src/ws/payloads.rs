@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::text::text_at_most;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -67,26 +68,12 @@ impl Content {
     }
 }
 
-/// A conversation title: at most 200 characters.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Title(String);
-
-impl TryFrom<String> for Title {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        if value.chars().count() > MAX_TITLE_CHARS {
-            return Err(format!("title is at most {MAX_TITLE_CHARS} characters"));
-        }
-        Ok(Self(value))
-    }
-}
-
-impl Title {
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
+text_at_most!(
+    /// A conversation or notification title: at most 200 characters.
+    Title,
+    MAX_TITLE_CHARS,
+    "title"
+);
 
 /// A page size: 1..=100, 50 when absent.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
