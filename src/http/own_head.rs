@@ -9,7 +9,9 @@ use axum::extract::{OriginalUri, Request};
 use http::{HeaderMap, HeaderValue, Uri};
 
 /// For Socket.IO requests (the only ones whose parts outlive them): the URI and header
-/// values in their own memory. Other requests pass untouched.
+/// values in their own memory. Handshakes alone would not do: a polling session's upgrade
+/// to WebSocket keeps its request's parts in the connection's task for the connection's
+/// life too. Other requests pass untouched.
 pub async fn own_socket_io_head(mut req: Request) -> Request {
     if req.uri().path().starts_with("/socket.io") {
         own_head(&mut req);
