@@ -1,6 +1,7 @@
 //! A minimal Socket.IO v5 client over Engine.IO v4 WebSocket: connect to one namespace
-//! with a token, answer pings, emit with or without ack, and hand events to the caller.
-//! Small on purpose: thousands of them run in one process.
+//! with a token, answer pings, emit with or without ack, and hand events to the caller
+//! (through a channel, or to a handler run in the reader task). Small on purpose:
+//! thousands of them run in one process.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +21,20 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 pub struct Event {
     pub name: String,
     pub raw: String,
+}
+
+/// Called in the reader task with each event's JSON array text, borrowed from the frame.
+pub type OnEvent = Box<dyn FnMut(&str) + Send>;
+
+/// Where the events a client receives go.
+pub enum Events {
+    /// Nowhere (idle, ping, soak).
+    Ignore,
+    /// Copied into an [`Event`] each, for a task of the caller's (chat, storm).
+    Channel(mpsc::UnboundedSender<Event>),
+    /// Handled where they are read, with nothing copied and no task woken: the fan-out's
+    /// tens of thousands of deliveries a second.
+    Handler(OnEvent),
 }
 
 type Acks = Arc<Mutex<HashMap<u64, oneshot::Sender<String>>>>;
@@ -42,11 +57,8 @@ pub struct Target<'a> {
 
 impl Client {
     /// Connects and waits for the namespace's connect answer; events go to `events`.
-    /// Ends (closing `events`) when the server closes the connection.
-    pub async fn connect(
-        target: Target<'_>,
-        events: Option<mpsc::UnboundedSender<Event>>,
-    ) -> anyhow::Result<Client> {
+    /// Ends (closing a channel given in `events`) when the server closes the connection.
+    pub async fn connect(target: Target<'_>, mut events: Events) -> anyhow::Result<Client> {
         let socket = match target.source {
             IpAddr::V4(_) => TcpSocket::new_v4()?,
             IpAddr::V6(_) => TcpSocket::new_v6()?,
@@ -97,7 +109,7 @@ impl Client {
                 let Message::Text(text) = message else {
                     continue;
                 };
-                route(text.as_str(), &reader_out, &reader_acks, events.as_ref()).await;
+                route(text.as_str(), &reader_out, &reader_acks, &mut events).await;
             }
         });
         Ok(Client {
@@ -155,12 +167,7 @@ where
 }
 
 /// Handles one text frame: pings, acks, events.
-async fn route(
-    text: &str,
-    out: &mpsc::UnboundedSender<Message>,
-    acks: &Acks,
-    events: Option<&mpsc::UnboundedSender<Event>>,
-) {
+async fn route(text: &str, out: &mpsc::UnboundedSender<Message>, acks: &Acks, events: &mut Events) {
     if text == "2" {
         let _ = out.send(Message::text("3"));
         return;
@@ -184,15 +191,17 @@ async fn route(
                 let _ = tx.send(first.to_owned());
             }
         }
-        "2" => {
-            if let Some(events) = events {
+        "2" => match events {
+            Events::Ignore => {}
+            Events::Channel(events) => {
                 let name = event_name(payload).unwrap_or_default();
                 let _ = events.send(Event {
                     name,
                     raw: payload.to_owned(),
                 });
             }
-        }
+            Events::Handler(handle) => handle(payload),
+        },
         _ => {}
     }
 }
@@ -213,29 +222,14 @@ fn event_name(payload: &str) -> Option<String> {
     Some(payload[start..end].to_owned())
 }
 
-/// The integer after `"key":` in `raw`, read without parsing the JSON.
-pub fn field_u64(raw: &str, key: &str) -> Option<u64> {
-    let needle = format!("\"{key}\":");
-    let at = raw.find(&needle)? + needle.len();
-    let digits: String = raw[at..]
-        .chars()
-        .skip_while(|c| *c == ' ')
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reads_event_names_and_fields_without_parsing() {
+    fn reads_event_names_without_parsing() {
         let raw = r#"["event",{"channel":"public:b","data":{"sent":1700,"seq":42},"offset":7}]"#;
         assert_eq!(event_name(raw).as_deref(), Some("event"));
-        assert_eq!(field_u64(raw, "sent"), Some(1700));
-        assert_eq!(field_u64(raw, "seq"), Some(42));
-        assert_eq!(field_u64(raw, "missing"), None);
         assert_eq!(skip_namespace("/realtime,12[1]"), "12[1]");
     }
 }

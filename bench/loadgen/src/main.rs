@@ -7,8 +7,10 @@
 
 mod client;
 mod modes;
+mod scan;
 mod setup;
 mod stats;
+mod tally;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -1,6 +1,7 @@
 //! What every mode shares: the target, tokens, and connecting many clients from several
 //! source addresses with bounded concurrency.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::client::{Client, Event, Target};
+use crate::client::{Client, Event, Events, OnEvent, Target};
 
 #[derive(Clone)]
 pub struct Setup {
@@ -42,13 +43,42 @@ impl Setup {
         count: usize,
         with_events: bool,
     ) -> (Vec<Connected>, usize) {
+        self.connect_all(prefix, count, move |this, user, i| async move {
+            this.connect_one(&user, i, with_events).await
+        })
+        .await
+    }
+
+    /// Connects `count` clients named `{prefix}-{i}`; client `i`'s events go to
+    /// `handler(i)`, run in its reader task.
+    pub async fn connect_many_handled(
+        &self,
+        prefix: &str,
+        count: usize,
+        handler: impl Fn(usize) -> OnEvent,
+    ) -> (Vec<Client>, usize) {
+        self.connect_all(prefix, count, |this, user, i| {
+            let events = Events::Handler(handler(i));
+            async move { this.connect_as(&user, i, events).await }
+        })
+        .await
+    }
+
+    /// Runs `connect` for `0..count` with at most `concurrency` in flight; reports the
+    /// failures (the first one's reason on stderr).
+    async fn connect_all<T, F, Fut>(
+        &self,
+        prefix: &str,
+        count: usize,
+        connect: F,
+    ) -> (Vec<T>, usize)
+    where
+        F: Fn(Arc<Setup>, String, usize) -> Fut,
+        Fut: Future<Output = anyhow::Result<T>>,
+    {
         let this = Arc::new(self.clone());
         let results: Vec<_> = futures_util::stream::iter(0..count)
-            .map(|i| {
-                let this = this.clone();
-                let user = format!("{prefix}-{i}");
-                async move { this.connect_one(&user, i, with_events).await }
-            })
+            .map(|i| connect(this.clone(), format!("{prefix}-{i}"), i))
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
@@ -65,21 +95,25 @@ impl Setup {
         i: usize,
         with_events: bool,
     ) -> anyhow::Result<Connected> {
-        let token = self.token(user, &[]);
-        let (tx, rx) = if with_events {
+        let (events, rx) = if with_events {
             let (tx, rx) = mpsc::unbounded_channel();
-            (Some(tx), Some(rx))
+            (Events::Channel(tx), Some(rx))
         } else {
-            (None, None)
+            (Events::Ignore, None)
         };
+        let client = self.connect_as(user, i, events).await?;
+        Ok(Connected { client, events: rx })
+    }
+
+    async fn connect_as(&self, user: &str, i: usize, events: Events) -> anyhow::Result<Client> {
+        let token = self.token(user, &[]);
         let target = Target {
             addr: self.addr,
             ns: &self.ns,
             token: &token,
             source: self.source(i),
         };
-        let client = Client::connect(target, tx).await?;
-        Ok(Connected { client, events: rx })
+        Client::connect(target, events).await
     }
 }
 

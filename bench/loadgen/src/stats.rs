@@ -58,3 +58,36 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
 pub fn open_fds(pid: u32) -> Option<usize> {
     Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
+
+/// This process's CPU time (user + system, all threads) in seconds, from /proc/self/stat.
+pub fn own_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3, the state.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    // /proc reports in USER_HZ ticks, 100 a second on Linux whatever the kernel's HZ.
+    Some((user + system) as f64 / 100.0)
+}
+
+/// This process's peak resident memory in bytes (VmHWM).
+pub fn own_peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_its_own_cpu_and_memory() {
+        let cpu = own_cpu_seconds().expect("/proc/self/stat");
+        assert!((0.0..1e6).contains(&cpu));
+        let rss = own_peak_rss_bytes().expect("/proc/self/status");
+        assert!(rss > 1 << 20, "peak RSS {rss} B");
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::client::field_u64;
+use crate::scan::field_u64;
 use crate::setup::Setup;
 use crate::stats::{Latency, now_us};
 
