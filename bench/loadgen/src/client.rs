@@ -16,6 +16,7 @@ use tokio::net::TcpSocket;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// One event the server sent: its name and the raw JSON array text it came in.
 pub struct Event {
@@ -53,6 +54,8 @@ pub struct Target<'a> {
     pub token: &'a str,
     /// The local address to connect from (spreading sockets over 127.0.0.x).
     pub source: IpAddr,
+    /// The WebSocket read buffer's size in bytes (see `--read-buffer`).
+    pub read_buffer: usize,
 }
 
 impl Client {
@@ -67,7 +70,8 @@ impl Client {
         let stream = socket.connect(target.addr).await.context("TCP connect")?;
         let url = format!("ws://{}/socket.io/?EIO=4&transport=websocket", target.addr);
         let request = url.into_client_request()?;
-        let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        let config = WebSocketConfig::default().read_buffer_size(target.read_buffer);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
             .await
             .context("WebSocket handshake")?;
         let (mut sink, mut stream) = ws.split();

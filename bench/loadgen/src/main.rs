@@ -13,6 +13,7 @@ mod stats;
 mod tally;
 
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,16 @@ struct Cli {
     /// Connects in flight at once.
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
+    /// Tokio worker threads (default: tokio's, one per CPU this process may run on). 1 runs
+    /// everything on the main thread, for a load generator pinned to one CPU.
+    #[arg(long)]
+    threads: Option<NonZeroUsize>,
+    /// Each WebSocket client's read buffer in bytes. tungstenite's default, 128 KiB, is
+    /// allocated per connection and zero-filled up to its free room on every read, which
+    /// costs memory and CPU with thousands of clients receiving ~150-byte frames; a few KiB
+    /// still take dozens of queued frames per read.
+    #[arg(long, default_value_t = 8 * 1024)]
+    read_buffer: usize,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -107,10 +118,27 @@ enum Mode {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
+    runtime(cli.threads)?.block_on(run(cli))
+}
+
+/// The tokio runtime for `--threads`: a current-thread one for 1, so that a load
+/// generator pinned to one CPU does no cross-thread wake-ups.
+fn runtime(threads: Option<NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let threads = threads.map(NonZeroUsize::get);
+    let mut builder = match threads {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    if let Some(n) = threads.filter(|n| *n > 1) {
+        builder.worker_threads(n);
+    }
+    builder.enable_all().build()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let setup = Setup {
         addr: cli.addr,
         http: format!("http://{}", cli.addr),
@@ -118,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
         secret: cli.secret,
         sources: cli.sources,
         concurrency: cli.concurrency,
+        read_buffer: cli.read_buffer,
     };
     let result = match cli.mode {
         Mode::Idle {

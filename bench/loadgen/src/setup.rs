@@ -20,6 +20,8 @@ pub struct Setup {
     pub sources: Vec<IpAddr>,
     /// Connects in flight at once.
     pub concurrency: usize,
+    /// Each client's WebSocket read buffer, in bytes.
+    pub read_buffer: usize,
 }
 
 impl Setup {
@@ -112,6 +114,7 @@ impl Setup {
             ns: &self.ns,
             token: &token,
             source: self.source(i),
+            read_buffer: self.read_buffer,
         };
         Client::connect(target, events).await
     }
