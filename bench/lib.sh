@@ -17,12 +17,16 @@ build_loadgen() {
   [ "$BENCH_PROFILE" = release ] || LOADGEN="$LOADGEN_TARGET_DIR/debug/loadgen"
 }
 
-# start_server <switchyard|node|socketioxide>: sets SERVER_PID and SERVER_ADDR.
+# start_server <switchyard|node|socketioxide>: sets SERVER_PID and SERVER_ADDR. With
+# SERVER_WRAP (words, e.g. "taskset -c 0"), run-peer.sh runs under that command, which
+# must exec it (as taskset does) so that SERVER_PID stays the server's: a server started
+# pinned sizes its thread pool to its CPUs, as one pinned later does not.
 start_server() {
-  local log
+  local log wrap=()
   log="$(mktemp)"
+  read -r -a wrap <<<"${SERVER_WRAP:-}"
   # PORT (default 0, any free port) is kept by a restart, as the storm needs.
-  PORT="${PORT:-0}" "$BENCH_ROOT/bench/peers/run-peer.sh" "$1" >"$log" 2>"$log.err" &
+  PORT="${PORT:-0}" "${wrap[@]}" "$BENCH_ROOT/bench/peers/run-peer.sh" "$1" >"$log" 2>"$log.err" &
   SERVER_PID=$!
   SERVER_ADDR=""
   for _ in $(seq 600); do
@@ -71,9 +75,11 @@ stop_server() {
 }
 
 # loadgen <args…>: runs the load generator against the current server, prints its RESULT
-# JSON (one line).
+# JSON (one line). LOADGEN_WRAP (words, e.g. "taskset -c 1") runs it under that command.
 loadgen() {
-  "$LOADGEN" --addr "$SERVER_ADDR" --sources "$BENCH_SOURCES" "$@" | sed -n 's/^RESULT //p'
+  local wrap=()
+  read -r -a wrap <<<"${LOADGEN_WRAP:-}"
+  "${wrap[@]}" "$LOADGEN" --addr "$SERVER_ADDR" --sources "$BENCH_SOURCES" "$@" | sed -n 's/^RESULT //p'
 }
 
 # json <result> <python expression on r>: one value out of a result line.
