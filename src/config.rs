@@ -59,6 +59,9 @@ pub struct Settings {
     /// Cluster mode: a node that dies without closing its sockets has its users shown
     /// offline within this many seconds (each node refreshes its sockets' entries).
     pub presence_ttl_secs: u64,
+    /// Channels with more subscribed sockets than this are not told `presence:join`,
+    /// `presence:leave` or status changes; `0` (the default) is no limit.
+    pub presence_channel_limit: usize,
     /// Who may subscribe to which channels; see PROTOCOL.md §3 for the defaults.
     pub channel_rules: Vec<ChannelRule>,
     /// How long a user's sockets have to ack a notification before it is pushed.
@@ -123,6 +126,7 @@ impl Default for Settings {
             presence_idle_secs: 300,
             presence_away_secs: 900,
             presence_ttl_secs: 30,
+            presence_channel_limit: 0,
             channel_rules: default_rules(),
             notification_ack_timeout_ms: 10_000,
             max_pending_notifications: 100,

@@ -70,11 +70,20 @@ pub struct Node {
     pub told: Arc<Recorder>,
     pub registry: Arc<dyn PresenceRegistry>,
     heartbeat: Option<Arc<dyn Heartbeat>>,
+    clock: Arc<ManualClock>,
 }
 
 impl Node {
     pub fn new(registry: Arc<dyn PresenceRegistry>, clock: Arc<ManualClock>) -> Self {
-        let presence = Presence::new(registry.clone(), clock, PresenceConfig::default());
+        Self::with_config(registry, clock, PresenceConfig::default())
+    }
+
+    fn with_config(
+        registry: Arc<dyn PresenceRegistry>,
+        clock: Arc<ManualClock>,
+        config: PresenceConfig,
+    ) -> Self {
+        let presence = Presence::new(registry.clone(), clock.clone(), config);
         let told = Arc::new(Recorder::default());
         presence.set_sink(told.clone());
         Self {
@@ -82,7 +91,20 @@ impl Node {
             told,
             registry,
             heartbeat: None,
+            clock,
         }
+    }
+
+    /// The same node with `channel_limit` set (PresenceConfig::channel_limit).
+    pub fn with_channel_limit(self, channel_limit: usize) -> Self {
+        let config = PresenceConfig {
+            channel_limit,
+            ..PresenceConfig::default()
+        };
+        let heartbeat = self.heartbeat;
+        let mut node = Self::with_config(self.registry, self.clock, config);
+        node.heartbeat = heartbeat;
+        node
     }
 
     pub fn with_heartbeat(mut self, heartbeat: Arc<dyn Heartbeat>) -> Self {
@@ -218,6 +240,47 @@ pub async fn going_offline_is_told_to_the_channels_the_user_was_in(n: Node) {
     );
 }
 
+pub async fn channels_beyond_the_limit_are_not_told_presence(n: Node) {
+    let n = n.with_channel_limit(2);
+    let p = &n.presence;
+    for (user, sid) in [("ann", "a1"), ("bob", "b1"), ("cal", "c1"), ("dee", "d1")] {
+        n.open(user, sid).await;
+    }
+    n.told.take();
+    p.join("public:big", "ann", "a1").await;
+    p.join("public:big", "bob", "b1").await;
+    assert_eq!(
+        n.told.take(),
+        ["join public:big ann", "join public:big bob"]
+    );
+    p.join("public:big", "cal", "c1").await;
+    p.join("public:big", "dee", "d1").await;
+    p.join("public:small", "dee", "d1").await;
+    assert_eq!(
+        n.told.take(),
+        ["join public:small dee"],
+        "the third and fourth sockets pass the limit of 2; the limit is per channel"
+    );
+    assert_eq!(n.registry.subscribers("public:big").await, 4);
+    p.socket_closed("dee", "d1").await;
+    assert_eq!(
+        n.told.take(),
+        [
+            "leave public:small dee",
+            "dee=offline via [\"public:small\"]"
+        ],
+        "public:big, still over the limit, hears neither the leave nor the status"
+    );
+    p.leave("public:big", "cal", "c1").await;
+    assert!(
+        n.told.take().is_empty(),
+        "cal's leave is judged as her join was"
+    );
+    p.leave("public:big", "bob", "b1").await;
+    assert_eq!(n.told.take(), ["leave public:big bob"]);
+    assert_eq!(n.registry.subscribers("public:big").await, 1);
+}
+
 pub async fn unknown_users_are_offline_with_no_last_seen(n: Node) {
     let view = &n.presence.views(&["ghost".into()]).await[0];
     assert_eq!(
@@ -266,6 +329,11 @@ macro_rules! presence_contract {
         #[tokio::test]
         async fn going_offline_is_told_to_the_channels_the_user_was_in() {
             contract::going_offline_is_told_to_the_channels_the_user_was_in(node().await.0).await;
+        }
+
+        #[tokio::test]
+        async fn channels_beyond_the_limit_are_not_told_presence() {
+            contract::channels_beyond_the_limit_are_not_told_presence(node().await.0).await;
         }
 
         #[tokio::test]

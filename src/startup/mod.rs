@@ -306,6 +306,7 @@ fn presence_config(settings: &Settings) -> PresenceConfig {
         idle_after: Duration::from_secs(settings.presence_idle_secs),
         away_after: Duration::from_secs(settings.presence_away_secs),
         reap_every: presence_ttl(settings).reap_every(),
+        channel_limit: settings.presence_channel_limit,
     }
 }
 

@@ -141,6 +141,40 @@ async fn channel_members_join_and_leave_are_per_user() {
 }
 
 #[tokio::test]
+async fn channels_over_the_presence_limit_hear_no_joins_or_statuses_but_watchers_do() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.presence_channel_limit = 2).await;
+    let mut bob = app.connect("/realtime", "bob").await;
+    let alice = app.connect("/realtime", "alice").await;
+    let carol = app.connect("/realtime", "carol").await;
+    for s in [&bob, &alice] {
+        s.emit_ack("subscribe", json!({ "channels": ["public:big"] }))
+            .await;
+    }
+    assert_eq!(
+        bob.expect("presence:join").await.data,
+        json!({ "channel": "public:big", "userId": "alice" })
+    );
+    carol
+        .emit_ack("subscribe", json!({ "channels": ["public:big"] }))
+        .await;
+    bob.expect_none("presence:join", QUIET).await;
+    carol
+        .emit_ack("presence:set", json!({ "status": "away" }))
+        .await;
+    bob.expect_none("presence", QUIET).await;
+    let members = bob
+        .emit_ack("presence:members", json!({ "channel": "public:big" }))
+        .await;
+    assert_eq!(members["members"].as_array().map(Vec::len), Some(3));
+    bob.emit_ack("presence:watch", json!({ "userIds": ["carol"] }))
+        .await;
+    carol
+        .emit_ack("presence:set", json!({ "status": "dnd" }))
+        .await;
+    assert_eq!(bob.expect("presence").await.data["status"], json!("dnd"));
+}
+
+#[tokio::test]
 async fn sharing_a_channel_is_enough_to_hear_status_changes() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let mut bob = app.connect("/realtime", "bob").await;

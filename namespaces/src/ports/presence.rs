@@ -96,6 +96,9 @@ pub trait PresenceRegistry: Send + Sync + 'static {
     /// Channels any socket of the user is in, on any node.
     async fn channels_of_user(&self, user_id: &str) -> Vec<String>;
     async fn members(&self, channel: &str) -> Vec<String>;
+    /// Sockets subscribed to `channel`, on every node (entries of a dead node's sockets
+    /// stop counting when they expire).
+    async fn subscribers(&self, channel: &str) -> usize;
     /// Records `told` as the last status told to others of the user; true when it differs
     /// from the previous one, so among nodes deriving the same change only one tells it.
     async fn mark_told(&self, user_id: &str, told: &str) -> bool;

@@ -2,6 +2,7 @@
 //! event is activity, and the status others see is derived from the chosen status, the
 //! time since the last activity, and whether any socket is open, on any node.
 
+mod channel_limit;
 mod view;
 
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -27,6 +28,10 @@ pub struct PresenceConfig {
     pub away_after: Duration,
     /// How often sockets of dead nodes are looked for (cluster mode).
     pub reap_every: Duration,
+    /// Channels with more subscribed sockets than this are not told who joins, leaves or
+    /// changes status (0: every channel is). Each such announcement goes to every
+    /// subscriber, so a channel of N rejoining after a restart costs N² messages.
+    pub channel_limit: usize,
 }
 
 impl Default for PresenceConfig {
@@ -35,6 +40,7 @@ impl Default for PresenceConfig {
             idle_after: Duration::from_secs(300),
             away_after: Duration::from_secs(900),
             reap_every: Duration::from_secs(5),
+            channel_limit: 0,
         }
     }
 }
@@ -177,8 +183,9 @@ impl Presence {
         if channels.is_empty() || !self.is_visible(user_id).await {
             return;
         }
+        let channels = self.within_limit(channels.to_vec(), 1).await;
         self.with_sink(|sink| {
-            for channel in channels {
+            for channel in &channels {
                 sink.channel_left(channel, user_id);
             }
         });
@@ -191,6 +198,7 @@ impl Presence {
             .joined(channel, user_id, socket_id)
             .await
             && self.is_visible(user_id).await
+            && self.is_told_in(channel, 0).await
         {
             self.with_sink(|sink| sink.channel_joined(channel, user_id));
         }
@@ -199,6 +207,7 @@ impl Presence {
     pub async fn leave(&self, channel: &str, user_id: &str, socket_id: &str) {
         if self.inner.registry.left(channel, user_id, socket_id).await
             && self.is_visible(user_id).await
+            && self.is_told_in(channel, 1).await
         {
             self.with_sink(|sink| sink.channel_left(channel, user_id));
         }
@@ -291,6 +300,7 @@ impl Presence {
         channels.extend(extra_channels);
         channels.sort();
         channels.dedup();
+        let channels = self.within_limit(channels, 0).await;
         self.with_sink(|sink| sink.status_changed(event, channels));
     }
 

@@ -209,6 +209,14 @@ impl PresenceRegistry for MemoryPresence {
         users.sort();
         users
     }
+
+    async fn subscribers(&self, channel: &str) -> usize {
+        let state = self.state();
+        state
+            .members
+            .get(channel)
+            .map_or(0, |users| users.values().map(HashSet::len).sum())
+    }
 }
 
 fn flipped(flipped: bool) -> Change {

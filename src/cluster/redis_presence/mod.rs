@@ -439,6 +439,20 @@ impl PresenceRegistry for RedisPresence {
         channels
     }
 
+    /// Entries not yet expired: a dead node's sockets stop counting within the TTL.
+    #[tracing::instrument(skip_all, name = "redis.presence.subscribers")]
+    async fn subscribers(&self, channel: &str) -> usize {
+        let live_from = (self.clock.now_ms() + 1) as f64;
+        match self
+            .client
+            .zcount::<i64, _>(self.channel_key(channel), live_from, f64::INFINITY)
+            .await
+        {
+            Ok(count) => count.max(0) as usize,
+            Err(err) => degraded("counting channel subscribers", err),
+        }
+    }
+
     #[tracing::instrument(skip_all, name = "redis.presence.members")]
     async fn members(&self, channel: &str) -> Vec<String> {
         let now = self.clock.now_ms().to_string();
