@@ -18,18 +18,27 @@ export SWITCHYARD_DATABASE_URL="sqlite://$(mktemp -d)/storm.db"
 export PORT="$port"
 start_server switchyard
 result="$(mktemp)"
+ready="$(mktemp -u)"
 "$LOADGEN" --addr "$SERVER_ADDR" --sources "$BENCH_SOURCES" storm --clients "$CLIENTS" \
-  --drop-within 300s --deadline 120s | sed -n 's/^RESULT //p' >"$result" &
+  --drop-within 300s --deadline 120s --ready-file "$ready" | sed -n 's/^RESULT //p' >"$result" &
 loadgen_pid=$!
-# Wait until the clients are in, then publish a few and crash the node.
+# Publish until every client has seen a publication (so each one has a position to
+# recover from), then a few more, then crash the node.
 bin="${SWITCHYARD_BIN:-$HOME/.cache/switchyard-target-release/release/switchyard}"
 token="$(SWITCHYARD_JWT_SECRET="$BENCH_JWT_SECRET" "$bin" token --sub bench --role service | tail -1)"
-until [ "$(ls /proc/"$SERVER_PID"/fd 2>/dev/null | wc -l)" -ge "$CLIENTS" ]; do sleep 1; done
-for n in 1 2 3; do
+publish() {
   curl -s -o /dev/null -X POST "http://$SERVER_ADDR/api/v1/publish" -H "authorization: Bearer $token" \
-    -H 'content-type: application/json' -d "{\"channel\":\"public:bench-storm\",\"event\":\"tick\",\"data\":$n}"
+    -H 'content-type: application/json' -d "{\"channel\":\"public:bench-storm\",\"event\":\"tick\",\"data\":$1}"
+}
+n=0
+for _ in $(seq 600); do
+  [ -e "$ready" ] && break
+  n=$((n + 1)); publish "$n"; sleep 0.5
 done
+[ -e "$ready" ] || echo "storm: not every client saw a publication within 300 s" >&2
+for _ in 1 2 3; do n=$((n + 1)); publish "$n"; done
 sleep 2
+rm -f "$ready"
 # The restart runs the binary the first start built, without cargo's up-to-date check.
 export SWITCHYARD_BIN="$bin"
 killed_at=$(date +%s.%N)

@@ -89,6 +89,10 @@ enum Mode {
         drop_within: Duration,
         #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
         deadline: Duration,
+        /// Created once every client holds a channel position (has seen a publication),
+        /// so the caller knows when a restart tests recovery for all of them.
+        #[arg(long)]
+        ready_file: Option<std::path::PathBuf>,
     },
     /// Mixed traffic with churn; samples the server's memory and descriptors.
     Soak {
@@ -168,7 +172,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             clients,
             drop_within,
             deadline,
-        } => modes::storm::run(&setup, clients, drop_within, deadline).await,
+            ready_file,
+        } => {
+            let storm = modes::storm::Storm {
+                clients,
+                wait_for_drop: drop_within,
+                deadline,
+                ready_file,
+            };
+            modes::storm::run(&setup, storm).await
+        }
         Mode::Soak {
             connections,
             churn_per_second,

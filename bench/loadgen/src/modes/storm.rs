@@ -3,6 +3,9 @@
 //! backoff and subscribes with its last position. Reports how long until every client
 //! was back and recovered, and whether any publication was lost.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -21,17 +24,27 @@ struct Outcome {
     attempts: u32,
 }
 
-pub async fn run(
-    setup: &Setup,
-    clients: usize,
-    wait_for_drop: Duration,
-    deadline: Duration,
-) -> Value {
+pub struct Storm {
+    pub clients: usize,
+    /// How long the caller may take to drop the clients.
+    pub wait_for_drop: Duration,
+    /// How long each client may take to come back after its drop.
+    pub deadline: Duration,
+    pub ready_file: Option<PathBuf>,
+}
+
+pub async fn run(setup: &Setup, storm: Storm) -> Value {
     let started = Instant::now();
+    let clients = storm.clients;
+    let ready = Arc::new(Ready {
+        left: AtomicUsize::new(clients),
+        file: storm.ready_file,
+    });
     let tasks: Vec<_> = (0..clients)
         .map(|i| {
-            let setup = setup.clone();
-            tokio::spawn(async move { ride(&setup, i, started + wait_for_drop, deadline).await })
+            let (setup, ready) = (setup.clone(), ready.clone());
+            let drop_by = started + storm.wait_for_drop;
+            tokio::spawn(async move { ride(&setup, i, drop_by, storm.deadline, &ready).await })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -76,8 +89,32 @@ pub async fn run(
     })
 }
 
+/// Counts the clients still without a channel position; the last one to get one creates
+/// the ready file.
+struct Ready {
+    left: AtomicUsize,
+    file: Option<PathBuf>,
+}
+
+impl Ready {
+    fn positioned(&self) {
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(file) = &self.file
+            && let Err(err) = std::fs::write(file, b"ready\n")
+        {
+            eprintln!("storm: cannot write {}: {err}", file.display());
+        }
+    }
+}
+
 /// One client: connect, subscribe, wait to be dropped (until `drop_by`), come back.
-async fn ride(setup: &Setup, i: usize, drop_by: Instant, deadline: Duration) -> Outcome {
+async fn ride(
+    setup: &Setup,
+    i: usize,
+    drop_by: Instant,
+    deadline: Duration,
+    ready: &Ready,
+) -> Outcome {
     let mut outcome = Outcome {
         dropped_at: None,
         back_at: None,
@@ -91,8 +128,13 @@ async fn ride(setup: &Setup, i: usize, drop_by: Instant, deadline: Duration) -> 
     let mut position: Option<(String, u64)> = None;
     subscribe(&c, &mut position).await;
     let mut events = c.events.take().expect("events");
+    let mut counted = false;
     // Follow the channel until the connection ends.
     loop {
+        if !counted && position.is_some() {
+            ready.positioned();
+            counted = true;
+        }
         let event = tokio::time::timeout_at(drop_by + deadline, events.recv()).await;
         match event {
             Ok(Some(event)) => track(&event.raw, &mut position),
