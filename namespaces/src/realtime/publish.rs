@@ -1,8 +1,13 @@
 //! Publishing to a channel: number it, keep it for recovery, deliver it.
 
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use moka::sync::Cache;
 use serde::Serialize;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
+use socketioxide::operators::BroadcastOperators;
 
 use super::channels::channel_room;
 use super::payloads::Publish;
@@ -46,7 +51,7 @@ pub async fn publish<A: Adapter>(
     let delivers_here = is_new && state.inner.feed.is_none();
     if delivers_here && let Some(ns) = io.of(PATH) {
         let subscribers = ns.to(channel_room(&publication.channel));
-        fanout(subscribers.clone().sockets().len());
+        sample_fanout(&publication.channel, &subscribers);
         let emit = subscribers.emit(emits::EVENT, &publication);
         if let Err(err) = broadcast(PATH, emits::EVENT, emit).await {
             tracing::warn!(error = %err, "publication stored but not broadcast");
@@ -58,7 +63,21 @@ pub async fn publish<A: Adapter>(
     })
 }
 
-/// Sockets on this node one publication goes to.
-pub(super) fn fanout(sockets: usize) {
+/// Records how many sockets on this node a publication to `channel` goes to, for one
+/// publication per channel a second at most: counting looks up every subscriber, which
+/// costs as much again as handing each one the publication, and a large channel may
+/// publish many times a second.
+pub(super) fn sample_fanout<A: Adapter>(channel: &str, subscribers: &BroadcastOperators<A>) {
+    static SAMPLED: LazyLock<Cache<String, ()>> = LazyLock::new(|| {
+        Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(Duration::from_secs(1))
+            .build()
+    });
+    if SAMPLED.contains_key(channel) {
+        return;
+    }
+    SAMPLED.insert(channel.to_owned(), ());
+    let sockets = subscribers.clone().sockets().len();
     metrics::histogram!(crate::metrics::PUBLICATION_FANOUT_SOCKETS).record(sockets as f64);
 }

@@ -51,7 +51,7 @@ impl<A: Adapter> PublicationSink for RealtimeSink<A> {
     async fn deliver(&self, publication: &Publication) {
         let Some(ns) = self.io.of(PATH) else { return };
         let subscribers = ns.local().to(channel_room(&publication.channel));
-        super::publish::fanout(subscribers.clone().sockets().len());
+        super::publish::sample_fanout(&publication.channel, &subscribers);
         let emit = subscribers.emit(emits::EVENT, publication);
         if let Err(err) = broadcast(PATH, emits::EVENT, emit).await {
             tracing::warn!(error = %err, "publication not delivered to this node's sockets");
