@@ -75,15 +75,7 @@ pub struct Node {
 
 impl Node {
     pub fn new(registry: Arc<dyn PresenceRegistry>, clock: Arc<ManualClock>) -> Self {
-        Self::with_config(registry, clock, PresenceConfig::default())
-    }
-
-    fn with_config(
-        registry: Arc<dyn PresenceRegistry>,
-        clock: Arc<ManualClock>,
-        config: PresenceConfig,
-    ) -> Self {
-        let presence = Presence::new(registry.clone(), clock.clone(), config);
+        let presence = Presence::new(registry.clone(), clock.clone(), PresenceConfig::default());
         let told = Arc::new(Recorder::default());
         presence.set_sink(told.clone());
         Self {
@@ -95,16 +87,16 @@ impl Node {
         }
     }
 
-    /// The same node with `channel_limit` set (PresenceConfig::channel_limit).
-    pub fn with_channel_limit(self, channel_limit: usize) -> Self {
+    /// The same node, its presence told only in channels of at most `channel_limit`
+    /// sockets (PresenceConfig::channel_limit).
+    pub fn with_channel_limit(mut self, channel_limit: usize) -> Self {
         let config = PresenceConfig {
             channel_limit,
             ..PresenceConfig::default()
         };
-        let heartbeat = self.heartbeat;
-        let mut node = Self::with_config(self.registry, self.clock, config);
-        node.heartbeat = heartbeat;
-        node
+        self.presence = Presence::new(self.registry.clone(), self.clock.clone(), config);
+        self.presence.set_sink(self.told.clone());
+        self
     }
 
     pub fn with_heartbeat(mut self, heartbeat: Arc<dyn Heartbeat>) -> Self {

@@ -48,8 +48,13 @@ pub fn now_us() -> u64 {
 
 /// Resident memory of process `pid` in bytes, from /proc.
 pub fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    status_bytes(&format!("/proc/{pid}/status"), "VmRSS:")
+}
+
+/// A `kB` line of a /proc status file (`VmRSS:`, `VmHWM:`), in bytes.
+fn status_bytes(path: &str, key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(path).ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
@@ -73,10 +78,7 @@ pub fn own_cpu_seconds() -> Option<f64> {
 
 /// This process's peak resident memory in bytes (VmHWM).
 pub fn own_peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    status_bytes("/proc/self/status", "VmHWM:")
 }
 
 #[cfg(test)]

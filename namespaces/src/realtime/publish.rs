@@ -74,10 +74,9 @@ pub(super) fn sample_fanout<A: Adapter>(channel: &str, subscribers: &BroadcastOp
             .time_to_live(Duration::from_secs(1))
             .build()
     });
-    if SAMPLED.contains_key(channel) {
+    if !SAMPLED.entry_by_ref(channel).or_insert(()).is_fresh() {
         return;
     }
-    SAMPLED.insert(channel.to_owned(), ());
     let sockets = subscribers.clone().sockets().len();
     metrics::histogram!(crate::metrics::PUBLICATION_FANOUT_SOCKETS).record(sockets as f64);
 }
