@@ -4,7 +4,7 @@
 //! Other functions are used internally to handle the websocket connection through tasks and channels
 //! and to handle upgrade from polling to ws
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use futures_util::{
     SinkExt, StreamExt, TryStreamExt,
@@ -159,18 +159,57 @@ where
 
         let mut ws = ws_init().await;
         init_handshake(socket.id, &mut ws, &engine.config).await?;
-        socket
-            .clone()
-            .spawn_heartbeat(engine.config.ping_interval, engine.config.ping_timeout);
         (socket, ws)
     };
+
+    // A session opened on this websocket runs its heartbeat with the connection; one
+    // upgraded from polling already has its heartbeat task.
+    let heartbeat = sid
+        .is_none()
+        .then_some((engine.config.ping_interval, engine.config.ping_timeout));
+    // Switchyard's patch: the connection lives on in one task of its own, and the task that
+    // set it up ends here. Upstream kept this task (with the upgrade request it was spawned
+    // with) as the reader and spawned a writer and a heartbeat task beside it: three tasks
+    // and about 6.6 KB for every idle connection.
     let (tx, rx) = ws.split();
+    tokio::spawn(drive(engine, socket, tx, rx, heartbeat));
+    Ok(())
+}
 
-    // Pipe between websocket and internal socket channel.
-    tokio::spawn(forward_to_socket::<H, S>(socket.clone(), tx));
+/// Reads from and writes to the websocket, and runs the heartbeat when given its interval
+/// and timeout, until the session closes. The futures are made here, not passed in: a
+/// future passed by value to an async fn takes its room twice in the caller's future (so
+/// does the websocket: the halves, a pointer each, are passed instead).
+async fn drive<H: EngineIoHandler, S>(
+    engine: Arc<EngineIo<H>>,
+    socket: Arc<Socket<H::Data>>,
+    tx: SplitSink<WebSocketStream<S>, Message>,
+    rx: SplitStream<WebSocketStream<S>>,
+    heartbeat: Option<(Duration, Duration)>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let heartbeat = async {
+        if let Some((interval, timeout)) = heartbeat {
+            socket.heartbeat_until_closed(interval, timeout).await;
+        }
+    };
+    tokio::join!(
+        read_until_closed(&engine, rx, &socket),
+        forward_to_socket::<H, S>(socket.clone(), tx),
+        heartbeat,
+    );
+}
 
-    // pipe between internal socket channel and websocket
-    match forward_to_handler(&engine, rx, &socket)
+/// Pipes the websocket to the handler until either side closes, then closes the session.
+async fn read_until_closed<H: EngineIoHandler, S>(
+    engine: &Arc<EngineIo<H>>,
+    rx: SplitStream<WebSocketStream<S>>,
+    socket: &Arc<Socket<H::Data>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match forward_to_handler(engine, rx, socket)
         .with_cancellation_token(&socket.cancellation_token)
         .await
     {
@@ -192,7 +231,6 @@ where
             tracing::debug!(sid = %socket.id, "socket is closing");
         }
     }
-    Ok(())
 }
 
 /// Forwards all packets received from a websocket to a EngineIo [`Socket`]
@@ -215,7 +253,7 @@ where
                 }
                 Packet::Pong | Packet::Ping => {
                     // A full channel means that the client is already known to be alive.
-                    socket.heartbeat_tx.try_send(()).ok();
+                    socket.heartbeat.notify_one();
                     Ok::<(), Error>(())
                 }
                 Packet::Message(msg) => {
@@ -250,7 +288,11 @@ where
 
 /// Forwards all packets waiting to be sent to the websocket
 ///
-/// The websocket stream is flushed only when the internal channel is drained
+/// The websocket stream is flushed only when the internal channel is drained.
+///
+/// Switchyard's patch: written with one `feed` await (upstream had four, each keeping its
+/// own packet iterator in the future), so that this future, alive for the connection's
+/// whole life, takes about 0.4 KB instead of 1.6 KB.
 async fn forward_to_socket<H: EngineIoHandler, S>(
     socket: Arc<Socket<H::Data>>,
     mut tx: SplitSink<WebSocketStream<S>, Message>,
@@ -267,80 +309,42 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
         tracing::debug!(sid = %socket.id, "session closed before starting the ws writer");
         return;
     };
-    let InternalRx {
-        buffered_rx,
-        volatile_rx,
-        ..
-    } = &mut *internal_rx;
+    let InternalRx { buffered_rx, .. } = &mut *internal_rx;
 
-    // map a packet to a websocket message
-    // It is declared as a macro rather than a closure to avoid ownership issues
-    macro_rules! map_fn {
-            ($item:ident) => {
-                let res = match $item {
-                    Packet::Binary(bin) | Packet::BinaryV3(bin) => {
-                        if socket.protocol == ProtocolVersion::V3 {
-                            // v3 protocol requires packet type as the first byte.
-                            // This requires a new buffer. This is OK as it is only for the V3 protocol.
-                            let mut buff = Vec::with_capacity(bin.len() + 1);
-                            buff.push(0x04);
-                            buff.extend(bin);
-                            tx.feed(Message::Binary(buff.into())).await
-                        } else {
-                            tx.feed(Message::Binary(bin)).await
-                        }
-                    }
-                    // A Noop Packet maybe sent by the server to upgrade from a polling connection
-                    // In the case that the packet was not poll in time it will remain in the buffer and therefore
-                    // it should be discarded here
-                    Packet::Noop => Ok(()),
-                    _ => {
-                        let packet: String = $item.try_into().unwrap();
-                        tx.feed(Message::Text(packet.into())).await
-                    }
-                };
-                if let Err(_e) = res {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
-                }
-            };
-        }
-
-    // Forward buffered packets until the channel is closed or the session is cancelled.
+    // Forward buffered packets (then the volatile one) until the channel is closed or the
+    // session is cancelled.
+    let mut unflushed = false;
     loop {
-        tokio::select! {
-            biased;
-            items = buffered_rx.recv() => {
-                match items {
-                    Some(packets) => {
-                        for item in packets {
-                            map_fn!(item);
-                        }
-                        while let Ok(packets) = buffered_rx.try_recv() {
-                            for item in packets {
-                                map_fn!(item);
-                            }
-                        }
-                    }
-                    None => break
+        let packets = match buffered_rx.try_next() {
+            Some(packets) => packets,
+            None => {
+                if unflushed {
+                    #[cfg(feature = "tracing")]
+                    tracing::trace!(sid = %socket.id, "ws flush");
+                    tx.flush().await.ok();
+                    unflushed = false;
+                }
+                let next = tokio::select! {
+                    biased;
+                    next = buffered_rx.next() => next,
+                    _ = socket.cancellation_token.cancelled() => None,
+                };
+                match next {
+                    Some(next) => next.into_packets(),
+                    None => break,
                 }
             }
-            _ = socket.cancellation_token.cancelled() => break,
-            Ok(()) = volatile_rx.changed() => {
-                let val = volatile_rx.borrow_and_update().clone();
-                if let Some(packets) = val {
-                    #[cfg(feature = "tracing")]
-                    tracing::debug!(sid = ?socket.id, "ws volatile flush: {} packets", packets.len());
-                    for item in packets {
-                        map_fn!(item);
-                    }
-                }
-            },
+        };
+        for packet in packets {
+            let Some(msg) = ws_message(socket.protocol, packet) else {
+                continue;
+            };
+            if let Err(_e) = tx.feed(msg).await {
+                #[cfg(feature = "tracing")]
+                tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+            }
+            unflushed = true;
         }
-
-        #[cfg(feature = "tracing")]
-        tracing::trace!(sid = %socket.id, "ws flush");
-        tx.flush().await.ok();
     }
 
     #[cfg(feature = "tracing")]
@@ -349,6 +353,33 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     tx.flush().await.ok();
     tx.close().await.ok();
 }
+
+/// The websocket message for a packet; none for a Noop.
+fn ws_message(protocol: ProtocolVersion, packet: Packet) -> Option<Message> {
+    match packet {
+        Packet::Binary(bin) | Packet::BinaryV3(bin) => {
+            if protocol == ProtocolVersion::V3 {
+                // v3 protocol requires packet type as the first byte.
+                // This requires a new buffer. This is OK as it is only for the V3 protocol.
+                let mut buff = Vec::with_capacity(bin.len() + 1);
+                buff.push(0x04);
+                buff.extend(bin);
+                Some(Message::Binary(buff.into()))
+            } else {
+                Some(Message::Binary(bin))
+            }
+        }
+        // A Noop Packet maybe sent by the server to upgrade from a polling connection
+        // In the case that the packet was not poll in time it will remain in the buffer and therefore
+        // it should be discarded here
+        Packet::Noop => None,
+        packet => {
+            let packet: String = packet.try_into().unwrap();
+            Some(Message::Text(packet.into()))
+        }
+    }
+}
+
 /// Send a Engine.IO [`OpenPacket`] to initiate a websocket connection
 async fn init_handshake<S>(
     sid: Sid,
@@ -408,8 +439,7 @@ where
     // We send a last Noop request to close a potential waiting polling request.
     socket
         .internal_tx
-        .send(smallvec![Packet::Noop])
-        .await
+        .send_unbounded(smallvec![Packet::Noop])
         .map_err(|_| Error::Upgrade)?;
 
     // wait for any current polling connection to finish by waiting for the socket to be unlocked
@@ -503,6 +533,50 @@ mod tests {
             WebSocketStream::from_raw_socket(server, Role::Server, None).await,
             WebSocketStream::from_raw_socket(client, Role::Client, None).await,
         )
+    }
+
+    /// Switchyard's patch: what an idle websocket connection's one task holds stays small
+    /// (1.6 KB when written; upstream's three tasks held about 6.6 KB).
+    #[tokio::test]
+    async fn an_idle_connections_future_stays_small() {
+        let engine = Arc::new(EngineIo::new(
+            Arc::new(StubHandler),
+            EngineIoConfig::default(),
+        ));
+        let (server, _client) = ws_pair().await;
+        let (tx, rx) = server.split();
+        let heartbeat = Some((Duration::from_secs(1), Duration::from_secs(1)));
+        let connection = drive(engine, socket(), tx, rx, heartbeat);
+        let size = std::mem::size_of_val(&connection);
+        assert!(size <= 2048, "the connection's future takes {size} bytes");
+    }
+
+    /// Switchyard's patch re-arms one timer for the pings and the pong's deadline: the
+    /// pings still come once per interval, and answered ones keep the session.
+    #[tokio::test]
+    async fn pings_follow_the_interval_while_pongs_answer() {
+        let socket = socket();
+        let heartbeat = {
+            let socket = socket.clone();
+            let (interval, timeout) = (Duration::from_millis(40), Duration::from_millis(200));
+            tokio::spawn(async move { socket.heartbeat_until_closed(interval, timeout).await })
+        };
+        let mut rx = socket.internal_rx.lock().await;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+        let mut pings = 0;
+        while let Ok(Some(next)) = tokio::time::timeout_at(deadline, rx.buffered_rx.next()).await {
+            for packet in next.into_packets() {
+                if matches!(packet, Packet::Ping) {
+                    pings += 1;
+                    socket.heartbeat.notify_one();
+                }
+            }
+        }
+        assert!(
+            (4..=9).contains(&pings),
+            "{pings} pings in 300 ms, one per 40 ms"
+        );
+        assert!(!heartbeat.is_finished(), "answered pings keep the session");
     }
 
     /// A polling request can still hold the lock at the end of an upgrade.
