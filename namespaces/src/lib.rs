@@ -6,6 +6,7 @@
 
 pub mod ack;
 pub mod broadcast;
+pub mod dispatch;
 pub mod identity;
 pub mod incoming;
 pub mod limits;

@@ -3,6 +3,7 @@
 //! [`TokenVerifier`].
 
 mod claims;
+mod expiry;
 mod http;
 pub(crate) mod jwks;
 mod session;
@@ -16,9 +17,10 @@ use switchyard_namespaces::metrics::AUTH_FAILURES_TOTAL;
 
 use crate::config::Settings;
 pub use claims::{Claims, issue_token};
+pub use expiry::ExpiryClock;
 pub use http::Caller;
 use jwks::Jwks;
-pub use session::AuthGrace;
+pub use session::with_token_refresh;
 pub use socket::{RateLimiting, authenticate, refuse_namespace};
 
 /// Why a token was refused. The `Display` text is the wire code.

@@ -13,10 +13,12 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 use switchyard_namespaces::Identity;
 use switchyard_namespaces::ack::{ErrorCode, NsError};
+use switchyard_namespaces::dispatch::EventTable;
 use switchyard_namespaces::incoming::Incoming;
-use tokio::sync::oneshot;
 
+use super::expiry::{ExpiryClock, ExpiryTarget, Watched};
 use super::{AuthError, TokenVerifier};
+use crate::connections::Admission;
 
 /// Client → server, on every namespace.
 pub mod events {
@@ -31,17 +33,22 @@ pub mod emits {
 /// A token is far smaller than this; it only bounds what a refresh may carry.
 const MAX_REFRESH_BYTES: usize = 16 * 1024;
 
-/// How long an expired socket may stay to refresh its token.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthGrace(pub Duration);
-
 /// The expiry (seconds since the Unix epoch) of the token a socket holds now.
 #[derive(Clone)]
 pub struct Session(Arc<AtomicI64>);
 
 impl Session {
-    fn expires_at(&self) -> i64 {
+    pub(super) fn new(expires_at: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(expires_at)))
+    }
+
+    pub(super) fn expires_at(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// A refresh only ever moves the expiry on.
+    pub(super) fn extend_to(&self, expires_at: i64) {
+        self.0.fetch_max(expires_at, Ordering::SeqCst);
     }
 }
 
@@ -50,35 +57,87 @@ struct Refresh {
     token: String,
 }
 
-/// Lives in the socket's extensions; when the socket is gone, so is this, and the timer
-/// waiting on the other end stops.
+/// What the gateway's auth keeps in a socket's extensions, as one entry (each entry costs
+/// a slot in the socket's map and a box): its session, and what it lets go of when it is
+/// gone, its place under the connection caps and on the expiry clock.
 #[derive(Clone)]
-struct SocketAlive(#[allow(dead_code)] Arc<oneshot::Sender<()>>);
+struct SocketAuth(Arc<SocketAuthInner>);
 
-/// Gives the socket its session, the `auth:refresh` handler, and a timer that ends the
-/// session at `exp`. The timer looks the socket up by id when it wakes, so it keeps no
-/// closed socket alive, and it ends as soon as the socket is dropped.
-pub fn start<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, me: &Identity, grace: AuthGrace) {
-    let session = Session(Arc::new(AtomicI64::new(me.expires_at)));
-    s.extensions.insert(session.clone());
-    let (alive, gone) = oneshot::channel();
-    s.extensions.insert(SocketAlive(Arc::new(alive)));
-    s.on(events::AUTH_REFRESH, on_refresh::<A>);
-    let timer = expire(io, s.ns().to_owned(), s.id, session, grace.0);
-    tokio::spawn(async move {
-        tokio::select! {
-            () = timer => {}
-            _ = gone => {}
+struct SocketAuthInner {
+    session: Session,
+    _admission: Arc<Admission>,
+    _expiry: Watched,
+}
+
+/// Gives the socket its session and a place on the expiry clock, which ends the session
+/// at `exp` (its namespace's events include `auth:refresh`, see [`with_token_refresh`]).
+/// The clock looks the socket up by id when it is due, so it keeps no closed socket alive.
+pub fn start<A: Adapter>(
+    s: &SocketRef<A>,
+    io: SocketIo<A>,
+    me: &Identity,
+    clock: &ExpiryClock,
+    admission: Arc<Admission>,
+) {
+    let session = Session::new(me.expires_at);
+    let target = SocketTarget {
+        io,
+        ns: s.ns().to_owned(),
+        sid: s.id,
+    };
+    let expiry = clock.watch(session.clone(), Box::new(target));
+    s.extensions.insert(SocketAuth(Arc::new(SocketAuthInner {
+        session,
+        _admission: admission,
+        _expiry: expiry,
+    })));
+}
+
+/// Adds `auth:refresh`, which every namespace answers, to a namespace's events.
+pub fn with_token_refresh<A: Adapter>(table: EventTable<A>) -> EventTable<A> {
+    table.on(events::AUTH_REFRESH, on_refresh::<A>)
+}
+
+/// A socket as the expiry clock finds it: by namespace and id, when it is due.
+struct SocketTarget<A: Adapter> {
+    io: SocketIo<A>,
+    ns: String,
+    sid: socketioxide::socket::Sid,
+}
+
+impl<A: Adapter> SocketTarget<A> {
+    fn socket(&self) -> Option<SocketRef<A>> {
+        self.io.of(&self.ns).and_then(|ns| ns.get_socket(self.sid))
+    }
+}
+
+impl<A: Adapter> ExpiryTarget for SocketTarget<A> {
+    fn tell_expired(&self, grace: Duration) -> bool {
+        let Some(s) = self.socket() else {
+            return false;
+        };
+        let grace_ms = grace.as_millis() as u64;
+        if let Err(err) = s.emit(emits::AUTH_EXPIRED, &json!({ "graceMs": grace_ms })) {
+            tracing::debug!(error = %err, "auth:expired not sent");
         }
-    });
+        true
+    }
+
+    fn disconnect(&self) {
+        if let Some(s) = self.socket() {
+            tracing::info!(sid = %self.sid, "token expired and not refreshed; disconnecting");
+            let _ = s.disconnect();
+        }
+    }
 }
 
 async fn on_refresh<A: Adapter>(
     State(verifier): State<Arc<TokenVerifier>>,
     Extension(me): Extension<Identity>,
-    Extension(session): Extension<Session>,
+    Extension(SocketAuth(auth)): Extension<SocketAuth>,
     req: Incoming<A>,
 ) {
+    let session = &auth.session;
     req.respond(MAX_REFRESH_BYTES, async |body: Refresh| {
         let fresh = verifier.verify(&body.token).await.map_err(refused)?;
         if fresh.user_id != me.user_id {
@@ -87,7 +146,7 @@ async fn on_refresh<A: Adapter>(
                 "the token is another user's",
             ));
         }
-        session.0.fetch_max(fresh.expires_at, Ordering::SeqCst);
+        session.extend_to(fresh.expires_at);
         Ok(json!({ "exp": fresh.expires_at }))
     })
     .await;
@@ -95,45 +154,4 @@ async fn on_refresh<A: Adapter>(
 
 fn refused(err: AuthError) -> NsError {
     NsError::invalid(format!("token refused: {err}"))
-}
-
-async fn expire<A: Adapter>(
-    io: SocketIo<A>,
-    ns: String,
-    sid: socketioxide::socket::Sid,
-    session: Session,
-    grace: Duration,
-) {
-    let socket = || io.of(&ns).and_then(|ns| ns.get_socket(sid));
-    loop {
-        let exp = session.expires_at();
-        tokio::time::sleep(until_unix(exp)).await;
-        if session.expires_at() > exp {
-            continue;
-        }
-        let Some(s) = socket() else { return };
-        let grace_ms = grace.as_millis() as u64;
-        if let Err(err) = s.emit(emits::AUTH_EXPIRED, &json!({ "graceMs": grace_ms })) {
-            tracing::debug!(error = %err, "auth:expired not sent");
-        }
-        drop(s);
-        tokio::time::sleep(grace).await;
-        if session.expires_at() > exp {
-            continue;
-        }
-        if let Some(s) = socket() {
-            tracing::info!(sid = %sid, "token expired and not refreshed; disconnecting");
-            let _ = s.disconnect();
-        }
-        return;
-    }
-}
-
-/// Time from now until `exp` (seconds since the Unix epoch); zero if passed.
-fn until_unix(exp: i64) -> Duration {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    Duration::from_millis(exp.saturating_mul(1000).saturating_sub(now_ms).max(0) as u64)
 }

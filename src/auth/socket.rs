@@ -10,7 +10,8 @@ use socketioxide::extract::{SocketRef, State, TryData};
 use switchyard_namespaces::Identity;
 use switchyard_namespaces::limits::Limits;
 
-use super::session::{self, AuthGrace};
+use super::expiry::ExpiryClock;
+use super::session;
 use super::{AuthError, TokenVerifier};
 use crate::connections::ConnectionCaps;
 
@@ -46,7 +47,7 @@ pub async fn authenticate<A: Adapter>(
     TryData(auth): TryData<Value>,
     State(verifier): State<Arc<TokenVerifier>>,
     State(RateLimiting(limits)): State<RateLimiting>,
-    State(grace): State<AuthGrace>,
+    State(expiry): State<ExpiryClock>,
     State(caps): State<Arc<ConnectionCaps>>,
 ) -> Result<(), AuthError> {
     // The namespaces of one Engine.IO session share its handshake: its address names it.
@@ -72,8 +73,7 @@ pub async fn authenticate<A: Adapter>(
         }
         s.extensions.insert(limits.for_socket(&identity.user_id));
     }
-    session::start(&s, io, &identity, grace);
-    s.extensions.insert(admission);
+    session::start(&s, io, &identity, &expiry, admission);
     s.extensions.insert(identity);
     Ok(())
 }

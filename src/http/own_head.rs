@@ -4,9 +4,13 @@
 //! session's whole life, and with them the whole buffer: about
 //! 16 KB of an idle WebSocket's 32 KB of heap (BENCHMARKS.md, heap profile). Copying the
 //! few hundred bytes the parts need lets the buffer go when the request has been read.
+//! Of the extensions, only the two a session needs are kept (see [`keep_needed_extensions`]).
 
-use axum::extract::{OriginalUri, Request};
-use http::{HeaderMap, HeaderValue, Uri};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request};
+use http::{Extensions, HeaderMap, HeaderValue, Uri};
+use hyper::upgrade::OnUpgrade;
 
 /// For Socket.IO requests (the only ones whose parts outlive them): the URI and header
 /// values in their own memory. Handshakes alone would not do: a polling session's upgrade
@@ -21,10 +25,7 @@ pub async fn own_socket_io_head(mut req: Request) -> Request {
 
 fn own_head(req: &mut Request) {
     *req.uri_mut() = owned_uri(req.uri());
-    // axum's router keeps a clone of the URI as it arrived, in the extensions.
-    if let Some(OriginalUri(original)) = req.extensions_mut().get_mut::<OriginalUri>() {
-        *original = owned_uri(original);
-    }
+    keep_needed_extensions(req.extensions_mut());
     let mut owned = HeaderMap::with_capacity(req.headers().len());
     for (name, value) in req.headers() {
         // Names are already owned (hyper copies them when it lowercases them).
@@ -38,6 +39,21 @@ fn own_head(req: &mut Request) {
         owned.append(name.clone(), copy);
     }
     *req.headers_mut() = owned;
+}
+
+/// What a Socket.IO session's request needs from its extensions: the peer's address (the
+/// connect middleware's per-IP caps) and hyper's upgrade handle (a WebSocket's). axum's
+/// route parameters, matched path and original URI (with its own copy of the URI) would
+/// stay with every session for its life, about 0.3 KB of an idle connection.
+fn keep_needed_extensions(extensions: &mut Extensions) {
+    let mut kept = Extensions::new();
+    if let Some(peer) = extensions.remove::<ConnectInfo<SocketAddr>>() {
+        kept.insert(peer);
+    }
+    if let Some(upgrade) = extensions.remove::<OnUpgrade>() {
+        kept.insert(upgrade);
+    }
+    *extensions = kept;
 }
 
 /// `Uri` from a `String` owns its bytes; from hyper it borrows the read buffer.
@@ -57,8 +73,10 @@ mod tests {
         let mut req = Request::new(axum::body::Body::empty());
         *req.uri_mut() = uri;
         req.headers_mut().insert("host", value);
-        let original = OriginalUri(req.uri().clone());
+        let original = axum::extract::OriginalUri(req.uri().clone());
         req.extensions_mut().insert(original);
+        let peer = ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)));
+        req.extensions_mut().insert(peer);
         req
     }
 
@@ -75,6 +93,10 @@ mod tests {
         );
         assert_eq!(req.uri(), "/socket.io/?EIO=4&transport=websocket");
         assert_eq!(req.headers()["host"], "localhost");
+        let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
+        assert!(peer.is_some(), "the peer's address is kept");
+        let original = req.extensions().get::<axum::extract::OriginalUri>();
+        assert!(original.is_none(), "what no session needs is dropped");
 
         let kept = parsed_from(&buffer);
         assert!(!buffer.is_unique(), "the test's request does hold it");

@@ -18,7 +18,7 @@ use switchyard_namespaces::realtime::{RealtimeParts, RealtimeState};
 use switchyard_namespaces::ws::{WsConfig, WsState};
 use tokio::net::TcpListener;
 
-use crate::auth::{AuthGrace, RateLimiting, TokenVerifier};
+use crate::auth::{ExpiryClock, RateLimiting, TokenVerifier};
 use crate::cluster::memory::{MemoryBlocks, MemoryHistory, MemoryPresence, TypingTracker};
 use crate::cluster::redis::RedisHealth;
 use crate::cluster::redis_blocks::RedisBlocks;
@@ -124,7 +124,7 @@ impl Application {
             caps,
             drain: drain.clone(),
             limits: rate_limiting(settings, redis.as_ref()),
-            auth_grace: AuthGrace(Duration::from_millis(settings.auth_grace_ms)),
+            auth_expiry: ExpiryClock::start(Duration::from_millis(settings.auth_grace_ms)),
             ws,
             realtime: realtime.clone(),
             notifications: notifications.clone(),

@@ -14,6 +14,7 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use switchyard_namespaces::dispatch::Events;
 use switchyard_namespaces::notifications::{self, NotificationsState};
 use switchyard_namespaces::ports::PublicationSink;
 use switchyard_namespaces::presence::PresenceSink;
@@ -31,15 +32,16 @@ use crate::shutdown::{Drain, refuse_while_draining};
 const MIN_ENGINE_PAYLOAD: usize = 1024 * 1024;
 
 /// What a WebSocket reads from its socket at a time, and the buffer each connection keeps
-/// for it (engineioxide's default is 4 KiB, a fifth of an idle connection's heap). Events
-/// are mostly well under 1 KiB; a larger frame still gets a buffer of its own size.
-const WS_READ_BUFFER: usize = 1024;
+/// for it (engineioxide's default is 4 KiB, a fifth of an idle connection's heap then).
+/// Most events fit; a larger frame costs one more read, once its header has told the
+/// reader to make room for all of it.
+const WS_READ_BUFFER: usize = 256;
 
 /// The state of each namespace.
 pub struct States {
     pub drain: Drain,
     pub limits: auth::RateLimiting,
-    pub auth_grace: auth::AuthGrace,
+    pub auth_expiry: auth::ExpiryClock,
     pub caps: Arc<crate::connections::ConnectionCaps>,
     pub ws: WsState,
     pub realtime: RealtimeState,
@@ -77,9 +79,8 @@ pub async fn mount(
                 ..RedisAdapterConfig::default()
             };
             let adapter = RedisAdapterCtr::new_with_driver(driver, config);
-            let (layer, io) = builder
-                .with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter)
-                .build_layer();
+            let builder = builder.with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter);
+            let (layer, io) = with_events(builder).build_layer();
             for init in register_namespaces(&io) {
                 init.await.context("subscribing a namespace in Redis")?;
             }
@@ -88,7 +89,7 @@ pub async fn mount(
             Ok(finish((layer, io), Some(health)))
         }
         _ => {
-            let (layer, io) = builder.build_layer();
+            let (layer, io) = with_events(builder).build_layer();
             register_namespaces(&io)
                 .into_iter()
                 .for_each(Spawnable::spawn);
@@ -96,6 +97,12 @@ pub async fn mount(
             Ok(finish((layer, io), None))
         }
     }
+}
+
+/// Every namespace's events, shared by its sockets (switchyard_namespaces::dispatch),
+/// made for the adapter the sockets are on.
+fn with_events<A: Adapter>(builder: SocketIoBuilder<A>) -> SocketIoBuilder<A> {
+    builder.with_state(Events::<A>::new(auth::with_token_refresh))
 }
 
 fn configured(
@@ -108,7 +115,7 @@ fn configured(
         .with_state(verifier)
         .with_state(states.drain)
         .with_state(states.limits)
-        .with_state(states.auth_grace)
+        .with_state(states.auth_expiry)
         .with_state(states.caps)
         .with_state(states.ws)
         .with_state(states.realtime)

@@ -8,14 +8,17 @@ use super::payloads::{DeviceRegister, DeviceUnregister, List, Read};
 use super::{NotificationsState, PATH, emits, events};
 use crate::Identity;
 use crate::broadcast::broadcast;
+use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 
-pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
-    s.on(events::LIST, on_list::<A>);
-    s.on(events::READ, on_read::<A>);
-    s.on(events::DEVICE_REGISTER, on_device_register::<A>);
-    s.on(events::DEVICE_UNREGISTER, on_device_unregister::<A>);
-    s.on_fallback(crate::incoming::on_unknown_event::<A>);
+/// The events of `/notifications` and their handlers (shared by its sockets, see
+/// [`crate::dispatch`]).
+pub fn event_table<A: Adapter>() -> EventTable<A> {
+    EventTable::new(crate::incoming::on_unknown_event::<A>)
+        .on(events::LIST, on_list::<A>)
+        .on(events::READ, on_read::<A>)
+        .on(events::DEVICE_REGISTER, on_device_register::<A>)
+        .on(events::DEVICE_UNREGISTER, on_device_unregister::<A>)
 }
 
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::LIST, user = %me.user_id))]

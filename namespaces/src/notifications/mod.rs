@@ -4,6 +4,7 @@
 
 mod deliver;
 mod handlers;
+pub use handlers::event_table;
 pub mod payloads;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use socketioxide::extract::{Extension, SocketRef, State};
 
 pub use deliver::{Notice, create, notify_user};
 
+use crate::dispatch::Events;
 use crate::ports::{Clock, NotificationStore};
 use crate::presence::Presence;
 use crate::rooms::user_room;
@@ -93,11 +95,12 @@ impl NotificationsState {
 pub async fn prepare_socket<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<NotificationsState>,
+    State(events): State<Events<A>>,
     Extension(me): Extension<Identity>,
 ) -> Result<(), NsError> {
     s.join(user_room(&me.user_id));
     state.inner.presence.track_socket(&s, &me).await;
-    handlers::register(&s);
+    events.notifications.serve(&s);
     Ok(())
 }
 

@@ -12,19 +12,22 @@ use super::{PATH, RealtimeState, emits, events, presence_handlers};
 use crate::Identity;
 use crate::ack::{ErrorCode, NsError};
 use crate::broadcast::broadcast;
+use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 use crate::ports::{DraftWrite, Recovery};
 use crate::rooms::user_room;
 
-pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
-    s.on(events::SUBSCRIBE, on_subscribe::<A>);
-    s.on(events::UNSUBSCRIBE, on_unsubscribe::<A>);
-    s.on(events::ACTIVITY, on_activity::<A>);
-    s.on(events::LATENCY_PING, on_latency_ping::<A>);
-    s.on(events::DRAFT_GET, on_draft_get::<A>);
-    s.on(events::DRAFT_SYNC, on_draft_sync::<A>);
-    presence_handlers::register(s);
-    s.on_fallback(crate::incoming::on_unknown_event::<A>);
+/// The events of `/realtime` and their handlers (shared by its sockets, see
+/// [`crate::dispatch`]).
+pub fn event_table<A: Adapter>() -> EventTable<A> {
+    let table = EventTable::new(crate::incoming::on_unknown_event::<A>)
+        .on(events::SUBSCRIBE, on_subscribe::<A>)
+        .on(events::UNSUBSCRIBE, on_unsubscribe::<A>)
+        .on(events::ACTIVITY, on_activity::<A>)
+        .on(events::LATENCY_PING, on_latency_ping::<A>)
+        .on(events::DRAFT_GET, on_draft_get::<A>)
+        .on(events::DRAFT_SYNC, on_draft_sync::<A>);
+    presence_handlers::add(table)
 }
 
 /// Why one channel of a subscribe was refused.

@@ -2,6 +2,7 @@
 
 pub mod channels;
 mod handlers;
+pub use handlers::event_table;
 mod order;
 pub mod payloads;
 mod presence_handlers;
@@ -17,6 +18,7 @@ pub use channels::{Allow, ChannelRule, default_rules};
 pub use publish::{PublishAck, publish};
 pub use sink::RealtimeSink;
 
+use crate::dispatch::Events;
 use crate::ports::{ChannelHistory, Clock, DraftStore, LiveFeed};
 use crate::presence::Presence;
 use crate::rooms::user_room;
@@ -122,6 +124,7 @@ impl RealtimeState {
 pub async fn prepare_socket<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<RealtimeState>,
+    State(events): State<Events<A>>,
     Extension(me): Extension<Identity>,
 ) -> Result<(), NsError> {
     let own_channel = format!("user:{}", me.user_id);
@@ -131,7 +134,7 @@ pub async fn prepare_socket<A: Adapter>(
     presence
         .join(&own_channel, &me.user_id, &s.id.to_string())
         .await;
-    handlers::register(&s);
+    events.realtime.serve(&s);
     Ok(())
 }
 

@@ -10,16 +10,18 @@ use super::sink::watch_room;
 use super::{PATH, RealtimeState, events};
 use crate::Identity;
 use crate::ack::NsError;
+use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 use crate::ports::ChosenStatus;
 use crate::presence::Status;
 
-pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
-    s.on(events::PRESENCE_SET, on_presence_set::<A>);
-    s.on(events::PRESENCE_GET, on_presence_get::<A>);
-    s.on(events::PRESENCE_WATCH, on_presence_watch::<A>);
-    s.on(events::PRESENCE_UNWATCH, on_presence_unwatch::<A>);
-    s.on(events::PRESENCE_MEMBERS, on_presence_members::<A>);
+pub(super) fn add<A: Adapter>(table: EventTable<A>) -> EventTable<A> {
+    table
+        .on(events::PRESENCE_SET, on_presence_set::<A>)
+        .on(events::PRESENCE_GET, on_presence_get::<A>)
+        .on(events::PRESENCE_WATCH, on_presence_watch::<A>)
+        .on(events::PRESENCE_UNWATCH, on_presence_unwatch::<A>)
+        .on(events::PRESENCE_MEMBERS, on_presence_members::<A>)
 }
 
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_SET, user = %me.user_id))]

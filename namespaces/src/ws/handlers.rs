@@ -16,23 +16,25 @@ use super::payloads::{
 use super::{PATH, TYPING_TIMEOUT, WsState, emits, events};
 use crate::Identity;
 use crate::broadcast::broadcast;
+use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 use crate::notifications::{Notice, NotificationsState, notify_user};
 use crate::ports::{Inserted, Message, Priority};
 use crate::rooms::{conversation_room, user_room};
 
-pub(super) fn register<A: Adapter>(s: &SocketRef<A>) {
-    s.on(events::CONVERSATION_CREATE, on_conversation_create::<A>);
-    s.on(events::CONVERSATION_LIST, on_conversation_list::<A>);
-    s.on(events::MESSAGE_SEND, on_message_send::<A>);
-    s.on(events::MESSAGE_EDIT, on_message_edit::<A>);
-    s.on(events::MESSAGE_DELETE, on_message_delete::<A>);
-    s.on(events::MESSAGE_HISTORY, on_message_history::<A>);
-    s.on(events::MESSAGE_SYNC, on_message_sync::<A>);
-    s.on(events::MESSAGE_READ, on_message_read::<A>);
-    s.on(events::TYPING_START, on_typing_start::<A>);
-    s.on(events::TYPING_STOP, on_typing_stop::<A>);
-    s.on_fallback(crate::incoming::on_unknown_event::<A>);
+/// The events of `/ws` and their handlers (shared by its sockets, see [`crate::dispatch`]).
+pub fn event_table<A: Adapter>() -> EventTable<A> {
+    EventTable::new(crate::incoming::on_unknown_event::<A>)
+        .on(events::CONVERSATION_CREATE, on_conversation_create::<A>)
+        .on(events::CONVERSATION_LIST, on_conversation_list::<A>)
+        .on(events::MESSAGE_SEND, on_message_send::<A>)
+        .on(events::MESSAGE_EDIT, on_message_edit::<A>)
+        .on(events::MESSAGE_DELETE, on_message_delete::<A>)
+        .on(events::MESSAGE_HISTORY, on_message_history::<A>)
+        .on(events::MESSAGE_SYNC, on_message_sync::<A>)
+        .on(events::MESSAGE_READ, on_message_read::<A>)
+        .on(events::TYPING_START, on_typing_start::<A>)
+        .on(events::TYPING_STOP, on_typing_stop::<A>)
 }
 
 /// Emits to rooms fail only when the adapter cannot reach its peers; the event is then

@@ -2,6 +2,7 @@
 
 mod chat;
 mod handlers;
+pub use handlers::event_table;
 pub mod payloads;
 
 #[cfg(test)]
@@ -13,7 +14,8 @@ use std::time::Duration;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-pub use crate::ports::TYPING_TIMEOUT;
+pub use crate::dispatch::Events;
+use crate::ports::TYPING_TIMEOUT;
 pub use chat::{Chat, ReadReceipt};
 
 use crate::notifications::NotificationsState;
@@ -110,6 +112,7 @@ impl WsState {
 pub async fn prepare_socket<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<WsState>,
+    State(events): State<Events<A>>,
     Extension(me): Extension<Identity>,
 ) -> Result<(), NsError> {
     let ids = state.chat().conversation_ids_of(&me.user_id).await?;
@@ -120,7 +123,7 @@ pub async fn prepare_socket<A: Adapter>(
             .collect::<Vec<_>>(),
     );
     state.inner.presence.track_socket(&s, &me).await;
-    handlers::register(&s);
+    events.ws.serve(&s);
     Ok(())
 }
 

@@ -1,17 +1,54 @@
 //! Presence of one node in memory: each user's sockets, chosen status, last activity and
 //! channel membership, behind one lock (every call is a few map operations).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
+use smallvec::SmallVec;
 use switchyard_namespaces::ports::{
     Change, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped,
 };
 
+/// A set of a few strings (a user's sockets, a socket's channels): one kept inline, no
+/// hashing. A `HashSet` allocated a table of about 116 bytes for its first entry, and a
+/// connected socket had three of them (BENCHMARKS.md, idle memory).
+#[derive(Default)]
+struct FewStrings(SmallVec<[String; 1]>);
+
+impl FewStrings {
+    fn insert(&mut self, value: &str) -> bool {
+        if self.0.iter().any(|v| v == value) {
+            return false;
+        }
+        self.0.push(value.to_owned());
+        true
+    }
+
+    fn remove(&mut self, value: &str) -> bool {
+        let Some(at) = self.0.iter().position(|v| v == value) else {
+            return false;
+        };
+        self.0.swap_remove(at);
+        true
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &String> {
+        self.0.iter()
+    }
+}
+
 #[derive(Default)]
 struct User {
-    sockets: HashSet<String>,
+    sockets: FewStrings,
     chosen: ChosenStatus,
     message: Option<String>,
     last_activity: i64,
@@ -24,9 +61,9 @@ struct User {
 struct State {
     users: HashMap<String, User>,
     /// channel -> user -> that user's sockets in the channel
-    members: HashMap<String, HashMap<String, HashSet<String>>>,
+    members: HashMap<String, HashMap<String, FewStrings>>,
     /// socket -> (user, channels)
-    sockets: HashMap<String, (String, HashSet<String>)>,
+    sockets: HashMap<String, (String, FewStrings)>,
 }
 
 #[derive(Default)]
@@ -49,10 +86,10 @@ impl PresenceRegistry for MemoryPresence {
         state
             .sockets
             .entry(socket_id.to_owned())
-            .or_insert_with(|| (user_id.to_owned(), HashSet::new()));
+            .or_insert_with(|| (user_id.to_owned(), FewStrings::default()));
         let user = state.users.entry(user_id.to_owned()).or_default();
         let first = user.sockets.is_empty();
-        user.sockets.insert(socket_id.to_owned());
+        user.sockets.insert(socket_id);
         user.last_activity = now;
         flipped(first)
     }
@@ -115,7 +152,7 @@ impl PresenceRegistry for MemoryPresence {
     async fn joined(&self, channel: &str, user_id: &str, socket_id: &str) -> bool {
         let mut state = self.state();
         if let Some((_, channels)) = state.sockets.get_mut(socket_id) {
-            channels.insert(channel.to_owned());
+            channels.insert(channel);
         }
         let sockets = state
             .members
@@ -124,7 +161,7 @@ impl PresenceRegistry for MemoryPresence {
             .entry(user_id.to_owned())
             .or_default();
         let first = sockets.is_empty();
-        sockets.insert(socket_id.to_owned());
+        sockets.insert(socket_id);
         first
     }
 
@@ -215,7 +252,7 @@ impl PresenceRegistry for MemoryPresence {
         state
             .members
             .get(channel)
-            .map_or(0, |users| users.values().map(HashSet::len).sum())
+            .map_or(0, |users| users.values().map(FewStrings::len).sum())
     }
 }
 
