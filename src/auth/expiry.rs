@@ -192,20 +192,29 @@ mod tests {
     #[derive(Clone, Default)]
     struct Probe(Arc<Mutex<Vec<&'static str>>>);
 
+    impl Probe {
+        fn record(&self, what: &'static str) {
+            self.0.lock().expect("probe lock").push(what);
+        }
+        fn seen(&self) -> Vec<&'static str> {
+            self.0.lock().expect("probe lock").clone()
+        }
+    }
+
     impl ExpiryTarget for Probe {
         fn tell_expired(&self, _grace: Duration) -> bool {
-            self.0.lock().unwrap().push("expired");
+            self.record("expired");
             true
         }
         fn disconnect(&self) {
-            self.0.lock().unwrap().push("disconnect");
+            self.record("disconnect");
         }
     }
 
     fn unix_now() -> i64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
+            .expect("after 1970")
             .as_secs() as i64
     }
 
@@ -219,7 +228,7 @@ mod tests {
         let probe = Probe::default();
         let _watched = clock.watch(Session::new(unix_now() - 1), Box::new(probe.clone()));
         settle().await;
-        assert_eq!(*probe.0.lock().unwrap(), ["expired", "disconnect"]);
+        assert_eq!(probe.seen(), ["expired", "disconnect"]);
     }
 
     #[tokio::test]
@@ -231,7 +240,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         session.extend_to(unix_now() + 3600);
         settle().await;
-        assert_eq!(*probe.0.lock().unwrap(), ["expired"]);
+        assert_eq!(probe.seen(), ["expired"]);
     }
 
     #[tokio::test]
@@ -241,9 +250,6 @@ mod tests {
         let watched = clock.watch(Session::new(unix_now() + 1), Box::new(probe.clone()));
         drop(watched);
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert!(
-            probe.0.lock().unwrap().is_empty(),
-            "nothing done to a socket gone"
-        );
+        assert!(probe.seen().is_empty(), "nothing done to a socket gone");
     }
 }
