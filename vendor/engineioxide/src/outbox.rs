@@ -65,6 +65,8 @@ impl Shared {
 pub(crate) struct Sender(Arc<Shared>);
 
 impl Sender {
+    // The packets come back in the error, as with tokio's `try_send`, which callers expect.
+    #[allow(clippy::result_large_err)]
     pub(crate) fn try_send(&self, packets: PacketBuf) -> Result<(), TrySendError<PacketBuf>> {
         let state = self.0.lock();
         if state.closed {
@@ -78,14 +80,14 @@ impl Sender {
     }
 
     /// Queues a packet whatever the capacity: for the one Noop an upgrade sends, which
-    /// upstream waited for room to send.
-    pub(crate) fn send_unbounded(&self, packets: PacketBuf) -> Result<(), PacketBuf> {
+    /// upstream waited for room to send. False once the queue is closed.
+    pub(crate) fn send_unbounded(&self, packets: PacketBuf) -> bool {
         let state = self.0.lock();
         if state.closed {
-            return Err(packets);
+            return false;
         }
         self.0.push(state, packets);
-        Ok(())
+        true
     }
 
     pub(crate) fn try_reserve(&self) -> Result<Permit<'_>, TrySendError<()>> {

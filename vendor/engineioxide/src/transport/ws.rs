@@ -373,10 +373,7 @@ fn ws_message(protocol: ProtocolVersion, packet: Packet) -> Option<Message> {
         // In the case that the packet was not poll in time it will remain in the buffer and therefore
         // it should be discarded here
         Packet::Noop => None,
-        packet => {
-            let packet: String = packet.try_into().unwrap();
-            Some(Message::Text(packet.into()))
-        }
+        packet => Some(Message::Text(String::from(packet).into())),
     }
 }
 
@@ -437,10 +434,9 @@ where
     socket.start_upgrade();
 
     // We send a last Noop request to close a potential waiting polling request.
-    socket
-        .internal_tx
-        .send_unbounded(smallvec![Packet::Noop])
-        .map_err(|_| Error::Upgrade)?;
+    if !socket.internal_tx.send_unbounded(smallvec![Packet::Noop]) {
+        return Err(Error::Upgrade);
+    }
 
     // wait for any current polling connection to finish by waiting for the socket to be unlocked
     // All other polling connection will be immediately closed with a NOOP packet.
