@@ -156,33 +156,19 @@ impl Drop for Permit<'_> {
     }
 }
 
-/// A packet taken from the queue: buffered packets come before the volatile one.
-pub(crate) enum Next {
-    Buffered(PacketBuf),
-    Volatile(PacketBuf),
-}
-
-impl Next {
-    pub(crate) fn into_packets(self) -> PacketBuf {
-        match self {
-            Next::Buffered(p) | Next::Volatile(p) => p,
-        }
-    }
-}
-
 /// The receiving half, held behind the socket's `internal_rx` lock by whichever transport
 /// is writing to the client.
 pub(crate) struct Receiver(Arc<Shared>);
 
 impl Receiver {
     /// The next buffered packet, then the volatile one; `None` once closed and drained.
-    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Next>> {
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<PacketBuf>> {
         let mut state = self.0.lock();
         if let Some(packets) = state.queue.pop_front() {
-            return Poll::Ready(Some(Next::Buffered(packets)));
+            return Poll::Ready(Some(packets));
         }
         if let Some(packets) = state.volatile.take() {
-            return Poll::Ready(Some(Next::Volatile(*packets)));
+            return Poll::Ready(Some(*packets));
         }
         if state.closed {
             return Poll::Ready(None);
@@ -199,7 +185,7 @@ impl Receiver {
         Poll::Pending
     }
 
-    pub(crate) async fn next(&mut self) -> Option<Next> {
+    pub(crate) async fn next(&mut self) -> Option<PacketBuf> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
@@ -296,11 +282,16 @@ mod tests {
         assert!(tx.send_volatile(ping()));
         assert!(tx.send_volatile(smallvec![Packet::Pong]));
         tx.try_send(smallvec![Packet::Noop]).unwrap();
-        assert!(matches!(rx.next().await, Some(Next::Buffered(_))));
-        let Some(Next::Volatile(latest)) = rx.next().await else {
-            panic!("the volatile packet should follow");
-        };
-        assert!(matches!(latest[0], Packet::Pong));
+        let first = rx.next().await.expect("the buffered packet");
+        assert!(
+            matches!(first[0], Packet::Noop),
+            "buffered packets come first"
+        );
+        let latest = rx.next().await.expect("then the volatile one");
+        assert!(
+            matches!(latest[0], Packet::Pong),
+            "only the latest volatile is kept"
+        );
 
         let permit = tx.try_reserve().unwrap();
         tx.try_send(ping()).unwrap();

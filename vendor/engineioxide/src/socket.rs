@@ -615,7 +615,7 @@ where
         tokio::spawn(async move {
             let mut internal_rx = sock_clone.internal_rx.try_lock().unwrap();
             while let Some(packets) = internal_rx.buffered_rx.next().await {
-                for packet in packets.into_packets() {
+                for packet in packets {
                     tx.send(packet).await.unwrap();
                 }
             }

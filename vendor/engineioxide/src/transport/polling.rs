@@ -13,7 +13,7 @@ use engineioxide_core::{Packet, ProtocolVersion, Sid, TransportType};
 
 use crate::{
     DisconnectReason, body::ResponseBody, engine::EngineIo, errors::Error,
-    handler::EngineIoHandler, outbox::Next, socket::InternalRx, transport::make_open_packet,
+    handler::EngineIoHandler, socket::InternalRx, transport::make_open_packet,
 };
 
 /// Create a response for http request
@@ -125,8 +125,7 @@ where
         // Prepend the packet peeked during the previous
         // polling request so it is encoded first, ahead of the newly received packets.
         // Buffered packets come before the volatile one, as with the ws transport.
-        let queued =
-            stream::poll_fn(|cx| buffered_rx.poll_next(cx).map(|n| n.map(Next::into_packets)));
+        let queued = stream::poll_fn(|cx| buffered_rx.poll_next(cx));
         let rx_stream = stream::iter(peeked_packet.take()).chain(queued);
 
         // Stop waiting for the next packet as soon as the session is closed. The combinator is biased

@@ -330,7 +330,7 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                     _ = socket.cancellation_token.cancelled() => None,
                 };
                 match next {
-                    Some(next) => next.into_packets(),
+                    Some(next) => next,
                     None => break,
                 }
             }
@@ -561,7 +561,7 @@ mod tests {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
         let mut pings = 0;
         while let Ok(Some(next)) = tokio::time::timeout_at(deadline, rx.buffered_rx.next()).await {
-            for packet in next.into_packets() {
+            for packet in next {
                 if matches!(packet, Packet::Ping) {
                     pings += 1;
                     socket.heartbeat.notify_one();
