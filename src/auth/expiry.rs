@@ -122,7 +122,7 @@ impl Clock {
     fn apply(&mut self, command: Command) {
         match command {
             Command::Watch(id, session, target) => {
-                let key = self.queue.insert(id, until_exp(&session));
+                let key = self.queue.insert(id, until(session.expires_at()));
                 let phase = Phase::Valid;
                 let entry = Entry {
                     session,
@@ -145,15 +145,14 @@ impl Clock {
             return;
         };
         let exp = entry.session.expires_at();
+        let wait = until(exp);
         let next = match entry.phase {
             Phase::Grace(told_at) if exp <= told_at => {
                 entry.target.disconnect();
                 None
             }
             // Refreshed (in the grace period or before), or woken early by LONGEST_WAIT.
-            _ if !until_exp(&entry.session).is_zero() => {
-                Some((Phase::Valid, until_exp(&entry.session)))
-            }
+            _ if !wait.is_zero() => Some((Phase::Valid, wait)),
             _ if entry.target.tell_expired(self.grace) => Some((Phase::Grace(exp), self.grace)),
             _ => None,
         };
@@ -169,17 +168,13 @@ impl Clock {
     }
 }
 
-/// Time until the session's `exp` (seconds since the Unix epoch); zero if passed.
-fn until_exp(session: &Session) -> Duration {
+/// Time until `exp` (seconds since the Unix epoch); zero if passed.
+fn until(exp: i64) -> Duration {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let ms = session
-        .expires_at()
-        .saturating_mul(1000)
-        .saturating_sub(now_ms)
-        .max(0);
+    let ms = exp.saturating_mul(1000).saturating_sub(now_ms).max(0);
     Duration::from_millis(ms as u64).min(LONGEST_WAIT)
 }
 
