@@ -61,9 +61,7 @@ impl Database {
                 sqlite_pool(url).await?,
             ))))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = PgPoolOptions::new()
-                .max_connections(20)
-                .acquire_timeout(Duration::from_secs(5))
+            let pool = postgres_pool_options()
                 .connect(url)
                 .await
                 .context("connecting to PostgreSQL")?;
@@ -135,6 +133,18 @@ impl Database {
     }
 }
 
+/// The PostgreSQL pool. sqlx pings an idle connection before every acquire by default: a
+/// round trip more, on the caller's path, for every message sent (it pings again on
+/// release, off the caller's path, which no option turns off). A connection that died is
+/// found by the query itself instead: that one call is answered `unavailable` (nothing is
+/// acked as stored), and the release ping drops the connection.
+fn postgres_pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(20)
+        .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+}
+
 /// WAL lets readers proceed while one writer commits; the busy timeout makes concurrent
 /// writers wait for the lock instead of failing.
 async fn sqlite_pool(url: &str) -> anyhow::Result<Pool<Sqlite>> {
@@ -152,4 +162,14 @@ async fn sqlite_pool(url: &str) -> anyhow::Result<Pool<Sqlite>> {
         .connect_with(options)
         .await
         .with_context(|| format!("opening {url}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_connections_are_not_pinged_before_each_query() {
+        assert!(!postgres_pool_options().get_test_before_acquire());
+    }
 }
