@@ -46,6 +46,16 @@ pub const REDIS_ERRORS_TOTAL: &str = "switchyard_redis_errors_total";
 pub const FEED_LAGGED_TOTAL: &str = "switchyard_feed_lagged_total";
 /// Database calls that failed (nothing was stored or read).
 pub const DB_ERRORS_TOTAL: &str = "switchyard_db_errors_total";
+/// Histogram: how long a store call waited for a pooled database connection, by `call`
+/// (see [`DB_CALLS`]). Grows when every connection is busy.
+pub const DB_ACQUIRE_SECONDS: &str = "switchyard_db_acquire_seconds";
+/// Histogram: from sending a store call's statements to the database's answer, commit
+/// included (PostgreSQL answers after the commit's WAL flush), by `call`. Grows when the
+/// database or its disk is slow.
+pub const DB_STATEMENT_SECONDS: &str = "switchyard_db_statement_seconds";
+/// Store calls timed by [`DB_ACQUIRE_SECONDS`] and [`DB_STATEMENT_SECONDS`]: the one on
+/// every chat message's path between its arrival and its delivery.
+pub const DB_CALLS: &[&str] = &["insert_message"];
 /// `subscribe` with `since`, per channel, by `recovered` = `true` | `false`.
 pub const RECOVERIES_TOTAL: &str = "switchyard_recoveries_total";
 /// Events and handshakes refused `rate_limited`, by `class` (`all`, `message`, `typing`,
@@ -78,6 +88,11 @@ pub const DELIVERY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
     3600.0, 21600.0, 86400.0,
 ];
+/// Database waits: a pooled connection is usually handed over in microseconds, a
+/// statement answered in a millisecond or two.
+pub const DB_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 /// Sockets per publication.
 pub const FANOUT_BUCKETS: &[f64] = &[
     0.0, 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
@@ -89,6 +104,8 @@ pub const HISTOGRAMS: &[(&str, &[f64])] = &[
     (HANDLER_DURATION_SECONDS, LATENCY_BUCKETS),
     (DELIVERY_LATENCY_SECONDS, DELIVERY_BUCKETS),
     (PUBLICATION_FANOUT_SOCKETS, FANOUT_BUCKETS),
+    (DB_ACQUIRE_SECONDS, DB_BUCKETS),
+    (DB_STATEMENT_SECONDS, DB_BUCKETS),
 ];
 
 /// Help texts; call once the recorder is installed.
@@ -142,6 +159,16 @@ pub fn describe() {
         "Publications the cluster feed skipped on this node"
     );
     describe_counter!(DB_ERRORS_TOTAL, "Failed database calls");
+    describe_histogram!(
+        DB_ACQUIRE_SECONDS,
+        Unit::Seconds,
+        "Wait for a pooled database connection, by call"
+    );
+    describe_histogram!(
+        DB_STATEMENT_SECONDS,
+        Unit::Seconds,
+        "From sending a store call's statements to the answer, commit included, by call"
+    );
     describe_counter!(
         RECOVERIES_TOTAL,
         "Channel recoveries by subscribe with since, by recovered"
@@ -185,6 +212,10 @@ pub fn register_known_series() {
         let _ = metrics::histogram!(DELIVERY_LATENCY_SECONDS, "kind" => kind);
     }
     let _ = metrics::histogram!(PUBLICATION_FANOUT_SOCKETS);
+    for call in DB_CALLS {
+        let _ = metrics::histogram!(DB_ACQUIRE_SECONDS, "call" => *call);
+        let _ = metrics::histogram!(DB_STATEMENT_SECONDS, "call" => *call);
+    }
 }
 
 /// The namespaces the gateway serves.

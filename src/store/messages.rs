@@ -12,7 +12,7 @@ use switchyard_namespaces::ports::{
 };
 
 use super::queries::{self, MessageSql};
-use super::{SqlStore, unavailable};
+use super::{SqlStore, timed, unavailable};
 
 static SQL: LazyLock<MessageSql> = LazyLock::new(MessageSql::new);
 
@@ -184,16 +184,20 @@ macro_rules! sql_message_store {
 
             #[tracing::instrument(skip_all, name = "db.insert_message")]
             async fn insert_message(&self, m: NewMessage) -> StoreResult<Inserted> {
+                const CALL: &str = "insert_message";
+                let mut conn = self.acquire(CALL).await.map_err(unavailable)?;
                 // Insert first: a new message (nearly every send) costs one statement. A
                 // resend breaks the unique `(sender_id, client_msg_id)` index, its whole
                 // transaction (the `seq` taken too) rolls back, and the stored one answers.
-                match self.insert_new(&m).await {
+                match timed(CALL, Self::insert_new(&mut conn, &m)).await {
                     Ok(message) => Ok(Inserted::New(message)),
-                    Err(err) if is_unique_violation(&err) => self
-                        .by_client_id(&m.sender_id, &m.client_msg_id)
-                        .await?
-                        .map(Inserted::Existing)
-                        .ok_or_else(|| unavailable(err)),
+                    Err(err) if is_unique_violation(&err) => {
+                        Self::by_client_id(&mut conn, &m.sender_id, &m.client_msg_id)
+                            .await
+                            .map_err(unavailable)?
+                            .map(Inserted::Existing)
+                            .ok_or_else(|| unavailable(err))
+                    }
                     Err(sqlx::Error::RowNotFound) => Err(StoreError::NotFound),
                     Err(err) => Err(unavailable(err)),
                 }
@@ -305,17 +309,17 @@ macro_rules! sql_message_store {
         }
 
         impl SqlStore<$db> {
+            /// The message a sender already sent under `client_msg_id`, if any.
             async fn by_client_id(
-                &self,
+                conn: &mut <$db as sqlx::Database>::Connection,
                 sender_id: &str,
                 client_msg_id: &str,
-            ) -> StoreResult<Option<Message>> {
+            ) -> Result<Option<Message>, sqlx::Error> {
                 let row: Option<MessageRow> = sqlx::query_as(SQL.by_client_id.as_str())
                     .bind(sender_id)
                     .bind(client_msg_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
+                    .fetch_optional(conn)
+                    .await?;
                 Ok(row.map(Message::from))
             }
         }
@@ -328,8 +332,11 @@ sql_message_store!(Postgres);
 impl SqlStore<Sqlite> {
     /// Takes the next `seq` and stores the message in one transaction; SQLite has one
     /// writer at a time, which orders concurrent senders.
-    async fn insert_new(&self, m: &NewMessage) -> Result<Message, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
+    async fn insert_new(
+        conn: &mut sqlx::SqliteConnection,
+        m: &NewMessage,
+    ) -> Result<Message, sqlx::Error> {
+        let mut tx = sqlx::Connection::begin(conn).await?;
         let seq: i64 = sqlx::query_scalar(queries::NEXT_SEQ)
             .bind(&m.conversation_id)
             .bind(m.created_at)
@@ -347,10 +354,13 @@ impl SqlStore<Postgres> {
     /// Takes the next `seq` and stores the message in one statement (its own
     /// transaction); the row lock on the conversation orders concurrent senders. No
     /// conversation, no row: `RowNotFound`.
-    async fn insert_new(&self, m: &NewMessage) -> Result<Message, sqlx::Error> {
+    async fn insert_new(
+        conn: &mut sqlx::PgConnection,
+        m: &NewMessage,
+    ) -> Result<Message, sqlx::Error> {
         let row: MessageRow =
             bind_message(sqlx::query_as(SQL.insert_with_next_seq.as_str()), m, None)?
-                .fetch_one(&self.pool)
+                .fetch_one(conn)
                 .await?;
         Ok(row.into())
     }

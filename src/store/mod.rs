@@ -9,12 +9,14 @@ mod queries;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Postgres, Sqlite};
+use switchyard_namespaces::metrics::{DB_ACQUIRE_SECONDS, DB_STATEMENT_SECONDS};
 use switchyard_namespaces::ports::{DraftStore, MessageStore, NotificationStore};
 
 pub use push_queue::{AttemptOutcome, PushQueue, QueuedPush};
@@ -42,6 +44,26 @@ impl<DB: sqlx::Database> SqlStore<DB> {
             participants: moka::sync::Cache::new(PARTICIPANT_CACHE_CONVERSATIONS),
         }
     }
+}
+
+impl<DB: sqlx::Database> SqlStore<DB> {
+    /// A pooled connection for `call`, the wait recorded: a wait that grows means every
+    /// connection is busy, where a slow statement means the database is.
+    async fn acquire(&self, call: &'static str) -> Result<PoolConnection<DB>, sqlx::Error> {
+        let started = Instant::now();
+        let conn = self.pool.acquire().await;
+        metrics::histogram!(DB_ACQUIRE_SECONDS, "call" => call).record(started.elapsed());
+        conn
+    }
+}
+
+/// Runs `call`'s statements on a connection already held, recording how long the database
+/// took to answer (on PostgreSQL, after the commit's WAL flush).
+async fn timed<T>(call: &'static str, statements: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let answer = statements.await;
+    metrics::histogram!(DB_STATEMENT_SECONDS, "call" => call).record(started.elapsed());
+    answer
 }
 
 /// Conversations whose participants a node keeps in memory.

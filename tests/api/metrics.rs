@@ -198,3 +198,34 @@ async fn metrics_bind_serves_metrics_on_its_own_port_only() {
     let _ = stop.send(());
     let _ = server.await;
 }
+
+/// A stored message times its wait for a pooled connection and its statement, each a
+/// histogram with the database buckets (sub-millisecond ones included).
+async fn message_store_calls_are_timed(db: Db) {
+    let app = TestApp::spawn(db).await;
+    let url = app.url("/metrics");
+    let before = scrape(&url).await;
+    chat(&app).await;
+    let after = scrape(&url).await;
+    let call = ("call", "insert_message");
+    for histogram in [
+        "switchyard_db_acquire_seconds",
+        "switchyard_db_statement_seconds",
+    ] {
+        assert_eq!(after.type_of(histogram).as_deref(), Some("histogram"));
+        let count = format!("{histogram}_count");
+        assert!(grew(&before, &after, &count, &[call]) >= 1.0, "{count}");
+        let bucket = format!("{histogram}_bucket");
+        assert!(after.has(&bucket, &[call, ("le", "0.0001")]), "{bucket}");
+    }
+}
+
+#[tokio::test]
+async fn message_store_calls_are_timed_on_sqlite() {
+    message_store_calls_are_timed(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn message_store_calls_are_timed_on_postgres() {
+    message_store_calls_are_timed(Db::Postgres).await;
+}
