@@ -86,3 +86,25 @@ loadgen() {
 json() {
   python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"
 }
+
+# histogram_quantile <metrics text file> <histogram> <label=value> <q>: the upper bound,
+# in ms, of the bucket holding quantile q of one of the server's own histograms (as
+# Prometheus' histogram_quantile rounds up; `-` when it has no samples).
+histogram_quantile() {
+  python3 - "$@" <<'PY'
+import math, re, sys
+path, name, label, q = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+key, value = label.split("=", 1)
+buckets = []
+for line in open(path):
+    m = re.match(r'%s_bucket\{(.*)\} (\S+)' % re.escape(name), line)
+    if not m or '%s="%s"' % (key, value) not in m.group(1):
+        continue
+    le = re.search(r'le="([^"]+)"', m.group(1)).group(1)
+    buckets.append((math.inf if le == "+Inf" else float(le), float(m.group(2))))
+buckets.sort()
+total = buckets[-1][1] if buckets else 0
+bound = next((le for le, n in buckets if n >= q * total), None) if total else None
+print("-" if bound is None else (">%g" % (buckets[-2][0] * 1000) if math.isinf(bound) else "%g" % (bound * 1000)))
+PY
+}
