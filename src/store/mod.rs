@@ -44,11 +44,10 @@ impl<DB: sqlx::Database> SqlStore<DB> {
             participants: moka::sync::Cache::new(PARTICIPANT_CACHE_CONVERSATIONS),
         }
     }
-}
 
-impl<DB: sqlx::Database> SqlStore<DB> {
-    /// A pooled connection for `call`, the wait recorded: a wait that grows means every
-    /// connection is busy, where a slow statement means the database is.
+    /// A pooled connection for `call`, the wait recorded. A wait grows when every
+    /// connection is busy: with many calls at once, or held by a database that stalls
+    /// them all (a slow commit flush holds every statement behind it).
     async fn acquire(&self, call: &'static str) -> Result<PoolConnection<DB>, sqlx::Error> {
         let started = Instant::now();
         let conn = self.pool.acquire().await;
