@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use switchyard::config::Settings;
 use switchyard::startup::Application;
 
+use crate::on_both_databases;
 use crate::realtime::publish;
 use crate::support::scrape::{Scrape, scrape, until};
 use crate::support::{Connect, Db, TestApp};
@@ -199,9 +200,9 @@ async fn metrics_bind_serves_metrics_on_its_own_port_only() {
     let _ = server.await;
 }
 
-/// A stored message times its wait for a pooled connection and its statement, each a
-/// histogram with the database buckets (sub-millisecond ones included).
-async fn message_store_calls_are_timed(db: Db) {
+// A stored message times its wait for a pooled connection and its statement, each a
+// histogram with the database buckets (sub-millisecond ones included).
+on_both_databases!(message_store_calls_are_timed, |db: Db| async move {
     let app = TestApp::spawn(db).await;
     let url = app.url("/metrics");
     let before = scrape(&url).await;
@@ -218,14 +219,4 @@ async fn message_store_calls_are_timed(db: Db) {
         let bucket = format!("{histogram}_bucket");
         assert!(after.has(&bucket, &[call, ("le", "0.0001")]), "{bucket}");
     }
-}
-
-#[tokio::test]
-async fn message_store_calls_are_timed_on_sqlite() {
-    message_store_calls_are_timed(Db::Sqlite).await;
-}
-
-#[tokio::test]
-async fn message_store_calls_are_timed_on_postgres() {
-    message_store_calls_are_timed(Db::Postgres).await;
-}
+});
