@@ -34,6 +34,9 @@ pub struct Settings {
     pub max_connections_per_ip: u32,
     /// Connections (Engine.IO sessions) this node takes at most.
     pub max_connections: u32,
+    /// A connection (Engine.IO session) with no namespace is closed after this many
+    /// milliseconds: one that never connects one, or whose last namespace has left.
+    pub connect_timeout_ms: u64,
     /// New connections (handshakes) per client IP per minute; 0 turns the limit off.
     pub handshakes_per_ip_per_minute: u32,
     /// CIDRs (comma-separated) whose `X-Forwarded-For` names the client.
@@ -112,6 +115,7 @@ impl Default for Settings {
             max_payload_bytes: 64 * 1024,
             max_connections_per_ip: 50,
             max_connections: 100_000,
+            connect_timeout_ms: 10_000,
             handshakes_per_ip_per_minute: 600,
             trusted_proxies: None,
             cors_origins: Vec::new(),

@@ -1,6 +1,7 @@
 //! Connection caps (PROTOCOL.md §2): per client IP and per node. A connection is one
-//! Engine.IO session, whatever number of namespaces it opens; its namespace sockets share
-//! one admission, released when the last of them is gone.
+//! Engine.IO session, whatever number of namespaces it opens, counted from its handshake
+//! to its close (src/http/guard.rs admits it), so sessions that never connect a
+//! namespace count too.
 //!
 //! The client IP is the peer address, or the nearest untrusted address of
 //! `X-Forwarded-For` when the peer is one of the trusted proxies.
@@ -12,12 +13,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::extract::ConnectInfo;
 use http::request::Parts;
 use ipnet::IpNet;
+use switchyard_namespaces::metrics::ENGINE_SESSIONS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// The client IP, or this node, has as many connections as allowed.
+    /// The client IP has as many connections as allowed.
     #[error("too_many_connections")]
     TooMany,
+    /// This node has as many connections as allowed.
+    #[error("too_many_connections")]
+    NodeFull,
 }
 
 /// Addresses whose `X-Forwarded-For` is believed.
@@ -82,107 +87,88 @@ pub fn peer_of(parts: &Parts) -> Option<IpAddr> {
 
 #[derive(Default)]
 struct Counts {
-    /// Per client IP: its connections, each with the number of its sockets.
-    by_ip: HashMap<IpAddr, HashMap<usize, u32>>,
+    /// Open sessions per client IP.
+    by_ip: HashMap<IpAddr, usize>,
     total: usize,
 }
 
 pub struct ConnectionCaps {
     per_ip: usize,
     per_node: usize,
-    trusted: TrustedProxies,
     counts: Mutex<Counts>,
 }
 
-/// One socket's share of its connection's admission; dropping the last share of a
-/// connection frees its place.
-pub struct Admission {
+/// One Engine.IO session's place under the caps. The handshake request carries it in its
+/// extensions, and Engine.IO keeps that request's parts for the session's whole life: the
+/// place is taken when the session opens and given back when the session is dropped,
+/// whether or not it ever connected a namespace.
+#[derive(Clone)]
+pub struct SessionSlot {
+    _held: Arc<Slot>,
+}
+
+struct Slot {
     caps: Arc<ConnectionCaps>,
     ip: IpAddr,
-    connection: usize,
 }
 
 impl ConnectionCaps {
     /// A cap of 0 is no cap (PROTOCOL.md §8 for the per-IP one).
-    pub fn new(per_ip: u32, per_node: u32, trusted: TrustedProxies) -> Arc<Self> {
+    pub fn new(per_ip: u32, per_node: u32) -> Arc<Self> {
         let cap = |n: u32| if n == 0 { usize::MAX } else { n as usize };
         Arc::new(Self {
             per_ip: cap(per_ip),
             per_node: cap(per_node),
-            trusted,
             counts: Mutex::default(),
         })
-    }
-
-    pub fn trusted(&self) -> &TrustedProxies {
-        &self.trusted
     }
 
     fn counts(&self) -> MutexGuard<'_, Counts> {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Admits a socket of the connection whose handshake was `parts`. `connection`
-    /// identifies the Engine.IO session (its sockets share the handshake's parts).
-    pub fn admit(
-        self: &Arc<Self>,
-        parts: &Parts,
-        connection: usize,
-    ) -> Result<Arc<Admission>, Refusal> {
-        let peer = peer_of(parts).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let ip = self.trusted.client_ip(peer, &parts.headers);
+    /// A place for a new session from the client `ip`.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<SessionSlot, Refusal> {
         let mut counts = self.counts();
-        let total = counts.total;
+        if counts.total >= self.per_node {
+            return Err(Refusal::NodeFull);
+        }
         let sessions = counts.by_ip.entry(ip).or_default();
-        if !sessions.contains_key(&connection)
-            && (sessions.len() >= self.per_ip || total >= self.per_node)
-        {
-            if sessions.is_empty() {
-                counts.by_ip.remove(&ip);
-            }
+        if *sessions >= self.per_ip {
             return Err(Refusal::TooMany);
         }
-        let sockets = sessions.entry(connection).or_default();
-        let new_connection = *sockets == 0;
-        *sockets += 1;
-        if new_connection {
-            counts.total += 1;
-        }
-        Ok(Arc::new(Admission {
-            caps: self.clone(),
-            ip,
-            connection,
-        }))
+        *sessions += 1;
+        counts.total += 1;
+        metrics::gauge!(ENGINE_SESSIONS).increment(1.0);
+        Ok(SessionSlot {
+            _held: Arc::new(Slot {
+                caps: self.clone(),
+                ip,
+            }),
+        })
     }
 
-    fn release(&self, ip: IpAddr, connection: usize) {
+    fn release(&self, ip: IpAddr) {
         let mut counts = self.counts();
-        let Some(sessions) = counts.by_ip.get_mut(&ip) else {
-            return;
-        };
-        let Some(sockets) = sessions.get_mut(&connection) else {
-            return;
-        };
-        *sockets -= 1;
-        if *sockets > 0 {
-            return;
-        }
-        sessions.remove(&connection);
-        if sessions.is_empty() {
-            counts.by_ip.remove(&ip);
+        if let Some(sessions) = counts.by_ip.get_mut(&ip) {
+            *sessions = sessions.saturating_sub(1);
+            if *sessions == 0 {
+                counts.by_ip.remove(&ip);
+            }
         }
         counts.total = counts.total.saturating_sub(1);
+        metrics::gauge!(ENGINE_SESSIONS).decrement(1.0);
     }
 
-    /// Open connections of this node.
+    /// Open sessions of this node.
     pub fn open(&self) -> usize {
         self.counts().total
     }
 }
 
-impl Drop for Admission {
+impl Drop for Slot {
     fn drop(&mut self) {
-        self.caps.release(self.ip, self.connection);
+        self.caps.release(self.ip);
     }
 }
 
@@ -225,47 +211,44 @@ mod tests {
         assert!(TrustedProxies::parse("not-a-net").is_err());
     }
 
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([127, 0, 0, last])
+    }
+
     #[test]
-    fn a_connections_namespaces_share_one_place_and_free_it_together() {
-        let caps = ConnectionCaps::new(2, 100, TrustedProxies::default());
-        let parts = handshake([127, 0, 0, 9], None);
-        let a1 = caps.admit(&parts, 1).expect("first connection");
-        let a2 = caps
-            .admit(&parts, 1)
-            .expect("same connection, second namespace");
-        let b = caps.admit(&parts, 2).expect("second connection");
-        assert_eq!(caps.admit(&parts, 3).err(), Some(Refusal::TooMany));
-        let other_ip = handshake([127, 0, 0, 10], None);
-        assert!(caps.admit(&other_ip, 4).is_ok(), "per IP");
-        drop(a1);
+    fn each_ip_gets_its_cap_and_a_dropped_slot_frees_its_place() {
+        let caps = ConnectionCaps::new(2, 100);
+        let a = caps.admit(ip(9)).expect("first session");
+        let copy = a.clone();
+        let _b = caps.admit(ip(9)).expect("second session");
+        assert_eq!(caps.admit(ip(9)).err(), Some(Refusal::TooMany));
+        assert!(caps.admit(ip(10)).is_ok(), "per IP");
+        drop(a);
         assert!(
-            caps.admit(&parts, 3).is_err(),
-            "connection 1 still has a socket"
+            caps.admit(ip(9)).is_err(),
+            "a clone of the slot (the session's request parts) still holds it"
         );
-        drop(a2);
-        let c = caps.admit(&parts, 3).expect("connection 1 is gone");
-        drop((b, c));
-        assert_eq!(caps.open(), 0);
+        drop(copy);
+        let _c = caps.admit(ip(9)).expect("the session is gone");
+        assert_eq!(caps.open(), 2);
     }
 
     #[test]
     fn the_node_cap_counts_every_ip() {
-        let caps = ConnectionCaps::new(10, 2, TrustedProxies::default());
-        let _a = caps.admit(&handshake([127, 0, 0, 1], None), 1).expect("a");
-        let _b = caps.admit(&handshake([127, 0, 0, 2], None), 2).expect("b");
-        assert_eq!(
-            caps.admit(&handshake([127, 0, 0, 3], None), 3).err(),
-            Some(Refusal::TooMany)
-        );
+        let caps = ConnectionCaps::new(10, 2);
+        let _a = caps.admit(ip(1)).expect("a");
+        let _b = caps.admit(ip(2)).expect("b");
+        assert_eq!(caps.admit(ip(3)).err(), Some(Refusal::NodeFull));
     }
 
     #[test]
     fn a_cap_of_zero_is_no_cap() {
-        let caps = ConnectionCaps::new(0, 0, TrustedProxies::default());
-        let parts = handshake([127, 0, 0, 1], None);
+        let caps = ConnectionCaps::new(0, 0);
         let held: Vec<_> = (0..1000)
-            .map(|n| caps.admit(&parts, n).expect("no cap"))
+            .map(|_| caps.admit(ip(1)).expect("no cap"))
             .collect();
-        assert_eq!(held.len(), 1000);
+        assert_eq!(caps.open(), held.len());
+        drop(held);
+        assert_eq!(caps.open(), 0);
     }
 }

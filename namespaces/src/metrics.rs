@@ -12,6 +12,9 @@ use socketioxide::socket::DisconnectReason;
 
 /// Gauge: open Socket.IO sockets on this node, by `ns`.
 pub const CONNECTIONS: &str = "switchyard_connections";
+/// Engine.IO sessions open on this node, each holding a place under the connection caps
+/// from its handshake on, whether or not it connected a namespace.
+pub const ENGINE_SESSIONS: &str = "switchyard_engine_sessions";
 /// Sockets accepted, by `ns`.
 pub const CONNECTS_TOTAL: &str = "switchyard_connects_total";
 /// Sockets closed, by `ns` and `reason` (see [`disconnect_reason`]).
@@ -112,6 +115,10 @@ pub const HISTOGRAMS: &[(&str, &[f64])] = &[
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(CONNECTIONS, "Open Socket.IO sockets on this node, by ns");
+    describe_gauge!(
+        ENGINE_SESSIONS,
+        "Engine.IO sessions open on this node (the connections the caps count)"
+    );
     describe_counter!(CONNECTS_TOTAL, "Sockets accepted, by ns");
     describe_counter!(DISCONNECTS_TOTAL, "Sockets closed, by ns and reason");
     describe_counter!(
@@ -182,6 +189,7 @@ pub fn describe() {
 /// Creates the series whose label values are known in advance, at zero, so they exist
 /// (and `rate()` works) before the first occurrence.
 pub fn register_known_series() {
+    metrics::gauge!(ENGINE_SESSIONS).increment(0.0);
     for ns in NAMESPACES {
         metrics::gauge!(CONNECTIONS, "ns" => *ns).increment(0.0);
         metrics::counter!(CONNECTS_TOTAL, "ns" => *ns).increment(0);

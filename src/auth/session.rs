@@ -18,7 +18,6 @@ use switchyard_namespaces::incoming::Incoming;
 
 use super::expiry::{ExpiryClock, ExpiryTarget, Watched};
 use super::{AuthError, TokenVerifier};
-use crate::connections::Admission;
 
 /// Client → server, on every namespace.
 pub mod events {
@@ -59,26 +58,19 @@ struct Refresh {
 
 /// What the gateway's auth keeps in a socket's extensions, as one entry (each entry costs
 /// a slot in the socket's map and a box): its session, and what it lets go of when it is
-/// gone, its place under the connection caps and on the expiry clock.
+/// gone, its place on the expiry clock.
 #[derive(Clone)]
 struct SocketAuth(Arc<SocketAuthInner>);
 
 struct SocketAuthInner {
     session: Session,
-    _admission: Arc<Admission>,
     _expiry: Watched,
 }
 
 /// Gives the socket its session and a place on the expiry clock, which ends the session
 /// at `exp` (its namespace's events include `auth:refresh`, see [`with_token_refresh`]).
 /// The clock looks the socket up by id when it is due, so it keeps no closed socket alive.
-pub fn start<A: Adapter>(
-    s: &SocketRef<A>,
-    io: SocketIo<A>,
-    me: &Identity,
-    clock: &ExpiryClock,
-    admission: Arc<Admission>,
-) {
+pub fn start<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, me: &Identity, clock: &ExpiryClock) {
     let session = Session::new(me.expires_at);
     let target = SocketTarget {
         io,
@@ -88,7 +80,6 @@ pub fn start<A: Adapter>(
     let expiry = clock.watch(session.clone(), Box::new(target));
     s.extensions.insert(SocketAuth(Arc::new(SocketAuthInner {
         session,
-        _admission: admission,
         _expiry: expiry,
     })));
 }

@@ -13,7 +13,6 @@ use switchyard_namespaces::limits::Limits;
 use super::expiry::ExpiryClock;
 use super::session;
 use super::{AuthError, TokenVerifier};
-use crate::connections::ConnectionCaps;
 
 /// Token sources in contract order: handshake `auth.token`, query `?token=`,
 /// `Authorization: Bearer`.
@@ -48,14 +47,7 @@ pub async fn authenticate<A: Adapter>(
     State(verifier): State<Arc<TokenVerifier>>,
     State(RateLimiting(limits)): State<RateLimiting>,
     State(expiry): State<ExpiryClock>,
-    State(caps): State<Arc<ConnectionCaps>>,
 ) -> Result<(), AuthError> {
-    // The namespaces of one Engine.IO session share its handshake: its address names it.
-    let connection = std::ptr::from_ref(s.req_parts()) as usize;
-    let admitted = caps
-        .admit(s.req_parts(), connection)
-        .map_err(|_| AuthError::TooManyConnections);
-    let admission = admitted.inspect_err(|err| err.count("socket"))?;
     let verified = match find_token(auth.ok().as_ref(), s.req_parts()) {
         Some(token) => verifier.verify(&token).await,
         None => Err(AuthError::Missing),
@@ -73,7 +65,7 @@ pub async fn authenticate<A: Adapter>(
         }
         s.extensions.insert(limits.for_socket(&identity.user_id));
     }
-    session::start(&s, io, &identity, &expiry, admission);
+    session::start(&s, io, &identity, &expiry);
     s.extensions.insert(identity);
     Ok(())
 }

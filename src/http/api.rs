@@ -110,6 +110,7 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Val
     Ok(Json(json!({
         "node": state.node_id,
         "namespaces": state.gateway.namespace_count(),
+        "sessions": state.caps.open(),
         "connections": connections,
         "rooms": rooms,
         "eventsPerSecond": state.event_rate.per_second(),

@@ -1,6 +1,7 @@
-//! What every HTTP request meets before Socket.IO or the API: the handshake rate limit per
-//! client IP (new Engine.IO sessions, by polling or WebSocket), and the origin check that
-//! keeps other sites' pages out unless configured.
+//! What every HTTP request meets before Socket.IO or the API: the origin check that keeps
+//! other sites' pages out unless configured, a bound on a Socket.IO request's headers, and
+//! for a handshake (a new Engine.IO session, by polling or WebSocket) the rate limit per
+//! client IP and its place under the connection caps.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -13,12 +14,18 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use crate::connections::{TrustedProxies, peer_of};
+use crate::auth::AuthError;
+use crate::connections::{ConnectionCaps, Refusal, TrustedProxies};
+
+/// The most header bytes (names and values) a Socket.IO request may carry. A session
+/// keeps its handshake's headers for its whole life, and hyper accepts about 400 KB.
+pub const MAX_SOCKET_IO_HEADER_BYTES: usize = 16 * 1024;
 
 pub struct Guard {
     handshakes: Option<DefaultKeyedRateLimiter<IpAddr>>,
     origins: Origins,
     trusted: TrustedProxies,
+    caps: Arc<ConnectionCaps>,
 }
 
 /// Which page origins may talk to the gateway besides its own.
@@ -52,7 +59,12 @@ impl Origins {
 
 impl Guard {
     /// `handshakes_per_minute` 0 turns the handshake limit off.
-    pub fn new(handshakes_per_minute: u32, origins: Origins, trusted: TrustedProxies) -> Arc<Self> {
+    pub fn new(
+        handshakes_per_minute: u32,
+        origins: Origins,
+        trusted: TrustedProxies,
+        caps: Arc<ConnectionCaps>,
+    ) -> Arc<Self> {
         let handshakes = NonZeroU32::new(handshakes_per_minute).map(|per_minute| {
             let burst = NonZeroU32::new(handshakes_per_minute / 4).unwrap_or(per_minute);
             governor::RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
@@ -61,6 +73,7 @@ impl Guard {
             handshakes,
             origins,
             trusted,
+            caps,
         })
     }
 
@@ -90,53 +103,106 @@ fn is_handshake(req: &Request) -> bool {
             .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("sid=")))
 }
 
-pub async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
-    if let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
+pub async fn guard(State(guard): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
+    if let Some(refused) = guard.refuse_origin(&req) {
+        return refused;
+    }
+    if req.uri().path().starts_with("/socket.io") && header_bytes(&req) > MAX_SOCKET_IO_HEADER_BYTES
     {
+        return refusal(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "payload_too_large",
+            "the request's headers are over 16 KB",
+        );
+    }
+    if is_handshake(&req) {
+        let peer = peer_of_request(&req);
+        let ip = guard.trusted.client_ip(peer, req.headers());
+        if let Some(refused) = guard.refuse_rate(ip) {
+            return refused;
+        }
+        match guard.caps.admit(ip) {
+            Ok(slot) => {
+                req.extensions_mut().insert(slot);
+            }
+            Err(refused) => return too_many(refused),
+        }
+    }
+    next.run(req).await
+}
+
+fn peer_of_request(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|axum::extract::ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+fn header_bytes(req: &Request) -> usize {
+    req.headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
+}
+
+/// Over a cap the handshake is refused before a session exists: `429` when the client's
+/// address has its share, `503` when this node is full (another node may have room).
+fn too_many(refused: Refusal) -> Response {
+    AuthError::TooManyConnections.count("socket");
+    let (status, message) = match refused {
+        Refusal::TooMany => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many connections from this address",
+        ),
+        Refusal::NodeFull => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node has as many connections as it takes",
+        ),
+    };
+    let mut response = refusal(status, "too_many_connections", message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
+impl Guard {
+    fn refuse_origin(&self, req: &Request) -> Option<Response> {
+        let origin = req.headers().get(header::ORIGIN)?.to_str().ok()?;
         let host = req
             .headers()
             .get(header::HOST)
             .and_then(|h| h.to_str().ok());
-        if !guard.origins.allows(origin, host) {
-            return refusal(
+        (!self.origins.allows(origin, host)).then(|| {
+            refusal(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "this origin is not allowed",
-            );
-        }
-    }
-    if is_handshake(&req)
-        && let Some(limiter) = &guard.handshakes
-    {
-        let (parts, body) = req.into_parts();
-        let peer = peer_of(&parts).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let ip = guard.trusted.client_ip(peer, &parts.headers);
-        if let Err(not_until) = limiter.check_key(&ip) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            metrics::counter!(
-                switchyard_namespaces::metrics::RATE_LIMITED_TOTAL,
-                "class" => "handshake"
             )
-            .increment(1);
-            let mut refused = refusal(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many new connections from this address",
-            );
-            let secs = wait.as_secs().max(1).to_string();
-            if let Ok(value) = HeaderValue::from_str(&secs) {
-                refused.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            return refused;
-        }
-        return next.run(Request::from_parts(parts, body)).await;
+        })
     }
-    next.run(req).await
+
+    fn refuse_rate(&self, ip: IpAddr) -> Option<Response> {
+        let not_until = self.handshakes.as_ref()?.check_key(&ip).err()?;
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        metrics::counter!(
+            switchyard_namespaces::metrics::RATE_LIMITED_TOTAL,
+            "class" => "handshake"
+        )
+        .increment(1);
+        let mut refused = refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many new connections from this address",
+        );
+        let secs = wait.as_secs().max(1).to_string();
+        if let Ok(value) = HeaderValue::from_str(&secs) {
+            refused.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        Some(refused)
+    }
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ pub struct AppState {
     pub realtime: RealtimeState,
     pub notifications: NotificationsState,
     pub event_rate: Arc<EventRate>,
+    /// Engine.IO sessions of this node under the connection caps (stats).
+    pub caps: Arc<crate::connections::ConnectionCaps>,
     pub drain: crate::shutdown::Drain,
     /// Names this process in stats: host name and pid.
     pub node_id: String,

@@ -4,13 +4,31 @@
 //! session's whole life, and with them the whole buffer: about
 //! 16 KB of an idle WebSocket's 32 KB of heap (BENCHMARKS.md, heap profile). Copying the
 //! few hundred bytes the parts need lets the buffer go when the request has been read.
-//! Of the extensions, only the two a session needs are kept (see [`keep_needed_extensions`]).
+//! Of the extensions, only the three a session needs are kept (see [`keep_needed_extensions`]),
+//! and of the headers only those the gateway or Engine.IO read (see [`NEEDED_HEADERS`]):
+//! whatever else a client sends would stay with its session for nothing.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request};
 use http::{Extensions, HeaderMap, HeaderValue, Uri};
 use hyper::upgrade::OnUpgrade;
+
+use crate::connections::SessionSlot;
+
+/// What a Socket.IO request's headers are read for after this point: the token
+/// (`authorization`), a polling body's encoding (`content-type`), and a WebSocket
+/// upgrade (the others).
+const NEEDED_HEADERS: [&str; 8] = [
+    "authorization",
+    "content-type",
+    "host",
+    "connection",
+    "upgrade",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+];
 
 /// For Socket.IO requests (the only ones whose parts outlive them): the URI and header
 /// values in their own memory. Handshakes alone would not do: a polling session's upgrade
@@ -26,8 +44,12 @@ pub async fn own_socket_io_head(mut req: Request) -> Request {
 fn own_head(req: &mut Request) {
     *req.uri_mut() = owned_uri(req.uri());
     keep_needed_extensions(req.extensions_mut());
-    let mut owned = HeaderMap::with_capacity(req.headers().len());
-    for (name, value) in req.headers() {
+    let mut owned = HeaderMap::new();
+    let needed = req
+        .headers()
+        .iter()
+        .filter(|(name, _)| NEEDED_HEADERS.contains(&name.as_str()));
+    for (name, value) in needed {
         // Names are already owned (hyper copies them when it lowercases them).
         let copy = match HeaderValue::from_bytes(value.as_bytes()) {
             Ok(mut copy) => {
@@ -41,8 +63,9 @@ fn own_head(req: &mut Request) {
     *req.headers_mut() = owned;
 }
 
-/// What a Socket.IO session's request needs from its extensions: the peer's address (the
-/// connect middleware's per-IP caps) and hyper's upgrade handle (a WebSocket's). axum's
+/// What a Socket.IO session's request needs from its extensions: the peer's address, its
+/// place under the connection caps (given back when the session drops these parts) and
+/// hyper's upgrade handle (a WebSocket's). axum's
 /// route parameters, matched path and original URI (with its own copy of the URI) would
 /// stay with every session for its life, about 0.3 KB of an idle connection.
 fn keep_needed_extensions(extensions: &mut Extensions) {
@@ -52,6 +75,9 @@ fn keep_needed_extensions(extensions: &mut Extensions) {
     }
     if let Some(upgrade) = extensions.remove::<OnUpgrade>() {
         kept.insert(upgrade);
+    }
+    if let Some(slot) = extensions.remove::<SessionSlot>() {
+        kept.insert(slot);
     }
     *extensions = kept;
 }
@@ -101,5 +127,19 @@ mod tests {
         let kept = parsed_from(&buffer);
         assert!(!buffer.is_unique(), "the test's request does hold it");
         drop(kept);
+    }
+
+    #[tokio::test]
+    async fn only_the_headers_the_gateway_reads_are_kept() {
+        let mut req = Request::new(axum::body::Body::empty());
+        *req.uri_mut() = Uri::from_static("/socket.io/?EIO=4&transport=polling");
+        let headers = req.headers_mut();
+        headers.insert("authorization", HeaderValue::from_static("Bearer t"));
+        headers.insert("sec-websocket-key", HeaderValue::from_static("k"));
+        headers.insert("cookie", HeaderValue::from_static("a=b"));
+        headers.insert("x-padding", HeaderValue::from_static("aaaa"));
+        let req = own_socket_io_head(req).await;
+        let kept: Vec<_> = req.headers().keys().map(|k| k.as_str()).collect();
+        assert_eq!(kept, ["authorization", "sec-websocket-key"]);
     }
 }

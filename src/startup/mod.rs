@@ -110,18 +110,14 @@ impl Application {
             Some(list) => TrustedProxies::parse(list)?,
             None => TrustedProxies::default(),
         };
-        let caps = ConnectionCaps::new(
-            settings.max_connections_per_ip,
-            settings.max_connections,
-            trusted.clone(),
-        );
+        let caps = ConnectionCaps::new(settings.max_connections_per_ip, settings.max_connections);
         let guard = Guard::new(
             settings.handshakes_per_ip_per_minute,
             Origins::parse(&settings.cors_origins),
             trusted,
+            caps.clone(),
         );
         let states = States {
-            caps,
             drain: drain.clone(),
             limits: rate_limiting(settings, redis.as_ref()),
             auth_expiry: ExpiryClock::start(Duration::from_millis(settings.auth_grace_ms)),
@@ -143,6 +139,7 @@ impl Application {
             realtime,
             notifications,
             event_rate: event_rate.clone(),
+            caps,
             drain: drain.clone(),
             node_id: node_id(),
             max_body_bytes: settings.max_payload_bytes,

@@ -3,6 +3,7 @@
 //! The adapter type ends here: the rest of the gateway sees a [`Gateway`].
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -42,7 +43,6 @@ pub struct States {
     pub drain: Drain,
     pub limits: auth::RateLimiting,
     pub auth_expiry: auth::ExpiryClock,
-    pub caps: Arc<crate::connections::ConnectionCaps>,
     pub ws: WsState,
     pub realtime: RealtimeState,
     pub notifications: NotificationsState,
@@ -116,7 +116,6 @@ fn configured(
         .with_state(states.drain)
         .with_state(states.limits)
         .with_state(states.auth_expiry)
-        .with_state(states.caps)
         .with_state(states.ws)
         .with_state(states.realtime)
         .with_state(states.notifications)
@@ -124,6 +123,9 @@ fn configured(
         .ws_max_message_size(engine_limit)
         .ws_max_frame_size(engine_limit)
         .ws_read_buffer_size(WS_READ_BUFFER)
+        // A session with no namespace is closed after this, on both protocols and once its
+        // last namespace has left (vendor/socketioxide/PATCHES.md).
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
 }
 
 fn finish<A: Adapter + DefinedAdapter>(

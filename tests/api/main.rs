@@ -26,4 +26,5 @@ mod realtime;
 mod receipts;
 mod security;
 mod session;
+mod sessions;
 mod telemetry;

@@ -41,8 +41,25 @@ pub struct Connect {
     pub headers: Vec<(String, String)>,
 }
 
+/// A handshake the gateway refused over HTTP names its code in a JSON body
+/// (`{"error": {"code"}}`); anything else is given as it is.
+fn refusal_code(err: tokio_tungstenite::tungstenite::Error) -> String {
+    if let tokio_tungstenite::tungstenite::Error::Http(response) = &err {
+        let body: Value = response
+            .body()
+            .as_deref()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        if let Some(code) = body["error"]["code"].as_str() {
+            return code.to_owned();
+        }
+    }
+    err.to_string()
+}
+
 impl SioClient {
-    /// Connects to `ns`; `Err` carries the `connect_error` message.
+    /// Connects to `ns`; `Err` carries the `connect_error` message, or the code of a
+    /// handshake refused over HTTP.
     pub async fn connect(addr: &str, ns: &str, opts: Connect) -> Result<SioClient, String> {
         let mut url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         for (k, v) in &opts.query {
@@ -63,7 +80,7 @@ impl SioClient {
         };
         let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(refusal_code)?;
         let (mut sink, mut stream) = ws.split();
         let open = next_text(&mut stream).await.ok_or("no open packet")?;
         if !open.starts_with('0') {

@@ -247,6 +247,7 @@ export function connect(url, namespace, { token, via = 'auth', transports = ['we
       socket.close();
       const error = new Error(err?.message ?? String(err));
       error.data = err?.data;
+      error.description = err?.description;
       reject(error);
     };
     const cleanup = () => {
@@ -269,6 +270,25 @@ export async function connectError(url, namespace, options) {
   }
   socket.close();
   throw new Error(`expected a connect_error on ${namespace}, but the socket connected`);
+}
+
+/**
+ * A connection refused at its Engine.IO handshake, over HTTP before any Socket.IO packet:
+ * the client reports a transport error ('xhr poll error', 'websocket error') whose
+ * description carries the HTTP status (a number for polling, the ws library's
+ * "Unexpected server response: 429" for WebSocket). Fails if it connects.
+ */
+export async function handshakeRefusal(url, namespace, options) {
+  let socket;
+  try {
+    socket = await connect(url, namespace, options);
+  } catch (err) {
+    const d = err.description;
+    const status = typeof d === 'number' ? d : Number(/\b(\d{3})\b/.exec(String(d?.message ?? d))?.[1]);
+    return { message: err.message, status };
+  }
+  socket.close();
+  throw new Error(`expected the handshake for ${namespace} to be refused, but the socket connected`);
 }
 
 /** Resolves with the first argument of the next `event`, or rejects after `timeoutMs`. */

@@ -1,11 +1,11 @@
 // Connection caps per client IP with the real client: a client's namespaces multiplexed
-// on one Manager are one connection; a second connection over the cap is refused
-// `too_many_connections`; closing one frees its place.
+// on one Manager are one connection; a second connection over the cap is refused at its
+// handshake (`429 too_many_connections`, before any namespace); closing one frees its place.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { closeAll, connect, connectError, eventually, startServer, uniqueUser } from '../lib/helpers.js';
+import { closeAll, connect, eventually, handshakeRefusal, startServer, uniqueUser } from '../lib/helpers.js';
 
 const T = { timeout: 20_000 };
 const HOOK = { timeout: 30_000 };
@@ -41,8 +41,8 @@ for (const transport of ['websocket', 'polling']) {
         ),
       );
       open.push(...sockets);
-      const refusal = await connectError(server.url, '/ws', { token: server.token(uniqueUser('second')), transports: [transport], forceNew: true });
-      assert.equal(refusal, 'too_many_connections');
+      const refusal = await handshakeRefusal(server.url, '/ws', { token: server.token(uniqueUser('second')), transports: [transport], forceNew: true });
+      assert.equal(refusal.status, 429, `refused at the handshake: ${refusal.message}`);
       for (const s of [ws, ...sockets]) s.disconnect();
       await eventually(async () => {
         const again = await connect(server.url, '/ws', { token: server.token(user), transports: [transport], forceNew: true });

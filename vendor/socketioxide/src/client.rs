@@ -1,7 +1,9 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use engineioxide::Str;
@@ -124,23 +126,6 @@ impl<A: Adapter> Client<A> {
         }
     }
 
-    /// Spawn a task that will close the socket if it is not connected to a namespace
-    /// after the [`SocketIoConfig::connect_timeout`] duration
-    fn spawn_connect_timeout_task(&self, socket: Arc<EIoSocket<SocketData<A>>>) {
-        #[cfg(feature = "tracing")]
-        tracing::debug!("spawning connect timeout task");
-        let (tx, rx) = oneshot::channel();
-        socket.data.connect_recv_tx.lock().unwrap().replace(tx);
-
-        tokio::spawn(
-            tokio::time::timeout(self.config.connect_timeout, rx).map_err(move |_| {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("connect timeout for socket {}", socket.id);
-                socket.close(EIoDisconnectReason::TransportClose);
-            }),
-        );
-    }
-
     /// Adds a new namespace handler
     pub fn add_ns<C, T>(self: Arc<Self>, path: Cow<'static, str>, callback: C) -> A::InitRes
     where
@@ -212,6 +197,44 @@ impl<A: Adapter> Client<A> {
     }
 }
 
+/// Spawns a task that closes the connection if no namespace connects within `timeout`
+/// (Switchyard's patch: also for protocol v4, and again whenever the last namespace of the
+/// connection leaves). A namespace connect cancels it by taking `connect_recv_tx`; arming
+/// again drops the previous sender, which ends the previous task.
+///
+/// The task holds the socket weakly, so a connection closed before the timeout is freed at
+/// once instead of when the timeout fires.
+pub(crate) fn spawn_connect_timeout_task<A: Adapter>(
+    socket: &Arc<EIoSocket<SocketData<A>>>,
+    timeout: Duration,
+) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!("spawning connect timeout task");
+    let (tx, rx) = oneshot::channel();
+    socket.data.connect_recv_tx.lock().unwrap().replace(tx);
+    let socket = Arc::downgrade(socket);
+    tokio::spawn(tokio::time::timeout(timeout, rx).map_err(move |_| {
+        if let Some(socket) = socket.upgrade() {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("connect timeout for socket {}", socket.id);
+            socket.close(EIoDisconnectReason::TransportClose);
+        }
+    }));
+}
+
+/// Called when one of the connection's namespace sockets is closed (Switchyard's patch):
+/// a connection left with no namespace is closed after the connect timeout, unless one
+/// connects again, as a new connection would be.
+pub(crate) fn namespace_left<A: Adapter>(socket: &Arc<EIoSocket<SocketData<A>>>) {
+    let was_last = socket.data.namespaces.fetch_sub(1, Ordering::SeqCst) == 1;
+    if was_last
+        && !socket.is_closed()
+        && let Some(timeout) = socket.data.connect_timeout.get()
+    {
+        spawn_connect_timeout_task(socket, *timeout);
+    }
+}
+
 pub struct SocketData<A: Adapter> {
     pub parser_state: ParserState,
     /// Channel used to notify the socket that it has been connected to a namespace for v5
@@ -219,6 +242,11 @@ pub struct SocketData<A: Adapter> {
 
     /// Used to store the [`SocketIo`] instance so it can be accessed by any sockets
     pub io: OnceLock<SocketIo<A>>,
+
+    /// Namespaces this connection is connected to (Switchyard's patch).
+    pub(crate) namespaces: AtomicUsize,
+    /// The connect timeout, armed again when the last namespace leaves (Switchyard's patch).
+    pub(crate) connect_timeout: OnceLock<Duration>,
 }
 impl<A: Adapter> Default for SocketData<A> {
     fn default() -> Self {
@@ -226,6 +254,8 @@ impl<A: Adapter> Default for SocketData<A> {
             parser_state: ParserState::default(),
             connect_recv_tx: Mutex::new(None),
             io: OnceLock::new(),
+            namespaces: AtomicUsize::new(0),
+            connect_timeout: OnceLock::new(),
         }
     }
 }
@@ -244,6 +274,11 @@ impl<A: Adapter> EngineIoHandler for Client<A> {
     #[cfg_attr(feature = "tracing", tracing::instrument(skip(self, socket), fields(sid = socket.id.to_string())))]
     fn on_connect(self: Arc<Self>, socket: Arc<EIoSocket<SocketData<A>>>) {
         socket.data.io.set(SocketIo::from(self.clone())).ok();
+        socket
+            .data
+            .connect_timeout
+            .set(self.config.connect_timeout)
+            .ok();
 
         #[cfg(feature = "tracing")]
         tracing::debug!("eio socket connect");
@@ -252,13 +287,14 @@ impl<A: Adapter> EngineIoHandler for Client<A> {
 
         // Connecting the client to the default namespace is mandatory if the SocketIO protocol is v4.
         // Because we connect by default to the root namespace, we should ensure before that the root namespace is defined
-        match protocol {
-            ProtocolVersion::V4 => {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("connecting to default namespace for v4");
-                self.sock_connect(None, "/", &socket);
-            }
-            ProtocolVersion::V5 => self.spawn_connect_timeout_task(socket),
+        // Switchyard's patch: v4 connections get the connect timeout too. A successful
+        // connect to `/` cancels it as any namespace's does; a server that refuses `/`
+        // no longer keeps a connection that never joins a namespace forever.
+        spawn_connect_timeout_task(&socket, self.config.connect_timeout);
+        if protocol == ProtocolVersion::V4 {
+            #[cfg(feature = "tracing")]
+            tracing::debug!("connecting to default namespace for v4");
+            self.sock_connect(None, "/", &socket);
         }
     }
 

@@ -183,6 +183,11 @@ impl<A: Adapter> Namespace<A> {
         }
 
         socket.set_connected(true);
+        // Switchyard's patch: counted until the socket's `close`, for the connect timeout.
+        esocket
+            .data
+            .namespaces
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.handler.call(socket, auth);
 
         Ok(())

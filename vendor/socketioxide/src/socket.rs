@@ -801,7 +801,11 @@ impl<A: Adapter> Socket<A> {
     ///
     /// It maybe also close when the underlying transport is closed or failed.
     pub(crate) fn close(self: Arc<Self>, reason: DisconnectReason) {
-        self.set_connected(false);
+        // Switchyard's patch: the connection counts its connected namespaces (once each,
+        // however often a socket is closed) to close itself when none is left.
+        if self.connected.swap(false, Ordering::SeqCst) {
+            crate::client::namespace_left(&self.esocket);
+        }
 
         let disconnect_handler = { self.disconnect_handler.lock().unwrap().take() };
 
