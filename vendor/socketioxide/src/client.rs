@@ -229,9 +229,9 @@ pub(crate) fn namespace_left<A: Adapter>(socket: &Arc<EIoSocket<SocketData<A>>>)
     let was_last = socket.data.namespaces.fetch_sub(1, Ordering::SeqCst) == 1;
     if was_last
         && !socket.is_closed()
-        && let Some(timeout) = socket.data.connect_timeout.get()
+        && let Some(io) = socket.data.io.get()
     {
-        spawn_connect_timeout_task(socket, *timeout);
+        spawn_connect_timeout_task(socket, io.config().connect_timeout);
     }
 }
 
@@ -245,8 +245,6 @@ pub struct SocketData<A: Adapter> {
 
     /// Namespaces this connection is connected to (Switchyard's patch).
     pub(crate) namespaces: AtomicUsize,
-    /// The connect timeout, armed again when the last namespace leaves (Switchyard's patch).
-    pub(crate) connect_timeout: OnceLock<Duration>,
 }
 impl<A: Adapter> Default for SocketData<A> {
     fn default() -> Self {
@@ -255,7 +253,6 @@ impl<A: Adapter> Default for SocketData<A> {
             connect_recv_tx: Mutex::new(None),
             io: OnceLock::new(),
             namespaces: AtomicUsize::new(0),
-            connect_timeout: OnceLock::new(),
         }
     }
 }
@@ -274,11 +271,6 @@ impl<A: Adapter> EngineIoHandler for Client<A> {
     #[cfg_attr(feature = "tracing", tracing::instrument(skip(self, socket), fields(sid = socket.id.to_string())))]
     fn on_connect(self: Arc<Self>, socket: Arc<EIoSocket<SocketData<A>>>) {
         socket.data.io.set(SocketIo::from(self.clone())).ok();
-        socket
-            .data
-            .connect_timeout
-            .set(self.config.connect_timeout)
-            .ok();
 
         #[cfg(feature = "tracing")]
         tracing::debug!("eio socket connect");
