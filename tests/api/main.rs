@@ -10,6 +10,7 @@ mod connections;
 mod conversations;
 mod dashboard;
 mod delivery;
+mod devices;
 mod drafts;
 mod drain;
 mod errors;
