@@ -23,6 +23,7 @@ mod notifications;
 mod presence;
 mod push;
 mod push_doc;
+mod push_fairness;
 mod realtime;
 mod receipts;
 mod security;
