@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::notifications::{notify, simple};
 use crate::on_both_databases;
 use crate::push::pushes;
-use crate::support::fake_fcm::FakeFcm;
+use crate::support::fake_fcm::{FakeFcm, Reply};
 use crate::support::{Db, SioClient, TestApp};
 
 /// A server pushing to `fcm` with `configure` applied on top.
@@ -169,3 +169,37 @@ async fn device_events_have_their_own_rate_class() {
     let list = dora.emit_ack("notification:list", json!({})).await;
     assert_eq!(list["ok"], json!(true), "other events go on");
 }
+
+on_both_databases!(
+    a_moved_token_gets_none_of_its_previous_holders_queued_pushes,
+    |db: Db| async move {
+        let (fcm, dir) = (FakeFcm::start().await, tempfile::tempdir().expect("dir"));
+        let app = push_app(db, &fcm, &dir, |_| {}).await;
+        // The first attempt is retried after 2 s: the push is still queued when the
+        // token moves.
+        let retry = Reply::Unavailable {
+            retry_after: Some(2),
+        };
+        fcm.script("shared-phone", vec![retry]);
+        let alice = app.connect("/notifications", "alice").await;
+        assert_eq!(
+            register(&alice, "shared-phone", Some("i-9")).await["ok"],
+            json!(true)
+        );
+        alice.disconnect();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        notify(&app, simple("alice", "alice only", "normal")).await;
+        assert_eq!(pushes(&fcm, 1).await.len(), 1, "the first attempt failed");
+        let bob = app.connect("/notifications", "bob").await;
+        assert_eq!(
+            register(&bob, "shared-phone", Some("i-9")).await["ok"],
+            json!(true)
+        );
+        tokio::time::sleep(Duration::from_millis(2_800)).await;
+        assert_eq!(
+            pushed_to(&fcm, 1, "alice only").await.len(),
+            1,
+            "alice's retry never reaches bob's phone"
+        );
+    }
+);
