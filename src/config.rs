@@ -279,6 +279,18 @@ mod tests {
     }
 
     #[test]
+    fn the_device_cap_comes_from_the_environment_and_is_at_least_one() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHYARD_MAX_DEVICES_PER_USER", "5");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.max_devices_per_user, 5);
+            jail.set_env("SWITCHYARD_MAX_DEVICES_PER_USER", "0");
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_bad_value_is_an_error_not_a_default() {
         Jail::expect_with(|jail| {
             jail.set_env("SWITCHYARD_MAX_PAYLOAD_BYTES", "lots");
