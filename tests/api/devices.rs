@@ -203,3 +203,46 @@ on_both_databases!(
         );
     }
 );
+
+// Gil stays connected without acking, so the notification stays undelivered and its
+// failed first attempts stay queued for retry while he changes his devices.
+on_both_databases!(
+    unregistered_and_evicted_devices_get_no_queued_retries,
+    |db: Db| async move {
+        let (fcm, dir) = (FakeFcm::start().await, tempfile::tempdir().expect("dir"));
+        let app = push_app(db, &fcm, &dir, |s| {
+            s.max_devices_per_user = 2;
+            s.notification_ack_timeout_ms = 300;
+        })
+        .await;
+        for token in ["gil-1", "gil-2"] {
+            let retry = Reply::Unavailable {
+                retry_after: Some(2),
+            };
+            fcm.script(token, vec![retry]);
+        }
+        let mut phone = app.connect("/notifications", "gil").await;
+        phone.manual_acks();
+        for token in ["gil-1", "gil-2"] {
+            assert_eq!(register(&phone, token, None).await["ok"], json!(true));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        notify(&app, simple("gil", "retried", "normal")).await;
+        phone.expect("notification").await;
+        assert_eq!(pushes(&fcm, 2).await.len(), 2, "both first attempts failed");
+        assert_eq!(unregister(&phone, "gil-1").await, json!({ "ok": true }));
+        assert_eq!(register(&phone, "gil-3", None).await["ok"], json!(true));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            register(&phone, "gil-4", None).await["ok"],
+            json!(true),
+            "evicts gil-2"
+        );
+        tokio::time::sleep(Duration::from_millis(2_800)).await;
+        assert_eq!(
+            pushed_to(&fcm, 2, "retried").await,
+            vec!["gil-1", "gil-2"],
+            "no retry to the unregistered gil-1 or the evicted gil-2"
+        );
+    }
+);
