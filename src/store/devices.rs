@@ -17,8 +17,9 @@ mod sql {
          WHERE devices.user_id = excluded.user_id OR devices.installation_id = excluded.installation_id \
          RETURNING token";
     /// A token that moved must not receive the pushes queued for its previous holder.
+    /// Runs on every registration, so it looks up only the token's own deliveries.
     pub const DROP_OTHERS_PUSHES: &str = "DELETE FROM push_deliveries WHERE token = $1 AND state = 'pending' \
-         AND notification_id IN (SELECT id FROM notifications WHERE user_id <> $2)";
+         AND EXISTS (SELECT 1 FROM notifications n WHERE n.id = push_deliveries.notification_id AND n.user_id <> $2)";
     /// Keeps the `$3` registered last, the token just registered always among them (it may
     /// share its millisecond with others).
     pub const EVICT: &str = "DELETE FROM devices WHERE user_id = $1 AND token NOT IN \
