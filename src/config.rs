@@ -71,6 +71,8 @@ pub struct Settings {
     pub notification_ack_timeout_ms: u64,
     /// Pending (undelivered) notifications kept per user; older ones are dropped.
     pub max_pending_notifications: u32,
+    /// Device tokens kept per user; one more evicts the one registered longest ago.
+    pub max_devices_per_user: u32,
     /// Messages to participants with no socket become pushes (when FCM is configured).
     pub push_messages: bool,
     /// After SIGTERM the process is gone within this many seconds.
@@ -134,6 +136,7 @@ impl Default for Settings {
             channel_rules: default_rules(),
             notification_ack_timeout_ms: 10_000,
             max_pending_notifications: 100,
+            max_devices_per_user: 20,
             push_messages: true,
             shutdown_grace_secs: 25,
             drain_reconnect_spread_ms: 5_000,
@@ -186,6 +189,10 @@ impl Settings {
             settings.max_pending_notifications > 0,
             "max_pending_notifications must be at least 1"
         );
+        anyhow::ensure!(
+            settings.max_devices_per_user > 0,
+            "max_devices_per_user must be at least 1"
+        );
         Ok(settings)
     }
 
@@ -220,6 +227,7 @@ mod tests {
             (65536, 50, 30000)
         );
         assert_eq!(s.rate_limits, "default");
+        assert_eq!(s.max_devices_per_user, 20);
     }
 
     #[test]
@@ -269,6 +277,18 @@ mod tests {
                 Some("127.0.0.1:9100".parse().expect("addr"))
             );
             jail.set_env("SWITCHYARD_LOG_FORMAT", "xml");
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_device_cap_comes_from_the_environment_and_is_at_least_one() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHYARD_MAX_DEVICES_PER_USER", "5");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.max_devices_per_user, 5);
+            jail.set_env("SWITCHYARD_MAX_DEVICES_PER_USER", "0");
             assert!(Settings::load(None).is_err());
             Ok(())
         });

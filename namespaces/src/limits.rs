@@ -25,9 +25,11 @@ pub enum EventClass {
     Typing,
     Presence,
     Draft,
+    /// Device tokens: each registration can add a push target, so few are needed.
+    Device,
 }
 
-const CLASSES: usize = 5;
+const CLASSES: usize = 6;
 
 impl EventClass {
     /// The class with its own bucket an event belongs to, besides `All`.
@@ -36,6 +38,7 @@ impl EventClass {
             "message:send" => Some(Self::Message),
             "typing:start" | "typing:stop" => Some(Self::Typing),
             "draft:sync" => Some(Self::Draft),
+            "device:register" | "device:unregister" => Some(Self::Device),
             e if e.starts_with("presence:") => Some(Self::Presence),
             _ => None,
         }
@@ -48,6 +51,7 @@ impl EventClass {
             Self::Typing => "typing",
             Self::Presence => "presence",
             Self::Draft => "draft",
+            Self::Device => "device",
         }
     }
 
@@ -79,6 +83,8 @@ pub fn default_quotas() -> Vec<ClassQuota> {
         quota(EventClass::Typing, 10, None),
         quota(EventClass::Presence, 5, None),
         quota(EventClass::Draft, 10, Some(3)),
+        // An app registers its token at start and when FCM rotates it: a handful a minute.
+        quota(EventClass::Device, 10, Some(5)),
     ]
 }
 
@@ -253,6 +259,21 @@ mod tests {
     }
 
     #[test]
+    fn device_events_share_a_burst_of_five() {
+        let l = limiter(default_quotas(), 1_000);
+        for event in ["device:register", "device:unregister"].repeat(2) {
+            assert!(l.check(event).is_ok(), "{event}");
+        }
+        assert!(l.check("device:register").is_ok());
+        let limited = l.check("device:unregister").expect_err("sixth in a burst");
+        assert_eq!(limited.error.code, ErrorCode::RateLimited);
+        assert!(
+            l.check("notification:list").is_ok(),
+            "other events unaffected"
+        );
+    }
+
+    #[test]
     fn every_event_counts_toward_all() {
         let l = limiter(default_quotas(), 1_000);
         let allowed = (0..200)
@@ -279,6 +300,11 @@ mod tests {
         assert_eq!(EventClass::of("typing:stop"), Some(EventClass::Typing));
         assert_eq!(EventClass::of("draft:sync"), Some(EventClass::Draft));
         assert_eq!(EventClass::of("draft:get"), None);
+        assert_eq!(EventClass::of("device:register"), Some(EventClass::Device));
+        assert_eq!(
+            EventClass::of("device:unregister"),
+            Some(EventClass::Device)
+        );
         assert_eq!(EventClass::of("message:edit"), None);
     }
 

@@ -390,6 +390,7 @@ fn notifications_config(settings: &Settings) -> NotificationsConfig {
         ack_timeout: Duration::from_millis(settings.notification_ack_timeout_ms),
         max_pending: i64::from(settings.max_pending_notifications),
         push_enabled: settings.fcm_credentials.is_some(),
+        max_devices: i64::from(settings.max_devices_per_user),
     }
 }
 

@@ -1,6 +1,7 @@
 //! sqlx implementations of the namespaces' store traits: SQLite (the embedded default)
 //! and PostgreSQL (the cluster's store), each with its own migrations.
 
+mod devices;
 mod drafts;
 mod messages;
 mod notifications;

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::{Postgres, Sqlite};
 use switchyard_namespaces::ports::{
-    NewNotification, Notification, NotificationStore, Platform, Priority, ReadSelection,
+    DeviceRegistration, NewNotification, Notification, NotificationStore, Priority, ReadSelection,
     StoreResult,
 };
 
@@ -35,10 +35,6 @@ mod sql {
     pub const READ_ONE: &str = "UPDATE notifications SET read_at = $3 WHERE user_id = $1 AND id = $2 AND read_at IS NULL RETURNING id";
     pub const READ_ALL: &str =
         "UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL RETURNING id";
-    pub const REGISTER_DEVICE: &str = "INSERT INTO devices (token, user_id, platform, app_id, updated_at) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (token) DO UPDATE SET user_id = excluded.user_id, \
-         platform = excluded.platform, app_id = excluded.app_id, updated_at = excluded.updated_at";
-    pub const UNREGISTER_DEVICE: &str = "DELETE FROM devices WHERE token = $1 AND user_id = $2";
 }
 
 #[derive(sqlx::FromRow)]
@@ -228,32 +224,16 @@ macro_rules! sql_notification_store {
             async fn register_device(
                 &self,
                 user_id: &str,
-                token: &str,
-                platform: Platform,
-                app_id: Option<&str>,
+                device: DeviceRegistration<'_>,
+                max_devices: i64,
                 now: i64,
             ) -> StoreResult<()> {
-                sqlx::query(sql::REGISTER_DEVICE)
-                    .bind(token)
-                    .bind(user_id)
-                    .bind(platform.as_str())
-                    .bind(app_id)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(())
+                self.store_device(user_id, device, max_devices, now).await
             }
 
             #[tracing::instrument(skip_all, name = "db.unregister_device")]
             async fn unregister_device(&self, user_id: &str, token: &str) -> StoreResult<()> {
-                sqlx::query(sql::UNREGISTER_DEVICE)
-                    .bind(token)
-                    .bind(user_id)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(())
+                self.remove_device(user_id, token).await
             }
         }
     };

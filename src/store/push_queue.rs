@@ -44,7 +44,8 @@ pub trait PushQueue: Send + Sync + 'static {
     /// skipping those delivered, read, dropped or expired first. Returns how many
     /// notifications were queued.
     async fn schedule_due(&self, now: i64, limit: i64) -> Result<usize, sqlx::Error>;
-    /// Deliveries whose next attempt is due, oldest first, each claimed for this node for
+    /// Deliveries whose next attempt is due, shared fairly between users (round-robin,
+    /// each user's oldest first), each claimed for this node for
     /// [`CLAIM_LEASE_MS`] so no other node sends it meanwhile (if this node dies mid-send,
     /// the delivery is due again when the lease runs out).
     async fn ready(&self, now: i64, limit: i64) -> Result<Vec<QueuedPush>, sqlx::Error>;
@@ -63,18 +64,27 @@ mod sql {
     pub const SKIP: &str = "UPDATE notifications SET push_state = 'skipped' \
          WHERE push_state = 'due' AND push_due_at <= $1 AND (delivered_at IS NOT NULL OR read_at IS NOT NULL \
          OR dropped_at IS NOT NULL OR (expires_at IS NOT NULL AND expires_at <= $1))";
-    pub const DUE: &str = "SELECT id, user_id FROM notifications \
-         WHERE push_state = 'due' AND push_due_at <= $1 ORDER BY push_due_at LIMIT $2";
+    /// Round-robin over users (each user's oldest first, then each one's second, ...), so
+    /// one user's flood of notifications does not hold back another user's first.
+    pub const DUE: &str = "SELECT id, user_id FROM (SELECT id, user_id, push_due_at, \
+         ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY push_due_at, id) AS turn \
+         FROM notifications WHERE push_state = 'due' AND push_due_at <= $1) due \
+         ORDER BY turn, push_due_at, id LIMIT $2";
     pub const FAN_OUT: &str = "INSERT INTO push_deliveries (notification_id, token, state, attempts, next_attempt_at) \
          SELECT $1, token, 'pending', 0, $2 FROM devices WHERE user_id = $3 \
          ON CONFLICT (notification_id, token) DO NOTHING";
     pub const QUEUED: &str =
         "UPDATE notifications SET push_state = 'queued' WHERE id = $1 AND push_state = 'due'";
     /// A notification a socket took or the user read meanwhile needs no more retries.
-    pub const READY: &str = "SELECT d.notification_id, d.token, d.attempts, d.next_attempt_at, n.type, n.title, n.body, n.data, n.priority \
+    /// Round-robin over users as [`DUE`] is: a batch holds every waiting user's oldest
+    /// delivery before anyone's second, so a user with thousands of deliveries queued
+    /// delays another user's first push by one batch at most.
+    pub const READY: &str = "SELECT notification_id, token, attempts, next_attempt_at, type, title, body, data, priority \
+         FROM (SELECT d.notification_id, d.token, d.attempts, d.next_attempt_at, n.type, n.title, n.body, n.data, n.priority, \
+         ROW_NUMBER() OVER (PARTITION BY n.user_id ORDER BY d.next_attempt_at, d.notification_id, d.token) AS turn \
          FROM push_deliveries d JOIN notifications n ON n.id = d.notification_id \
-         WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND n.delivered_at IS NULL AND n.read_at IS NULL \
-         ORDER BY d.next_attempt_at LIMIT $2";
+         WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND n.delivered_at IS NULL AND n.read_at IS NULL) ready \
+         ORDER BY turn, next_attempt_at, notification_id, token LIMIT $2";
     /// Compare-and-set on the due time: only one node's claim of a delivery succeeds.
     pub const CLAIM: &str = "UPDATE push_deliveries SET next_attempt_at = $4 \
          WHERE notification_id = $1 AND token = $2 AND state = 'pending' AND next_attempt_at = $3";

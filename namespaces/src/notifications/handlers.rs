@@ -10,6 +10,7 @@ use crate::Identity;
 use crate::broadcast::broadcast;
 use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
+use crate::ports::DeviceRegistration;
 
 /// The events of `/notifications` and their handlers (shared by its sockets, see
 /// [`crate::dispatch`]).
@@ -72,9 +73,15 @@ async fn on_device_register<A: Adapter>(
     req.respond(
         st.inner.config.max_payload_bytes,
         async |body: DeviceRegister| {
-            let app_id = body.app_id.as_ref().map(|a| a.as_str());
+            let device = DeviceRegistration {
+                token: &body.token.0,
+                platform: body.platform,
+                app_id: body.app_id.as_ref().map(|a| a.as_str()),
+                installation_id: body.installation_id.as_ref().map(|i| i.as_str()),
+            };
+            let max_devices = st.inner.config.max_devices;
             st.store()
-                .register_device(&me.user_id, &body.token.0, body.platform, app_id, st.now())
+                .register_device(&me.user_id, device, max_devices, st.now())
                 .await?;
             Ok(json!({}))
         },

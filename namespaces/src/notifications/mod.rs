@@ -45,6 +45,9 @@ pub struct NotificationsConfig {
     pub max_pending: i64,
     /// Whether pushes are scheduled at all (FCM credentials configured).
     pub push_enabled: bool,
+    /// Devices kept per user; registering one more evicts the one registered longest ago,
+    /// so one user cannot turn a notification into thousands of pushes.
+    pub max_devices: i64,
 }
 
 #[derive(Clone)]

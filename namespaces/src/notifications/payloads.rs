@@ -74,6 +74,8 @@ pub struct DeviceRegister {
     pub token: DeviceToken,
     pub platform: Platform,
     pub app_id: Option<Id>,
+    /// The app installation (PROTOCOL.md §4): lets a token move between users.
+    pub installation_id: Option<Id>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +162,11 @@ mod tests {
             serde_json::from_value::<DeviceRegister>(json!({"token": "abc", "platform": "ios"}))
                 .is_ok()
         );
+        let with_installation = json!({"token": "abc", "platform": "web", "installationId": "i-1"});
+        let parsed: DeviceRegister = serde_json::from_value(with_installation).expect("valid");
+        assert_eq!(parsed.installation_id.as_ref().map(Id::as_str), Some("i-1"));
+        let empty_installation = json!({"token": "abc", "platform": "web", "installationId": ""});
+        assert!(serde_json::from_value::<DeviceRegister>(empty_installation).is_err());
         assert!(
             serde_json::from_value::<DeviceRegister>(json!({"token": "a b", "platform": "ios"}))
                 .is_err()

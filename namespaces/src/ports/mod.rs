@@ -19,7 +19,8 @@ pub use messages::{
     Conversation, ConversationSummary, Inserted, Message, MessagePage, MessageStore, NewMessage,
 };
 pub use notifications::{
-    NewNotification, Notification, NotificationStore, Platform, Priority, ReadSelection,
+    DeviceRegistration, NewNotification, Notification, NotificationStore, Platform, Priority,
+    ReadSelection,
 };
 pub use presence::{Change, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped};
 pub use typing::{Started, TYPING_TIMEOUT, TypingState};

@@ -95,6 +95,17 @@ impl Platform {
     }
 }
 
+/// A `device:register` as the store keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceRegistration<'a> {
+    pub token: &'a str,
+    pub platform: Platform,
+    pub app_id: Option<&'a str>,
+    /// The app installation the token came from; the only proof that lets a token move
+    /// from one user to another (an app reinstalled, a shared phone's new account).
+    pub installation_id: Option<&'a str>,
+}
+
 #[async_trait]
 pub trait NotificationStore: Send + Sync + 'static {
     /// Stores it, or returns the one already stored under the same user and key
@@ -124,14 +135,17 @@ pub trait NotificationStore: Send + Sync + 'static {
         which: &ReadSelection,
         now: i64,
     ) -> StoreResult<Vec<String>>;
-    /// Stores the token for the user, taking it from any other user.
+    /// Stores the token for the user (registered at `now`) and evicts the user's devices
+    /// registered longest ago beyond `max_devices`. A token another user holds is
+    /// [`super::StoreError::Conflict`] unless both registrations name the same installation; then
+    /// it moves, and the old owner's pushes still queued for it are dropped.
     async fn register_device(
         &self,
         user_id: &str,
-        token: &str,
-        platform: Platform,
-        app_id: Option<&str>,
+        device: DeviceRegistration<'_>,
+        max_devices: i64,
         now: i64,
     ) -> StoreResult<()>;
+    /// Removes the user's token; [`super::StoreError::NotFound`] when the user does not hold it.
     async fn unregister_device(&self, user_id: &str, token: &str) -> StoreResult<()>;
 }

@@ -73,6 +73,38 @@ struct State {
     issued: Mutex<HashSet<String>>,
     scripts: Mutex<HashMap<String, VecDeque<Reply>>>,
     requests: Mutex<Vec<Recorded>>,
+    gate: Gate,
+}
+
+/// Holds `messages:send` requests back until let through, so a test can fix what the
+/// sender has claimed before it queues more (order, not timing, is then asserted).
+struct Gate {
+    held: std::sync::atomic::AtomicBool,
+    passes: tokio::sync::Semaphore,
+    waiting: AtomicUsize,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            held: Default::default(),
+            passes: tokio::sync::Semaphore::new(0),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Gate {
+    async fn pass(&self) {
+        if !self.held.load(Ordering::SeqCst) {
+            return;
+        }
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        if let Ok(pass) = self.passes.acquire().await {
+            pass.forget();
+        }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl FakeFcm {
@@ -90,6 +122,7 @@ impl FakeFcm {
             issued: Mutex::default(),
             scripts: Mutex::default(),
             requests: Mutex::default(),
+            gate: Gate::default(),
         });
         let app = handlers::router(state.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -144,6 +177,28 @@ impl FakeFcm {
             .entry(device_token.to_owned())
             .or_default()
             .extend(replies);
+    }
+
+    /// From now on `messages:send` requests wait (unrecorded) until [`Self::let_through`]
+    /// or [`Self::open`].
+    pub fn hold(&self) {
+        self.state.gate.held.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets `n` held (or future) requests through while holding.
+    pub fn let_through(&self, n: usize) {
+        self.state.gate.passes.add_permits(n);
+    }
+
+    /// Stops holding and lets every waiting request through.
+    pub fn open(&self) {
+        self.state.gate.held.store(false, Ordering::SeqCst);
+        self.state.gate.passes.add_permits(10_000);
+    }
+
+    /// Requests waiting at the gate now.
+    pub fn held(&self) -> usize {
+        self.state.gate.waiting.load(Ordering::SeqCst)
     }
 
     /// The `expires_in` of access tokens issued from now on (default one hour).

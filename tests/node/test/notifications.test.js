@@ -424,13 +424,15 @@ for (const transport of TRANSPORTS) {
         for (const payload of [
           { token, platform: 'android' },
           { token, platform: 'ios', appId: 'com.example.app' },
+          { token, platform: 'ios', appId: 'com.example.app', installationId: `install-${kim.sub}` },
           { token: `${token}-web`, platform: 'web' },
         ]) {
           assert.deepEqual(await request(kim.socket, 'device:register', payload), { ok: true }, JSON.stringify(payload));
         }
         assert.deepEqual(await request(kim.socket, 'device:unregister', { token }), { ok: true });
         assert.deepEqual(await request(kim.socket, 'device:unregister', { token: `${token}-web` }), { ok: true });
-        assert.deepEqual(await request(kim.socket, 'device:unregister', { token: `never-registered-${kim.sub}` }), { ok: true });
+        const never = await request(kim.socket, 'device:unregister', { token: `never-registered-${kim.sub}` });
+        assert.equal(errorCodeOf(never), 'not_found', JSON.stringify(never));
 
         const bad = [
           ['device:register', { token, platform: 'symbian' }],
@@ -442,6 +444,8 @@ for (const transport of TRANSPORTS) {
           ['device:register', { token }],
           ['device:register', { token: 42, platform: 'web' }],
           ['device:register', 'a-token'],
+          ['device:register', { token, platform: 'web', installationId: '' }],
+          ['device:register', { token, platform: 'web', installationId: 7 }],
           ['device:unregister', { token: 'has a space' }],
           ['device:unregister', {}],
           ['device:unregister', { token: '' }],

@@ -14,6 +14,7 @@ import {
   Recorder,
   closeAll,
   connect,
+  errorCodeOf,
   eventually,
   request,
   sleep,
@@ -268,8 +269,8 @@ describe('push through FCM HTTP v1', SUITE, () => {
     return { sub, socket, rec };
   }
 
-  async function register(who, token, platform = 'android') {
-    const ack = await request(who.socket, 'device:register', { token, platform });
+  async function register(who, token, platform = 'android', installationId = undefined) {
+    const ack = await request(who.socket, 'device:register', { token, platform, installationId });
     assert.deepEqual(ack, { ok: true }, `device:register ${token}: ${JSON.stringify(ack)}`);
   }
 
@@ -285,7 +286,7 @@ describe('push through FCM HTTP v1', SUITE, () => {
   /** Registers `devices` ([token, platform]) for `sub` on a socket that is then closed. */
   async function devicesOf(sub, devices) {
     const who = await join(sub);
-    for (const [token, platform] of devices) await register(who, token, platform);
+    for (const [token, platform, installationId] of devices) await register(who, token, platform, installationId);
     closeAll(who.socket);
     await offline(sub);
   }
@@ -516,16 +517,21 @@ describe('push through FCM HTTP v1', SUITE, () => {
     fake.assertClean();
   });
 
-  test('a device token belongs to the last user who registered it; unregistered ones get nothing', T, async () => {
+  test('a device token moves to another user only from the same installation; unregistered ones get nothing', T, async () => {
     const first = uniqueUser('first-owner');
     const second = uniqueUser('second-owner');
     const third = uniqueUser('third');
     const shared = deviceToken('shared');
     const gone = deviceToken('gone');
     const kept = deviceToken('kept');
-    await devicesOf(first, [[shared, 'android']]);
-    await devicesOf(second, [[shared, 'ios']]);
+    const installation = `install-${first}`;
+    await devicesOf(first, [[shared, 'android', installation]]);
     const t = await join(third);
+    const taken = await request(t.socket, 'device:register', { token: shared, platform: 'web' });
+    assert.equal(errorCodeOf(taken), 'conflict', JSON.stringify(taken));
+    const notMine = await request(t.socket, 'device:unregister', { token: shared });
+    assert.equal(errorCodeOf(notMine), 'not_found', JSON.stringify(notMine));
+    await devicesOf(second, [[shared, 'ios', installation]]);
     await register(t, gone, 'web');
     await register(t, kept, 'web');
     assert.deepEqual(await request(t.socket, 'device:unregister', { token: gone }), { ok: true });

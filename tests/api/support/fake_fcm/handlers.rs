@@ -120,6 +120,7 @@ async fn send(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    state.gate.pass().await;
     let at = Instant::now();
     let device = body["message"]["token"]
         .as_str()
