@@ -13,6 +13,10 @@ use axum::extract::ConnectInfo;
 use http::request::Parts;
 use ipnet::IpNet;
 
+mod forwarded;
+use forwarded::forwarded_hop;
+pub use forwarded::per_ip_key;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The client IP, or this node, has as many connections as allowed.
@@ -45,30 +49,44 @@ impl TrustedProxies {
     }
 
     fn trusts(&self, ip: &IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(ip))
+        // A dual-stack listener reports IPv4 peers as IPv4-mapped IPv6.
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
     }
 
     /// The client of a request that came from `peer`.
+    ///
+    /// Each proxy appends the address it received from, so the list is read back from
+    /// the nearest hop: addresses of our proxies are walked over, and the first other
+    /// address is the client; anything before it was written by the client and proves
+    /// nothing. An entry that is not an address (`ip`, `ip:port`, `[v6]:port`, bare v6)
+    /// stops the walk rather than being skipped: it was not written by a proxy of ours,
+    /// so nothing before it can be believed either, and the client is the last hop we
+    /// did believe (the peer when the nearest entry is the bad one).
     pub fn client_ip(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
         if !self.trusts(&peer) {
             return peer;
         }
-        let forwarded: Vec<IpAddr> = headers
+        let entries: Vec<&str> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse().ok())
+            .flat_map(|v| match v.to_str() {
+                Ok(v) => v.split(',').collect::<Vec<_>>(),
+                // A line that is not text is one bad entry: it stops the walk there.
+                Err(_) => vec![""],
+            })
             .collect();
-        // Walk back from the nearest hop: the first address not a proxy of ours is the
-        // client; anything before it was written by the client and proves nothing.
-        forwarded
-            .iter()
-            .rev()
-            .find(|ip| !self.trusts(ip))
-            .or(forwarded.first())
-            .copied()
-            .unwrap_or(peer)
+        let mut believed = peer;
+        for entry in entries.iter().rev() {
+            let Some(ip) = forwarded_hop(entry) else {
+                return believed;
+            };
+            if !self.trusts(&ip) {
+                return ip;
+            }
+            believed = ip;
+        }
+        believed
     }
 }
 
@@ -130,7 +148,7 @@ impl ConnectionCaps {
         connection: usize,
     ) -> Result<Arc<Admission>, Refusal> {
         let peer = peer_of(parts).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let ip = self.trusted.client_ip(peer, &parts.headers);
+        let ip = per_ip_key(self.trusted.client_ip(peer, &parts.headers));
         let mut counts = self.counts();
         let total = counts.total;
         let sessions = counts.by_ip.entry(ip).or_default();
@@ -269,3 +287,6 @@ mod tests {
         assert_eq!(held.len(), 1000);
     }
 }
+
+#[cfg(test)]
+mod forwarded_tests;

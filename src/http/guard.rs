@@ -13,7 +13,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use crate::connections::{TrustedProxies, peer_of};
+use crate::connections::{TrustedProxies, peer_of, per_ip_key};
 
 pub struct Guard {
     handshakes: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -113,7 +113,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, req: Request, next: Next) ->
     {
         let (parts, body) = req.into_parts();
         let peer = peer_of(&parts).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let ip = guard.trusted.client_ip(peer, &parts.headers);
+        let ip = per_ip_key(guard.trusted.client_ip(peer, &parts.headers));
         if let Err(not_until) = limiter.check_key(&ip) {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
