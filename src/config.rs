@@ -193,6 +193,12 @@ impl Settings {
     pub fn is_production(&self) -> bool {
         self.env.eq_ignore_ascii_case("production")
     }
+
+    /// The default: what only a developer's machine may do (a generated secret,
+    /// `http://` JWKS from other hosts) is allowed.
+    pub fn is_development(&self) -> bool {
+        self.env.eq_ignore_ascii_case("development")
+    }
 }
 
 #[cfg(test)]
