@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Settings;
+use crate::config::{Settings, redact_url};
 use crate::startup::Application;
 use crate::store::Database;
 use crate::{auth, secrets};
@@ -55,7 +55,7 @@ impl Cli {
                     .await?
                     .migrate()
                     .await?;
-                tracing::info!(database = %redact(&settings.database_url), "migrations applied");
+                tracing::info!(database = %redact_url(&settings.database_url), "migrations applied");
                 Ok(())
             }
             Command::Token { sub, roles, ttl } => {
@@ -73,7 +73,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let choice = secrets::choose(settings)?;
     let app = Application::build(settings, choice.secret.as_deref()).await?;
     let addr = app.local_addr();
-    tracing::info!(%addr, database = %redact(&settings.database_url), "switchyard listening on http://{addr}");
+    tracing::info!(%addr, database = %redact_url(&settings.database_url), "switchyard listening on http://{addr}");
     if let Some(token) = choice.demo_token {
         tracing::warn!(
             "development mode: no SWITCHYARD_JWT_SECRET or SWITCHYARD_JWKS_URL, using a random secret"
@@ -82,15 +82,4 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         tracing::info!("demo page: http://{addr}/demo?token={token}");
     }
     app.run_until_stopped().await
-}
-
-/// A database URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }

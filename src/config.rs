@@ -11,7 +11,12 @@ use serde::{Deserialize, Serialize};
 use switchyard_namespaces::limits::{ClassQuota, default_quotas};
 use switchyard_namespaces::realtime::{ChannelRule, default_rules};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+mod redact;
+
+pub use redact::redact_url;
+
+/// `Debug` hides secrets (`config/redact.rs`).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// HTTP + Socket.IO listener; port 0 picks a free port.
@@ -203,6 +208,12 @@ impl Settings {
 
     pub fn is_production(&self) -> bool {
         self.env.eq_ignore_ascii_case("production")
+    }
+
+    /// The default: what only a developer's machine may do (a generated secret,
+    /// `http://` JWKS from other hosts) is allowed.
+    pub fn is_development(&self) -> bool {
+        self.env.eq_ignore_ascii_case("development")
     }
 }
 

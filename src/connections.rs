@@ -7,13 +7,15 @@
 //! `X-Forwarded-For` when the peer is one of the trusted proxies.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use axum::extract::ConnectInfo;
-use http::request::Parts;
 use ipnet::IpNet;
 use switchyard_namespaces::metrics::ENGINE_SESSIONS;
+
+mod forwarded;
+use forwarded::forwarded_hop;
+pub use forwarded::per_ip_key;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
@@ -50,39 +52,45 @@ impl TrustedProxies {
     }
 
     fn trusts(&self, ip: &IpAddr) -> bool {
-        self.0.iter().any(|net| net.contains(ip))
+        // A dual-stack listener reports IPv4 peers as IPv4-mapped IPv6.
+        let ip = ip.to_canonical();
+        self.0.iter().any(|net| net.contains(&ip))
     }
 
     /// The client of a request that came from `peer`.
+    ///
+    /// Each proxy appends the address it received from, so the list is read back from
+    /// the nearest hop: addresses of our proxies are walked over, and the first other
+    /// address is the client; anything before it was written by the client and proves
+    /// nothing. An entry that is not an address (`ip`, `ip:port`, `[v6]:port`, bare v6)
+    /// stops the walk rather than being skipped: it was not written by a proxy of ours,
+    /// so nothing before it can be believed either, and the client is the last hop we
+    /// did believe (the peer when the nearest entry is the bad one).
     pub fn client_ip(&self, peer: IpAddr, headers: &http::HeaderMap) -> IpAddr {
         if !self.trusts(&peer) {
             return peer;
         }
-        let forwarded: Vec<IpAddr> = headers
+        let entries: Vec<&str> = headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse().ok())
+            .flat_map(|v| match v.to_str() {
+                Ok(v) => v.split(',').collect::<Vec<_>>(),
+                // A line that is not text is one bad entry: it stops the walk there.
+                Err(_) => vec![""],
+            })
             .collect();
-        // Walk back from the nearest hop: the first address not a proxy of ours is the
-        // client; anything before it was written by the client and proves nothing.
-        forwarded
-            .iter()
-            .rev()
-            .find(|ip| !self.trusts(ip))
-            .or(forwarded.first())
-            .copied()
-            .unwrap_or(peer)
+        let mut believed = peer;
+        for entry in entries.iter().rev() {
+            let Some(ip) = forwarded_hop(entry) else {
+                return believed;
+            };
+            if !self.trusts(&ip) {
+                return ip;
+            }
+            believed = ip;
+        }
+        believed
     }
-}
-
-/// The peer address axum recorded for the request, if served with connect info.
-pub fn peer_of(parts: &Parts) -> Option<IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
 }
 
 #[derive(Default)]
@@ -174,6 +182,11 @@ impl Drop for Slot {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use http::request::Parts;
+
     use super::*;
 
     fn handshake(peer: [u8; 4], forwarded: Option<&str>) -> Parts {
@@ -252,3 +265,6 @@ mod tests {
         assert_eq!(caps.open(), 0);
     }
 }
+
+#[cfg(test)]
+mod forwarded_tests;

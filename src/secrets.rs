@@ -16,11 +16,19 @@ pub struct SecretChoice {
 }
 
 const DEMO_USER: &str = "demo";
+/// RFC 7518 §3.2: an HS256 key shorter than the hash (32 bytes) is guessable offline
+/// from any one token, which would let its finder sign tokens for anyone.
+pub const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 const DEMO_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub fn choose(settings: &Settings) -> anyhow::Result<SecretChoice> {
     if let Some(secret) = &settings.jwt_secret {
         anyhow::ensure!(!secret.is_empty(), "SWITCHYARD_JWT_SECRET is empty");
+        anyhow::ensure!(
+            !settings.is_production() || secret.len() >= MIN_PRODUCTION_SECRET_BYTES,
+            "SWITCHYARD_ENV=production requires a SWITCHYARD_JWT_SECRET of at least \
+             {MIN_PRODUCTION_SECRET_BYTES} bytes"
+        );
         return Ok(SecretChoice {
             secret: Some(secret.clone()),
             demo_token: None,
@@ -68,13 +76,26 @@ mod tests {
 
     #[test]
     fn a_configured_secret_is_used_as_is() {
+        let secret = "a-production-secret-of-32-bytes!";
         let settings = Settings {
-            jwt_secret: Some("s3cret".into()),
+            jwt_secret: Some(secret.into()),
             env: "production".into(),
             ..Settings::default()
         };
         let choice = choose(&settings).expect("configured");
-        assert_eq!(choice.secret.as_deref(), Some("s3cret"));
+        assert_eq!(choice.secret.as_deref(), Some(secret));
         assert!(choice.demo_token.is_none());
+    }
+
+    #[test]
+    fn production_refuses_a_short_secret_and_development_takes_it() {
+        let short = |env: &str| Settings {
+            jwt_secret: Some("s3cret-only-31-bytes-long......".into()),
+            env: env.into(),
+            ..Settings::default()
+        };
+        let err = choose(&short("production")).err().expect("refused");
+        assert!(err.to_string().contains("32 bytes"), "{err}");
+        assert!(choose(&short("development")).is_ok());
     }
 }

@@ -69,7 +69,11 @@ pub struct TokenVerifier {
 impl TokenVerifier {
     /// `secret` is the HS256 secret in force (configured or generated for development).
     pub fn new(settings: &Settings, secret: Option<&str>) -> anyhow::Result<Arc<Self>> {
-        let jwks = settings.jwks_url.as_deref().map(Jwks::new).transpose()?;
+        let jwks = settings
+            .jwks_url
+            .as_deref()
+            .map(|url| Jwks::new(url, settings.is_development()))
+            .transpose()?;
         Ok(Arc::new(Self {
             secret: secret.map(|s| DecodingKey::from_secret(s.as_bytes())),
             jwks,

@@ -116,7 +116,10 @@ impl<A: Adapter> ExpiryTarget for SocketTarget<A> {
 
     fn disconnect(&self) {
         if let Some(s) = self.socket() {
-            tracing::info!(sid = %self.sid, "token expired and not refreshed; disconnecting");
+            // Not the socket id: it is the Engine.IO session id, which lets its holder
+            // poll the session (src/telemetry/redact.rs).
+            let user = s.extensions.get::<Identity>().map(|me| me.user_id);
+            tracing::info!(ns = %self.ns, user = user.as_deref().unwrap_or_default(), "token expired and not refreshed; disconnecting");
             let _ = s.disconnect();
         }
     }

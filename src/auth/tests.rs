@@ -209,15 +209,23 @@ async fn an_unknown_kid_rereads_the_jwks_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("jwks.json");
     std::fs::write(&path, r#"{"keys": []}"#).expect("write");
-    let v = verifier(Settings {
-        jwks_url: Some(format!("file://{}", path.display())),
-        ..Settings::default()
-    });
+    let timing = super::jwks::Timing {
+        min_interval: std::time::Duration::from_millis(300),
+        miss_ttl: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let url = format!("file://{}", path.display());
+    let v = TokenVerifier {
+        secret: None,
+        jwks: Some(super::jwks::Jwks::with_timing(&url, false, timing).expect("jwks")),
+        audience: None,
+        issuer: None,
+    };
     v.preload().await.expect("loaded");
     let token = signed_with(Algorithm::RS256, "rsa-1", "rsa.pem", &claims(json!({})));
     // The first miss right after the preload is within the refresh cool-down.
     assert_eq!(v.verify(&token).await, Err(AuthError::Invalid));
     std::fs::copy(fixture("jwks.json"), &path).expect("rotate");
-    tokio::time::sleep(super::jwks::MIN_REFRESH_INTERVAL).await;
+    tokio::time::sleep(timing.min_interval.max(timing.miss_ttl) * 2).await;
     assert!(v.verify(&token).await.is_ok());
 }

@@ -15,7 +15,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
 use crate::auth::AuthError;
-use crate::connections::{ConnectionCaps, Refusal, TrustedProxies};
+use crate::connections::{ConnectionCaps, Refusal, TrustedProxies, per_ip_key};
 
 /// The most header bytes (names and values) a Socket.IO request may carry. A session
 /// keeps its handshake's headers for its whole life, and hyper accepts about 400 KB.
@@ -117,7 +117,7 @@ pub async fn guard(State(guard): State<Arc<Guard>>, mut req: Request, next: Next
     }
     if is_handshake(&req) {
         let peer = peer_of_request(&req);
-        let ip = guard.trusted.client_ip(peer, req.headers());
+        let ip = per_ip_key(guard.trusted.client_ip(peer, req.headers()));
         if let Some(refused) = guard.refuse_rate(ip) {
             return refused;
         }

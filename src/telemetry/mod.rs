@@ -1,16 +1,19 @@
 //! Logs, traces and metrics. Logs go to stdout as text or JSON (`log_format`), filtered
 //! by `RUST_LOG` (default `info`); spans go to OTLP when an `OTEL_*` endpoint is set,
 //! filtered by `trace_filter` on their own, so `RUST_LOG=warn` does not silence them.
-//! The Prometheus recorder is behind `GET /metrics`.
+//! The Prometheus recorder is behind `GET /metrics`. Neither logs nor traces carry
+//! Engine.IO session ids (`redact.rs`).
 
 mod json;
 mod otel;
 mod prometheus;
+mod redact;
 
 pub use otel::shutdown;
 pub use prometheus::{prometheus, sample_pending_notifications};
 
 use anyhow::Context;
+use tracing_subscriber::filter::FilterExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -24,13 +27,13 @@ pub fn start(settings: &Settings) -> anyhow::Result<()> {
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
         LogFormat::Json => json::layer().boxed(),
     }
-    .with_filter(log_filter());
+    .with_filter(log_filter().and(redact::no_session_ids()));
     let traces = match otel::tracer()? {
         Some(tracer) => {
             let filter = EnvFilter::try_new(&settings.trace_filter)
                 .with_context(|| format!("invalid trace_filter `{}`", settings.trace_filter))?;
             let layer = tracing_opentelemetry::layer().with_tracer(tracer);
-            Some(layer.with_filter(filter))
+            Some(layer.with_filter(filter.and(redact::no_session_ids())))
         }
         None => None,
     };
@@ -44,9 +47,9 @@ pub fn start(settings: &Settings) -> anyhow::Result<()> {
 /// Text logs only, for tests that build several applications in one process (a second
 /// call keeps the first subscriber).
 pub fn init() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(log_filter())
-        .try_init();
+    let logs =
+        tracing_subscriber::fmt::layer().with_filter(log_filter().and(redact::no_session_ids()));
+    let _ = tracing_subscriber::registry().with(logs).try_init();
 }
 
 fn log_filter() -> EnvFilter {

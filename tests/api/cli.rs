@@ -84,6 +84,50 @@ fn production_without_keys_refuses_to_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("production"));
 }
 
+/// Production with a short HS256 secret, or with a JWKS fetched by plain HTTP from
+/// another host: the process refuses to start and says why.
+#[test]
+fn production_refuses_a_short_secret_and_a_remote_http_jwks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let refused = |key: &str, value: &str, reason: &str| {
+        let mut out = clean_command()
+            .env("SWITCHYARD_ENV", "production")
+            .env("SWITCHYARD_BIND", "127.0.0.1:0")
+            .env(
+                "SWITCHYARD_DATABASE_URL",
+                format!("sqlite://{}/p.db", dir.path().display()),
+            )
+            .env(key, value)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs");
+        // A gateway that accepted the setting would serve forever: stop it and fail.
+        let started = Instant::now();
+        while out.try_wait().expect("wait").is_none() {
+            if started.elapsed() > Duration::from_secs(15) {
+                let _ = out.kill();
+                panic!("{key}={value} accepted: the gateway started");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = out.wait_with_output().expect("output");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{key} accepted");
+        assert!(stderr.contains(reason), "{stderr}");
+    };
+    refused(
+        "SWITCHYARD_JWT_SECRET",
+        "only-twenty-six-bytes-long",
+        "32 bytes",
+    );
+    refused(
+        "SWITCHYARD_JWKS_URL",
+        "http://idp.example.com/jwks.json",
+        "loopback",
+    );
+}
+
 #[test]
 fn port_zero_logs_the_real_address_a_demo_token_and_the_demo_page() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -129,3 +129,51 @@ async fn other_origins_are_refused_unless_listed() {
         "a WebSocket from another site's page is refused too"
     );
 }
+
+#[tokio::test]
+async fn ipv6_clients_of_one_64_behind_a_proxy_share_one_cap() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.max_connections_per_ip = 1;
+        s.trusted_proxies = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let _one = app
+        .try_connect("/ws", as_user(&app, "a", Some("[2001:db8:5:6::1]:50000")))
+        .await
+        .expect("first client");
+    let same_64 = app
+        .try_connect("/ws", as_user(&app, "b", Some("2001:db8:5:6:ffff::9")))
+        .await;
+    assert_eq!(
+        same_64.err().as_deref(),
+        Some("too_many_connections"),
+        "another address of the same /64 counts as the same client"
+    );
+    let _other_64 = app
+        .try_connect("/ws", as_user(&app, "c", Some("2001:db8:5:7::1")))
+        .await
+        .expect("another /64 is another client");
+}
+
+#[tokio::test]
+async fn the_handshake_rate_counts_an_ipv6_64_as_one_client() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.handshakes_per_ip_per_minute = 8;
+        s.trusted_proxies = Some("127.0.0.0/8".into());
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let handshake = |n: u32| {
+        http.get(app.url("/socket.io/?EIO=4&transport=polling"))
+            .header("x-forwarded-for", format!("2001:db8:9:9::{n:x}"))
+            .send()
+    };
+    for n in 1..=2 {
+        assert_eq!(handshake(n).await.expect("res").status().as_u16(), 200);
+    }
+    assert_eq!(
+        handshake(3).await.expect("res").status().as_u16(),
+        429,
+        "a fresh address from the same /64 does not get a fresh bucket"
+    );
+}

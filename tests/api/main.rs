@@ -17,6 +17,7 @@ mod errors;
 mod fcm;
 mod http_api;
 mod limits;
+mod logs;
 mod messages;
 mod metrics;
 mod notifications;

@@ -135,7 +135,7 @@ impl Presence {
         crate::metrics::connection_opened(ns);
         s.on_disconnect(
             move |s: SocketRef<A>, reason: DisconnectReason| async move {
-                tracing::debug!(ns = s.ns(), sid = %s.id, user = %user, "disconnected");
+                tracing::debug!(ns = s.ns(), user = %user, "disconnected");
                 crate::metrics::connection_closed(ns, reason);
                 this.socket_closed(&user, &s.id.to_string()).await;
             },

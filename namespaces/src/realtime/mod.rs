@@ -139,5 +139,6 @@ pub async fn prepare_socket<A: Adapter>(
 }
 
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(me): Extension<Identity>) {
-    tracing::debug!(ns = PATH, sid = %s.id, user = %me.user_id, "connected");
+    // No socket id: it is the Engine.IO session id, which must stay out of logs.
+    tracing::debug!(ns = s.ns(), user = %me.user_id, "connected");
 }
