@@ -243,7 +243,7 @@ mod tests {
             )?;
             let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.channel_rules.len(), 1);
-            assert_eq!(s.channel_rules[0].pattern, "team:*");
+            assert_eq!(s.channel_rules[0].pattern.as_str(), "team:*");
             jail.create_file(
                 "bad.toml",
                 "[[channel_rules]]\npattern = \"x:*\"\nallow = \"everyone\"\n",

@@ -4,10 +4,11 @@ use serde_json::{Map, Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-use super::channels::{ChannelName, channel_room, may_subscribe};
+use super::channels::{ChannelName, channel_room};
 use super::payloads::{
     Activity, DraftGet, DraftSync, LatencyPing, Position, Subscribe, Unsubscribe,
 };
+use super::rules::may_subscribe;
 use super::{PATH, RealtimeState, emits, events, presence_handlers};
 use crate::Identity;
 use crate::ack::{ErrorCode, NsError};

@@ -7,6 +7,7 @@ mod order;
 pub mod payloads;
 mod presence_handlers;
 mod publish;
+pub mod rules;
 mod sink;
 
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use std::sync::Arc;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-pub use channels::{Allow, ChannelRule, default_rules};
 pub use publish::{PublishAck, publish};
+pub use rules::{Allow, ChannelRule, RulePattern, default_rules};
 pub use sink::RealtimeSink;
 
 use crate::dispatch::Events;
