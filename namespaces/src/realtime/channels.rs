@@ -46,9 +46,16 @@ impl std::fmt::Display for ChannelName {
     }
 }
 
+const CHANNEL_ROOM_PREFIX: &str = "ch:";
+
 /// The room a channel's subscribers join.
 pub fn channel_room(channel: &str) -> String {
-    format!("ch:{channel}")
+    format!("{CHANNEL_ROOM_PREFIX}{channel}")
+}
+
+/// The channel whose subscribers `room` holds, if it is a channel's room.
+pub fn room_channel(room: &str) -> Option<&str> {
+    room.strip_prefix(CHANNEL_ROOM_PREFIX)
 }
 
 #[cfg(test)]

@@ -67,7 +67,26 @@ struct Inner {
     clock: Arc<dyn Clock>,
     rules: Vec<ChannelRule>,
     max_payload_bytes: usize,
+    caps: SocketCaps,
     order: order::ChannelLocks,
+}
+
+/// What one socket may hold at most (PROTOCOL.md §3): each subscription and watched user
+/// is a room entry and presence bookkeeping that a client could otherwise grow without
+/// bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketCaps {
+    pub subscriptions: usize,
+    pub watched_users: usize,
+}
+
+impl Default for SocketCaps {
+    fn default() -> Self {
+        Self {
+            subscriptions: 500,
+            watched_users: 1_000,
+        }
+    }
 }
 
 /// Everything `/realtime` is built from.
@@ -79,6 +98,7 @@ pub struct RealtimeParts {
     pub clock: Arc<dyn Clock>,
     pub rules: Vec<ChannelRule>,
     pub max_payload_bytes: usize,
+    pub caps: SocketCaps,
 }
 
 impl RealtimeState {
@@ -91,6 +111,7 @@ impl RealtimeState {
             clock,
             rules,
             max_payload_bytes,
+            caps,
         } = parts;
         Self {
             inner: Arc::new(Inner {
@@ -101,6 +122,7 @@ impl RealtimeState {
                 clock,
                 rules,
                 max_payload_bytes,
+                caps,
                 order: order::ChannelLocks::default(),
             }),
         }
