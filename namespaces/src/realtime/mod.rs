@@ -12,6 +12,7 @@ mod sink;
 
 use std::sync::Arc;
 
+use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
@@ -23,7 +24,7 @@ use crate::dispatch::Events;
 use crate::ports::{ChannelHistory, Clock, DraftStore, LiveFeed};
 use crate::presence::Presence;
 use crate::rooms::user_room;
-use crate::{Identity, NsError};
+use crate::{ErrorCode, Identity, NsError};
 use channels::channel_room;
 
 pub const PATH: &str = "/realtime";
@@ -50,6 +51,8 @@ pub mod emits {
     pub const PRESENCE_JOIN: &str = "presence:join";
     pub const PRESENCE_LEAVE: &str = "presence:leave";
     pub const DRAFT_UPDATED: &str = "draft:updated";
+    /// `{channels, code}`: channels the server left for the socket (see [`super::reauthorize`]).
+    pub const UNSUBSCRIBED: &str = "unsubscribed";
 }
 
 /// What `/realtime` handlers share. Cheap to clone.
@@ -159,6 +162,33 @@ pub async fn prepare_socket<A: Adapter>(
         .await;
     events.realtime.serve(&s);
     Ok(())
+}
+
+/// After `auth:refresh` replaced the socket's identity: leaves the channels the new token
+/// no longer allows and tells the client `unsubscribed {channels, code: "forbidden"}`, so
+/// grants and roles of the first token do not outlive it. The user's own channel stays:
+/// the socket holds it by connecting, not by a rule.
+pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me: &Identity) {
+    let own_channel = format!("user:{}", me.user_id);
+    let lost: Vec<String> = s
+        .rooms()
+        .iter()
+        .filter_map(|room| channels::room_channel(room))
+        .filter(|ch| *ch != own_channel && !rules::may_subscribe(&state.inner.rules, me, ch))
+        .map(str::to_owned)
+        .collect();
+    if lost.is_empty() {
+        return;
+    }
+    s.leave(lost.iter().map(|ch| channel_room(ch)).collect::<Vec<_>>());
+    let sid = s.id.to_string();
+    for channel in &lost {
+        state.presence().leave(channel, &me.user_id, &sid).await;
+    }
+    let told = json!({ "channels": lost, "code": ErrorCode::Forbidden });
+    if let Err(err) = s.emit(emits::UNSUBSCRIBED, &told) {
+        tracing::debug!(error = %err, "unsubscribed not sent");
+    }
 }
 
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(me): Extension<Identity>) {
