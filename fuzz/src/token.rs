@@ -131,7 +131,10 @@ fn assert_accepted(keys: Keys, token: &str, id: &Identity, before: i64, after: i
     }
 
     let n = id.user_id.chars().count();
-    assert!((1..=MAX_SUB_CHARS).contains(&n), "user id of {n} characters");
+    assert!(
+        (1..=MAX_SUB_CHARS).contains(&n),
+        "user id of {n} characters"
+    );
     assert!(
         !id.user_id
             .chars()
