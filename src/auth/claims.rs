@@ -53,13 +53,17 @@ impl Claims {
     }
 }
 
-/// Signs an HS256 token for `sub` valid for `ttl`.
+/// Signs an HS256 token for `sub` valid for `ttl`; refuses a `sub` the gateway would refuse.
 pub fn issue_token(
     secret: &str,
     sub: &str,
     roles: &[String],
     ttl: Duration,
 ) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        valid_sub(sub),
+        "a sub is 1..={MAX_SUB_CHARS} characters without `*`, `{{`, `}}`, whitespace or control characters"
+    );
     let exp = jsonwebtoken::get_current_timestamp() + ttl.as_secs();
     let claims = Claims {
         sub: sub.to_owned(),

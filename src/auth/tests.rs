@@ -6,7 +6,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::{AuthError, TokenVerifier};
+use super::{AuthError, TokenVerifier, issue_token};
 use crate::config::Settings;
 
 const SECRET: &str = "unit-test-secret";
@@ -100,6 +100,11 @@ async fn subs_the_contract_refuses_are_invalid_token() {
     ] {
         let token = hs256(&claims(json!({ "sub": sub })));
         assert_eq!(v.verify(&token).await, Err(AuthError::Invalid), "{sub:?}");
+        let ttl = std::time::Duration::from_secs(60);
+        assert!(
+            issue_token(SECRET, sub, &[], ttl).is_err(),
+            "minted for {sub:?}"
+        );
     }
     let longest = "é".repeat(128);
     for sub in ["bob", "a@b.c", "user-1:x", "名前", &longest] {

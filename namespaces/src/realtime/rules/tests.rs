@@ -116,3 +116,60 @@ fn allow_parses_from_settings_text() {
     assert!(Allow::try_from("role:".to_string()).is_err());
     assert!(Allow::try_from("everyone".to_string()).is_err());
 }
+
+/// Every string over `alphabet` of up to `max` symbols.
+fn strings(alphabet: &[&str], max: usize) -> Vec<String> {
+    let mut all = vec![String::new()];
+    let mut last = vec![String::new()];
+    for _ in 0..max {
+        last = last
+            .iter()
+            .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
+            .collect();
+        all.extend(last.iter().cloned());
+    }
+    all
+}
+
+/// Whole-string glob by dynamic programming over `pattern` with `{sub}` written out as
+/// literal characters: slow and obviously right.
+fn reference(pattern: &str, sub: &str, text: &str) -> bool {
+    let mut tokens: Vec<Option<char>> = Vec::new();
+    for (i, chunk) in pattern.split("{sub}").enumerate() {
+        if i > 0 {
+            tokens.extend(sub.chars().map(Some));
+        }
+        tokens.extend(chunk.chars().map(|c| (c != '*').then_some(c)));
+    }
+    let text: Vec<char> = text.chars().collect();
+    let mut row: Vec<bool> = (0..=text.len()).map(|j| j == 0).collect();
+    for tok in tokens {
+        let mut next = vec![false; text.len() + 1];
+        for j in 0..=text.len() {
+            next[j] = match tok {
+                None => row[j] || (j > 0 && next[j - 1]),
+                Some(c) => j > 0 && row[j - 1] && text[j - 1] == c,
+            };
+        }
+        row = next;
+    }
+    row[text.len()]
+}
+
+#[test]
+fn small_patterns_match_exactly_like_the_reference() {
+    let patterns = strings(&["a", ":", "*", "{sub}"], 4);
+    let texts = strings(&["a", ":", "*"], 5);
+    for pattern in &patterns {
+        let compiled = RulePattern::try_from(pattern.clone()).expect("valid");
+        for sub in ["", "a", "*", "a*", "{sub}"] {
+            for text in &texts {
+                assert_eq!(
+                    compiled.matches(sub, text),
+                    reference(pattern, sub, text),
+                    "{pattern:?} sub {sub:?} on {text:?}"
+                );
+            }
+        }
+    }
+}
