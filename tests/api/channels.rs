@@ -201,7 +201,7 @@ async fn a_full_socket_gives_its_memory_back_when_it_closes() {
         let ack = many
             .emit_ack("presence:watch", json!({ "userIds": users }))
             .await;
-        assert_eq!(ack["denied"], json!([]), "1,000 watched users fit");
+        assert_eq!(ack.get("denied"), None, "1,000 watched users fit: {ack}");
     }
     let full = footprint(&app).await;
     assert_eq!(full.1, json!(500), "{full:?}");

@@ -55,7 +55,8 @@ async fn on_presence_get<A: Adapter>(
 }
 
 /// Watches the users, up to the socket's cap; the ack tells the watched users as
-/// `presence:get` does, and `denied` those beyond the cap (`invalid_payload` naming it).
+/// `presence:get` does, and `denied`, only when there are any, those beyond the cap
+/// (`invalid_payload` naming it).
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_WATCH, user = %me.user_id))]
 async fn on_presence_watch<A: Adapter>(
     s: SocketRef<A>,
@@ -84,7 +85,12 @@ async fn on_presence_watch<A: Adapter>(
             }
         }
         s.join(watched.iter().map(|u| watch_room(u)).collect::<Vec<_>>());
-        Ok(json!({ "users": st.presence().views(&watched).await, "denied": denied }))
+        let mut ack = json!({ "users": st.presence().views(&watched).await });
+        // Only when the cap refused someone: below it the ack is what it always was.
+        if !denied.is_empty() {
+            ack["denied"] = json!(denied);
+        }
+        Ok(ack)
     })
     .await;
 }
