@@ -1,6 +1,6 @@
 //! Issue 18 on `/realtime` channels: `{sub}` is the user's id as literal text and a `sub`
 //! that could read as a pattern is refused; per-socket caps on subscriptions and watched
-//! users, given back at disconnect; `auth:refresh` replaces the socket's grants.
+//! users, given back at disconnect; `auth:refresh` (in `refresh.rs`) replaces its grants.
 
 use std::time::Duration;
 
@@ -10,16 +10,18 @@ use switchyard_namespaces::realtime::{Allow, ChannelRule};
 use crate::realtime::publish;
 use crate::support::{Connect, Db, SioClient, TestApp};
 
-const QUIET: Duration = Duration::from_millis(300);
+mod refresh;
 
-fn with_token(token: String) -> Connect {
+pub(super) const QUIET: Duration = Duration::from_millis(300);
+
+pub(super) fn with_token(token: String) -> Connect {
     Connect {
         auth: Some(json!({ "token": token })),
         ..Connect::default()
     }
 }
 
-async fn subscribe(s: &SioClient, channels: &[&str]) -> Value {
+pub(super) async fn subscribe(s: &SioClient, channels: &[&str]) -> Value {
     let ack = s
         .emit_ack("subscribe", json!({ "channels": channels }))
         .await;
@@ -161,7 +163,7 @@ async fn a_socket_holds_at_most_its_caps_and_the_rest_is_answered() {
     );
 }
 
-async fn stats(app: &TestApp) -> Value {
+pub(super) async fn stats(app: &TestApp) -> Value {
     reqwest::Client::new()
         .get(app.url("/api/v1/stats"))
         .bearer_auth(app.admin_token())
@@ -216,76 +218,4 @@ async fn a_full_socket_gives_its_memory_back_when_it_closes() {
         before,
         "rooms and memberships given back"
     );
-}
-
-async fn refresh(s: &SioClient, token: String) {
-    let ack = s.emit_ack("auth:refresh", json!({ "token": token })).await;
-    assert_eq!(ack["ok"], json!(true), "{ack}");
-}
-
-async fn unsubscribed(s: &mut SioClient) -> Value {
-    let mut told = s.expect("unsubscribed").await.data;
-    if let Some(channels) = told["channels"].as_array_mut() {
-        channels.sort_by_key(Value::to_string);
-    }
-    told
-}
-
-#[tokio::test]
-async fn a_refresh_replaces_roles_and_grants_and_leaves_what_they_no_longer_allow() {
-    let app = TestApp::spawn(Db::Sqlite).await;
-    let first = json!({ "sub": "carol", "roles": ["admin"], "channels": ["team:7:*", "team:8:*"] });
-    let mut carol = app
-        .try_connect("/realtime", with_token(app.token_with(first)))
-        .await
-        .expect("connects");
-    let all = ["admin:ops", "team:7:chat", "team:8:chat", "public:lobby"];
-    assert_eq!(subscribe(&carol, &all).await["subscribed"], json!(all));
-
-    refresh(
-        &carol,
-        app.token_with(json!({ "sub": "carol", "channels": ["team:8:*"] })),
-    )
-    .await;
-    assert_eq!(
-        unsubscribed(&mut carol).await,
-        json!({ "channels": ["admin:ops", "team:7:chat"], "code": "forbidden" })
-    );
-    publish(&app, "team:7:chat", json!({ "n": 7 }), None).await;
-    publish(&app, "admin:ops", json!({ "n": 0 }), None).await;
-    publish(&app, "team:8:chat", json!({ "n": 8 }), None).await;
-    let got = carol.expect("event").await;
-    assert_eq!(
-        got.data["channel"],
-        json!("team:8:chat"),
-        "left channels are silent"
-    );
-    carol.expect_none("event", QUIET).await;
-    let members = carol
-        .emit_ack("presence:members", json!({ "channel": "team:7:chat" }))
-        .await;
-    assert_eq!(members["error"]["code"], json!("forbidden"), "{members}");
-    // The next subscribe follows the new token, not the first.
-    let again = subscribe(&carol, &["admin:ops", "team:7:chat", "team:8:x"]).await;
-    assert_eq!(again["subscribed"], json!(["team:8:x"]));
-
-    // A refresh can also grant: the admin role back, team 8 gone.
-    refresh(
-        &carol,
-        app.token_with(json!({ "sub": "carol", "roles": ["admin"] })),
-    )
-    .await;
-    assert_eq!(
-        unsubscribed(&mut carol).await,
-        json!({ "channels": ["team:8:chat", "team:8:x"], "code": "forbidden" })
-    );
-    let back = subscribe(&carol, &["admin:ops", "user:carol"]).await;
-    assert_eq!(back["subscribed"], json!(["admin:ops", "user:carol"]));
-    // A refresh that takes nothing away says nothing.
-    refresh(
-        &carol,
-        app.token_with(json!({ "sub": "carol", "roles": ["admin"] })),
-    )
-    .await;
-    carol.expect_none("unsubscribed", QUIET).await;
 }
