@@ -9,7 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use switchyard_namespaces::limits::{ClassQuota, default_quotas};
-use switchyard_namespaces::realtime::{ChannelRule, default_rules};
+use switchyard_namespaces::realtime::{ChannelRule, SocketCaps, default_rules};
 
 mod redact;
 
@@ -72,6 +72,10 @@ pub struct Settings {
     pub presence_channel_limit: usize,
     /// Who may subscribe to which channels; see PROTOCOL.md §3 for the defaults.
     pub channel_rules: Vec<ChannelRule>,
+    /// Channels one socket may be subscribed to at once, its own `user:{sub}` included.
+    pub max_subscriptions_per_socket: usize,
+    /// Users one socket may watch (`presence:watch`) at once.
+    pub max_watched_users_per_socket: usize,
     /// How long a user's sockets have to ack a notification before it is pushed.
     pub notification_ack_timeout_ms: u64,
     /// Pending (undelivered) notifications kept per user; older ones are dropped.
@@ -139,6 +143,8 @@ impl Default for Settings {
             presence_ttl_secs: 30,
             presence_channel_limit: 0,
             channel_rules: default_rules(),
+            max_subscriptions_per_socket: SocketCaps::default().subscriptions,
+            max_watched_users_per_socket: SocketCaps::default().watched_users,
             notification_ack_timeout_ms: 10_000,
             max_pending_notifications: 100,
             max_devices_per_user: 20,
@@ -191,6 +197,10 @@ impl Settings {
             "presence_ttl_secs must be at least 3"
         );
         anyhow::ensure!(
+            settings.max_subscriptions_per_socket > 0 && settings.max_watched_users_per_socket > 0,
+            "max_subscriptions_per_socket and max_watched_users_per_socket must be at least 1"
+        );
+        anyhow::ensure!(
             settings.max_pending_notifications > 0,
             "max_pending_notifications must be at least 1"
         );
@@ -239,6 +249,32 @@ mod tests {
         );
         assert_eq!(s.rate_limits, "default");
         assert_eq!(s.max_devices_per_user, 20);
+        assert_eq!(
+            (
+                s.max_subscriptions_per_socket,
+                s.max_watched_users_per_socket
+            ),
+            (500, 1_000)
+        );
+    }
+
+    #[test]
+    fn socket_caps_come_from_the_environment_and_are_at_least_one() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHYARD_MAX_SUBSCRIPTIONS_PER_SOCKET", "20");
+            jail.set_env("SWITCHYARD_MAX_WATCHED_USERS_PER_SOCKET", "30");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                (
+                    s.max_subscriptions_per_socket,
+                    s.max_watched_users_per_socket
+                ),
+                (20, 30)
+            );
+            jail.set_env("SWITCHYARD_MAX_WATCHED_USERS_PER_SOCKET", "0");
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
     }
 
     #[test]
@@ -266,12 +302,17 @@ mod tests {
             )?;
             let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.channel_rules.len(), 1);
-            assert_eq!(s.channel_rules[0].pattern, "team:*");
+            assert_eq!(s.channel_rules[0].pattern.as_str(), "team:*");
             jail.create_file(
                 "bad.toml",
                 "[[channel_rules]]\npattern = \"x:*\"\nallow = \"everyone\"\n",
             )?;
             assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
+            jail.create_file(
+                "typo.toml",
+                "[[channel_rules]]\npattern = \"team:{user}\"\nallow = \"any\"\n",
+            )?;
+            assert!(Settings::load(Some(Path::new("typo.toml"))).is_err());
             Ok(())
         });
     }

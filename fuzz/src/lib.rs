@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use serde_json::Value;
 use switchyard_namespaces::{ErrorCode, NsError};
 
+pub mod channel_rules;
 pub mod http;
 pub mod payloads;
 pub mod socketio;

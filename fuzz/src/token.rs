@@ -23,7 +23,8 @@ pub const AUDIENCE: &str = "switchyard";
 pub const ISSUER: &str = "https://issuer.test";
 /// The verifier's tolerance on `exp` and `nbf`, in seconds.
 const LEEWAY: i64 = 5;
-const MAX_SUB_LEN: usize = 128;
+/// PROTOCOL.md §1: a `sub` is at most 128 characters.
+const MAX_SUB_CHARS: usize = 128;
 
 const JWKS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -129,10 +130,15 @@ fn assert_accepted(keys: Keys, token: &str, id: &Identity, before: i64, after: i
         ),
     }
 
-    let n = id.user_id.len();
-    assert!((1..=MAX_SUB_LEN).contains(&n), "user id of {n} bytes");
+    let n = id.user_id.chars().count();
     assert!(
-        !id.user_id.chars().any(char::is_control),
+        (1..=MAX_SUB_CHARS).contains(&n),
+        "user id of {n} characters"
+    );
+    assert!(
+        !id.user_id
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '*' | '{' | '}')),
         "user id {:?}",
         id.user_id
     );

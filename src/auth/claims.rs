@@ -26,15 +26,21 @@ pub struct Claims {
     pub name: Option<String>,
 }
 
-/// The longest user id accepted from a token; ids become room names and database keys.
-const MAX_SUB_LEN: usize = 128;
+/// The longest user id accepted from a token, in characters (PROTOCOL.md §1); ids become
+/// room names and database keys.
+const MAX_SUB_CHARS: usize = 128;
+
+/// Whether `sub` is a user id the contract accepts: 1..=128 characters, none of them `*`,
+/// `{`, `}`, whitespace or control characters. Those would read as glob or placeholder
+/// syntax wherever an id meets a channel pattern, or hide in logs.
+pub fn valid_sub(sub: &str) -> bool {
+    let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '*' | '{' | '}');
+    !sub.is_empty() && sub.chars().count() <= MAX_SUB_CHARS && !sub.chars().any(bad)
+}
 
 impl Claims {
     pub fn into_identity(self) -> Result<Identity, AuthError> {
-        if self.sub.is_empty()
-            || self.sub.len() > MAX_SUB_LEN
-            || self.sub.chars().any(char::is_control)
-        {
+        if !valid_sub(&self.sub) {
             return Err(AuthError::Invalid);
         }
         Ok(Identity {
@@ -47,13 +53,17 @@ impl Claims {
     }
 }
 
-/// Signs an HS256 token for `sub` valid for `ttl`.
+/// Signs an HS256 token for `sub` valid for `ttl`; refuses a `sub` the gateway would refuse.
 pub fn issue_token(
     secret: &str,
     sub: &str,
     roles: &[String],
     ttl: Duration,
 ) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        valid_sub(sub),
+        "a sub is 1..={MAX_SUB_CHARS} characters without `*`, `{{`, `}}`, whitespace or control characters"
+    );
     let exp = jsonwebtoken::get_current_timestamp() + ttl.as_secs();
     let claims = Claims {
         sub: sub.to_owned(),

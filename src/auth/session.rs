@@ -1,6 +1,7 @@
 //! Token expiry while connected (PROTOCOL.md §1): at the token's `exp` the socket is sent
 //! `auth:expired {graceMs}` and closed after the grace period, unless it sent
-//! `auth:refresh {token}` with a valid token for the same user first.
+//! `auth:refresh {token}` with a valid token for the same user first. The refresh replaces
+//! the socket's identity, roles and channel grants included.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -15,6 +16,7 @@ use switchyard_namespaces::Identity;
 use switchyard_namespaces::ack::{ErrorCode, NsError};
 use switchyard_namespaces::dispatch::EventTable;
 use switchyard_namespaces::incoming::Incoming;
+use switchyard_namespaces::realtime::{self, RealtimeState};
 
 use super::expiry::{ExpiryClock, ExpiryTarget, Watched};
 use super::{AuthError, TokenVerifier};
@@ -125,8 +127,13 @@ impl<A: Adapter> ExpiryTarget for SocketTarget<A> {
     }
 }
 
+/// A valid token for the same user replaces the socket's identity: its expiry, roles and
+/// `channels` grants hold from the next event on, and on `/realtime` the channels it no
+/// longer allows are left (before the ack, so the client hears of them first).
 async fn on_refresh<A: Adapter>(
+    s: SocketRef<A>,
     State(verifier): State<Arc<TokenVerifier>>,
+    State(realtime_state): State<RealtimeState>,
     Extension(me): Extension<Identity>,
     Extension(SocketAuth(auth)): Extension<SocketAuth>,
     req: Incoming<A>,
@@ -141,7 +148,12 @@ async fn on_refresh<A: Adapter>(
             ));
         }
         session.extend_to(fresh.expires_at);
-        Ok(json!({ "exp": fresh.expires_at }))
+        let exp = fresh.expires_at;
+        s.extensions.insert(fresh.clone());
+        if s.ns() == realtime::PATH {
+            realtime::reauthorize(&s, &realtime_state, &fresh).await;
+        }
+        Ok(json!({ "exp": exp }))
     })
     .await;
 }

@@ -6,7 +6,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use super::{AuthError, TokenVerifier};
+use super::{AuthError, TokenVerifier, issue_token};
 use crate::config::Settings;
 
 const SECRET: &str = "unit-test-secret";
@@ -87,6 +87,30 @@ async fn expired_tokens_are_token_expired() {
         secret_verifier().verify(&token).await,
         Err(AuthError::Expired)
     );
+}
+
+/// PROTOCOL.md §1: a `sub` that could read as a glob or a `{sub}` placeholder in a channel
+/// rule, or that is blank, hidden or too long, is not a user id.
+#[tokio::test]
+async fn subs_the_contract_refuses_are_invalid_token() {
+    let v = secret_verifier();
+    let long = "é".repeat(129);
+    for sub in [
+        "*", "b*", "{sub}", "a{", "a}", "a b", "a\tb", "a\u{85}b", "a\u{a0}b", "a\u{0}", "", &long,
+    ] {
+        let token = hs256(&claims(json!({ "sub": sub })));
+        assert_eq!(v.verify(&token).await, Err(AuthError::Invalid), "{sub:?}");
+        let ttl = std::time::Duration::from_secs(60);
+        assert!(
+            issue_token(SECRET, sub, &[], ttl).is_err(),
+            "minted for {sub:?}"
+        );
+    }
+    let longest = "é".repeat(128);
+    for sub in ["bob", "a@b.c", "user-1:x", "名前", &longest] {
+        let token = hs256(&claims(json!({ "sub": sub })));
+        assert_eq!(v.verify(&token).await.expect(sub).user_id, sub);
+    }
 }
 
 #[tokio::test]

@@ -99,7 +99,8 @@ async fn presence_query(
     ))
 }
 
-/// Connections and rooms per namespace on this node, and events per second.
+/// Connections and rooms per namespace on this node, the `/realtime` subscriptions its
+/// sockets hold, and events per second.
 async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, AppError> {
     caller.require_any(&["admin"])?;
     let (mut connections, mut rooms) = (serde_json::Map::new(), serde_json::Map::new());
@@ -113,6 +114,7 @@ async fn stats(State(state): State<AppState>, caller: Caller) -> Result<Json<Val
         "sessions": state.caps.open(),
         "connections": connections,
         "rooms": rooms,
+        "subscriptions": state.realtime.presence().registry().local_subscriptions(),
         "eventsPerSecond": state.event_rate.per_second(),
     })))
 }

@@ -14,7 +14,7 @@ use switchyard_namespaces::ports::{
     ChannelHistory, Clock, LiveFeed, PresenceRegistry, SystemClock, TypingState, UserBlocks,
 };
 use switchyard_namespaces::presence::{Presence, PresenceConfig};
-use switchyard_namespaces::realtime::{RealtimeParts, RealtimeState};
+use switchyard_namespaces::realtime::{RealtimeParts, RealtimeState, SocketCaps};
 use switchyard_namespaces::ws::{WsConfig, WsState};
 use tokio::net::TcpListener;
 
@@ -443,5 +443,9 @@ fn realtime_state(
         clock,
         rules: settings.channel_rules.clone(),
         max_payload_bytes: settings.max_payload_bytes,
+        caps: SocketCaps {
+            subscriptions: settings.max_subscriptions_per_socket,
+            watched_users: settings.max_watched_users_per_socket,
+        },
     })
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod auth;
+mod channels;
 mod cli;
 mod cluster;
 mod connections;

@@ -99,6 +99,9 @@ pub trait PresenceRegistry: Send + Sync + 'static {
     /// Sockets subscribed to `channel`, on every node (entries of a dead node's sockets
     /// stop counting when they expire).
     async fn subscribers(&self, channel: &str) -> usize;
+    /// (socket, channel) pairs this node keeps for its own sockets: what their
+    /// subscriptions cost here, back to nothing once they close.
+    fn local_subscriptions(&self) -> usize;
     /// Records `told` as the last status told to others of the user; true when it differs
     /// from the previous one, so among nodes deriving the same change only one tells it.
     async fn mark_told(&self, user_id: &str, told: &str) -> bool;

@@ -1,13 +1,16 @@
 //! `/realtime` socket handlers: channels, activity, latency and drafts.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-use super::channels::{ChannelName, channel_room, may_subscribe};
+use super::channels::{ChannelName, channel_room, room_channel};
 use super::payloads::{
     Activity, DraftGet, DraftSync, LatencyPing, Position, Subscribe, Unsubscribe,
 };
+use super::rules::may_subscribe;
 use super::{PATH, RealtimeState, emits, events, presence_handlers};
 use crate::Identity;
 use crate::ack::{ErrorCode, NsError};
@@ -35,6 +38,24 @@ fn denial(channel: &str, code: ErrorCode) -> Value {
     json!({ "channel": channel, "code": code })
 }
 
+/// A channel refused because the socket holds as many as it may: `invalid_payload`, with
+/// a message naming the limit so the client can tell it from a bad name.
+fn over_cap(channel: &str, cap: usize) -> Value {
+    json!({
+        "channel": channel,
+        "code": ErrorCode::InvalidPayload,
+        "message": format!("a socket holds at most {cap} subscriptions (max_subscriptions_per_socket)"),
+    })
+}
+
+/// The channels the socket is subscribed to now: its channel rooms.
+fn held_channels<A: Adapter>(s: &SocketRef<A>) -> HashSet<String> {
+    s.rooms()
+        .iter()
+        .filter_map(|room| room_channel(room).map(str::to_owned))
+        .collect()
+}
+
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::SUBSCRIBE, user = %me.user_id))]
 async fn on_subscribe<A: Adapter>(
     s: SocketRef<A>,
@@ -45,7 +66,8 @@ async fn on_subscribe<A: Adapter>(
     req.respond(st.inner.max_payload_bytes, async |body: Subscribe| {
         let (mut subscribed, mut denied) = (Vec::new(), Vec::new());
         let (mut recovered, mut missed) = (Map::new(), Map::new());
-        let sid = s.id.to_string();
+        let (sid, cap) = (s.id.to_string(), st.inner.caps.subscriptions);
+        let mut held = held_channels(&s);
         for raw in body.channels.0 {
             let Ok(channel) = ChannelName::try_from(raw.clone()) else {
                 denied.push(denial(&raw, ErrorCode::InvalidPayload));
@@ -55,18 +77,20 @@ async fn on_subscribe<A: Adapter>(
                 denied.push(denial(channel.as_str(), ErrorCode::Forbidden));
                 continue;
             }
+            if !held.contains(channel.as_str()) && held.len() >= cap {
+                denied.push(over_cap(channel.as_str(), cap));
+                continue;
+            }
             match body.since.get(channel.as_str()) {
                 Some(position) => {
                     let replay = join_and_recover(&s, &st, channel.as_str(), position).await?;
-                    let label = if replay.is_some() { "true" } else { "false" };
-                    metrics::counter!(crate::metrics::RECOVERIES_TOTAL, "recovered" => label)
-                        .increment(1);
                     recovered.insert(channel.to_string(), Value::Bool(replay.is_some()));
                     missed.insert(channel.to_string(), json!(replay.unwrap_or_default()));
                 }
                 None => s.join(channel_room(channel.as_str())),
             }
             st.presence().join(channel.as_str(), &me.user_id, &sid).await;
+            held.insert(channel.to_string());
             subscribed.push(channel.to_string());
         }
         Ok(json!({ "subscribed": subscribed, "denied": denied, "recovered": recovered, "missed": missed }))
@@ -109,16 +133,19 @@ async fn recover(
     at: &Position,
     until: Option<u64>,
 ) -> Result<Option<Vec<Value>>, NsError> {
-    match st.history().since(channel, &at.epoch.0, at.offset).await? {
-        Recovery::Recovered(publications) => Ok(Some(
+    let replay = match st.history().since(channel, &at.epoch.0, at.offset).await? {
+        Recovery::Recovered(publications) => Some(
             publications
                 .iter()
                 .filter(|p| until.is_none_or(|last| p.offset <= last))
                 .filter_map(|p| serde_json::to_value(p).ok())
                 .collect(),
-        )),
-        Recovery::Lost => Ok(None),
-    }
+        ),
+        Recovery::Lost => None,
+    };
+    let label = if replay.is_some() { "true" } else { "false" };
+    metrics::counter!(crate::metrics::RECOVERIES_TOTAL, "recovered" => label).increment(1);
+    Ok(replay)
 }
 
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::UNSUBSCRIBE, user = %me.user_id))]

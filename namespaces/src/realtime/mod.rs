@@ -7,22 +7,24 @@ mod order;
 pub mod payloads;
 mod presence_handlers;
 mod publish;
+pub mod rules;
 mod sink;
 
 use std::sync::Arc;
 
+use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-pub use channels::{Allow, ChannelRule, default_rules};
 pub use publish::{PublishAck, publish};
+pub use rules::{Allow, ChannelRule, RulePattern, default_rules};
 pub use sink::RealtimeSink;
 
 use crate::dispatch::Events;
 use crate::ports::{ChannelHistory, Clock, DraftStore, LiveFeed};
 use crate::presence::Presence;
 use crate::rooms::user_room;
-use crate::{Identity, NsError};
+use crate::{ErrorCode, Identity, NsError};
 use channels::channel_room;
 
 pub const PATH: &str = "/realtime";
@@ -49,6 +51,8 @@ pub mod emits {
     pub const PRESENCE_JOIN: &str = "presence:join";
     pub const PRESENCE_LEAVE: &str = "presence:leave";
     pub const DRAFT_UPDATED: &str = "draft:updated";
+    /// `{channels, code}`: channels the server left for the socket (see [`super::reauthorize`]).
+    pub const UNSUBSCRIBED: &str = "unsubscribed";
 }
 
 /// What `/realtime` handlers share. Cheap to clone.
@@ -66,7 +70,26 @@ struct Inner {
     clock: Arc<dyn Clock>,
     rules: Vec<ChannelRule>,
     max_payload_bytes: usize,
+    caps: SocketCaps,
     order: order::ChannelLocks,
+}
+
+/// What one socket may hold at most (PROTOCOL.md §3): each subscription and watched user
+/// is a room entry and presence bookkeeping that a client could otherwise grow without
+/// bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketCaps {
+    pub subscriptions: usize,
+    pub watched_users: usize,
+}
+
+impl Default for SocketCaps {
+    fn default() -> Self {
+        Self {
+            subscriptions: 500,
+            watched_users: 1_000,
+        }
+    }
 }
 
 /// Everything `/realtime` is built from.
@@ -78,6 +101,7 @@ pub struct RealtimeParts {
     pub clock: Arc<dyn Clock>,
     pub rules: Vec<ChannelRule>,
     pub max_payload_bytes: usize,
+    pub caps: SocketCaps,
 }
 
 impl RealtimeState {
@@ -90,6 +114,7 @@ impl RealtimeState {
             clock,
             rules,
             max_payload_bytes,
+            caps,
         } = parts;
         Self {
             inner: Arc::new(Inner {
@@ -100,6 +125,7 @@ impl RealtimeState {
                 clock,
                 rules,
                 max_payload_bytes,
+                caps,
                 order: order::ChannelLocks::default(),
             }),
         }
@@ -136,6 +162,33 @@ pub async fn prepare_socket<A: Adapter>(
         .await;
     events.realtime.serve(&s);
     Ok(())
+}
+
+/// After `auth:refresh` replaced the socket's identity: leaves the channels the new token
+/// no longer allows and tells the client `unsubscribed {channels, code: "forbidden"}`, so
+/// grants and roles of the first token do not outlive it. The user's own channel stays:
+/// the socket holds it by connecting, not by a rule.
+pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me: &Identity) {
+    let own_channel = format!("user:{}", me.user_id);
+    let lost: Vec<String> = s
+        .rooms()
+        .iter()
+        .filter_map(|room| channels::room_channel(room))
+        .filter(|ch| *ch != own_channel && !rules::may_subscribe(&state.inner.rules, me, ch))
+        .map(str::to_owned)
+        .collect();
+    if lost.is_empty() {
+        return;
+    }
+    s.leave(lost.iter().map(|ch| channel_room(ch)).collect::<Vec<_>>());
+    let sid = s.id.to_string();
+    for channel in &lost {
+        state.presence().leave(channel, &me.user_id, &sid).await;
+    }
+    let told = json!({ "channels": lost, "code": ErrorCode::Forbidden });
+    if let Err(err) = s.emit(emits::UNSUBSCRIBED, &told) {
+        tracing::debug!(error = %err, "unsubscribed not sent");
+    }
 }
 
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(me): Extension<Identity>) {

@@ -1,15 +1,17 @@
 //! `/realtime` presence handlers: set, get, watch, unwatch, members.
 
+use std::collections::HashSet;
+
 use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
 use super::channels::channel_room;
 use super::payloads::{PresenceMembers, PresenceSet, PresenceUsers};
-use super::sink::watch_room;
+use super::sink::{room_watched, watch_room};
 use super::{PATH, RealtimeState, events};
 use crate::Identity;
-use crate::ack::NsError;
+use crate::ack::{ErrorCode, NsError};
 use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 use crate::ports::ChosenStatus;
@@ -52,6 +54,9 @@ async fn on_presence_get<A: Adapter>(
     .await;
 }
 
+/// Watches the users, up to the socket's cap; the ack tells the watched users as
+/// `presence:get` does, and `denied`, only when there are any, those beyond the cap
+/// (`invalid_payload` naming it).
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_WATCH, user = %me.user_id))]
 async fn on_presence_watch<A: Adapter>(
     s: SocketRef<A>,
@@ -60,14 +65,32 @@ async fn on_presence_watch<A: Adapter>(
     req: Incoming<A>,
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
-        s.join(
-            body.user_ids
-                .0
-                .iter()
-                .map(|u| watch_room(u))
-                .collect::<Vec<_>>(),
-        );
-        Ok(json!({ "users": st.presence().views(&body.user_ids.0).await }))
+        let cap = st.inner.caps.watched_users;
+        let mut held: HashSet<String> = s
+            .rooms()
+            .iter()
+            .filter_map(|room| room_watched(room).map(str::to_owned))
+            .collect();
+        let (mut watched, mut denied) = (Vec::new(), Vec::new());
+        for user in body.user_ids.0 {
+            if held.contains(&user) || held.len() < cap {
+                held.insert(user.clone());
+                watched.push(user);
+            } else {
+                denied.push(json!({
+                    "userId": user,
+                    "code": ErrorCode::InvalidPayload,
+                    "message": format!("a socket watches at most {cap} users (max_watched_users_per_socket)"),
+                }));
+            }
+        }
+        s.join(watched.iter().map(|u| watch_room(u)).collect::<Vec<_>>());
+        let mut ack = json!({ "users": st.presence().views(&watched).await });
+        // Only when the cap refused someone: below it the ack is what it always was.
+        if !denied.is_empty() {
+            ack["denied"] = json!(denied);
+        }
+        Ok(ack)
     })
     .await;
 }

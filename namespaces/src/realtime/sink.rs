@@ -12,9 +12,16 @@ use crate::ports::{Publication, PublicationSink};
 use crate::presence::{PresenceEvent, PresenceSink};
 use crate::rooms::user_room;
 
+const WATCH_ROOM_PREFIX: &str = "watch:";
+
 /// The room of a user's watchers.
 pub fn watch_room(user_id: &str) -> String {
-    format!("watch:{user_id}")
+    format!("{WATCH_ROOM_PREFIX}{user_id}")
+}
+
+/// The user whose watchers `room` holds, if it is a watch room.
+pub fn room_watched(room: &str) -> Option<&str> {
+    room.strip_prefix(WATCH_ROOM_PREFIX)
 }
 
 pub struct RealtimeSink<A: Adapter> {

@@ -1,6 +1,7 @@
 //! Single-node implementations of the cluster ports, in process memory.
 
 mod blocks;
+mod few_strings;
 mod history;
 mod presence;
 mod typing;

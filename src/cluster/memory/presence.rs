@@ -4,47 +4,11 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use super::few_strings::FewStrings;
 use async_trait::async_trait;
-use smallvec::SmallVec;
 use switchyard_namespaces::ports::{
     Change, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped,
 };
-
-/// A set of a few strings (a user's sockets, a socket's channels): one kept inline, no
-/// hashing. A `HashSet` allocated a table of about 116 bytes for its first entry, and a
-/// connected socket had three of them (BENCHMARKS.md, idle memory).
-#[derive(Default)]
-struct FewStrings(SmallVec<[String; 1]>);
-
-impl FewStrings {
-    fn insert(&mut self, value: &str) -> bool {
-        if self.0.iter().any(|v| v == value) {
-            return false;
-        }
-        self.0.push(value.to_owned());
-        true
-    }
-
-    fn remove(&mut self, value: &str) -> bool {
-        let Some(at) = self.0.iter().position(|v| v == value) else {
-            return false;
-        };
-        self.0.swap_remove(at);
-        true
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &String> {
-        self.0.iter()
-    }
-}
 
 #[derive(Default)]
 struct User {
@@ -247,12 +211,37 @@ impl PresenceRegistry for MemoryPresence {
         users
     }
 
+    fn local_subscriptions(&self) -> usize {
+        let state = self.state();
+        state
+            .sockets
+            .values()
+            .map(|(_, channels)| channels.len())
+            .sum()
+    }
+
     async fn subscribers(&self, channel: &str) -> usize {
         let state = self.state();
         state
             .members
             .get(channel)
             .map_or(0, |users| users.values().map(FewStrings::len).sum())
+    }
+}
+
+impl MemoryPresence {
+    /// Entries of every map, for tests that memory is given back: users kept (online, or
+    /// offline for less than a day), channels with members, sockets, and memberships.
+    #[cfg(test)]
+    fn entries(&self) -> [usize; 4] {
+        let state = self.state();
+        let memberships = state.members.values().flat_map(|users| users.values());
+        [
+            state.users.len(),
+            state.members.len(),
+            state.sockets.len(),
+            memberships.map(FewStrings::len).sum(),
+        ]
     }
 }
 

@@ -410,6 +410,13 @@ impl PresenceRegistry for RedisPresence {
         last
     }
 
+    fn local_subscriptions(&self) -> usize {
+        self.local()
+            .values()
+            .map(|socket| socket.channels.len())
+            .sum()
+    }
+
     #[tracing::instrument(skip_all, name = "redis.presence.channels_of_socket")]
     async fn channels_of_socket(&self, socket_id: &str) -> Vec<String> {
         self.local()

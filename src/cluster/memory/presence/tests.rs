@@ -55,3 +55,27 @@ async fn users_offline_for_a_day_are_forgotten() {
         "online users are never forgotten"
     );
 }
+
+/// Issue 18: a socket's subscriptions are given back when it closes, however many.
+#[tokio::test]
+async fn a_closed_socket_leaves_nothing_behind_but_its_users_last_seen() {
+    let (p, _told, registry) = presence();
+    let me = "many";
+    registry.socket_opened(me, "s1", p.now()).await;
+    registry.socket_opened(me, "s2", p.now()).await;
+    for i in 0..500 {
+        p.join(&format!("public:{i}"), me, "s1").await;
+    }
+    p.join("public:0", me, "s2").await;
+    assert_eq!(registry.entries(), [1, 500, 2, 501]);
+    assert_eq!(registry.local_subscriptions(), 501);
+    p.socket_closed(me, "s1").await;
+    assert_eq!(registry.entries(), [1, 1, 1, 1]);
+    p.socket_closed(me, "s2").await;
+    assert_eq!(
+        registry.entries(),
+        [1, 0, 0, 0],
+        "only the user's lastSeen is kept"
+    );
+    assert_eq!(registry.local_subscriptions(), 0);
+}
