@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use figment::Figment;
@@ -22,6 +23,12 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key and channel, so several gateways can share one Redis.
     pub redis_prefix: String,
+    /// Milliseconds a Redis command, script or subscription may take before its caller
+    /// gets `unavailable` (or degraded advisory state) instead of waiting on.
+    pub redis_timeout_ms: u64,
+    /// Milliseconds a database call (pool acquire plus its statements) may take; also
+    /// PostgreSQL's `statement_timeout` and SQLite's busy timeout.
+    pub database_timeout_ms: u64,
     pub jwt_secret: Option<String>,
     /// `file://…`, `https://…` (or `http://…` on loopback, for tests).
     pub jwks_url: Option<String>,
@@ -107,6 +114,8 @@ impl Default for Settings {
             database_url: "sqlite://switchyard.db".into(),
             redis_url: None,
             redis_prefix: "switchyard".into(),
+            redis_timeout_ms: 1_000,
+            database_timeout_ms: 2_000,
             jwt_secret: None,
             jwks_url: None,
             jwt_audience: None,
@@ -165,6 +174,10 @@ impl Settings {
             .context("invalid settings")?;
         anyhow::ensure!(settings.history_size > 0, "history_size must be at least 1");
         anyhow::ensure!(
+            settings.redis_timeout_ms > 0 && settings.database_timeout_ms > 0,
+            "redis_timeout_ms and database_timeout_ms must be above 0: every call has a deadline"
+        );
+        anyhow::ensure!(
             settings.presence_idle_secs > 0
                 && settings.presence_idle_secs < settings.presence_away_secs,
             "presence_idle_secs must be above 0 and below presence_away_secs"
@@ -204,6 +217,14 @@ impl Settings {
     pub fn is_production(&self) -> bool {
         self.env.eq_ignore_ascii_case("production")
     }
+
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    pub fn database_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_timeout_ms)
+    }
 }
 
 #[cfg(test)]
@@ -228,6 +249,21 @@ mod tests {
         );
         assert_eq!(s.rate_limits, "default");
         assert_eq!(s.max_devices_per_user, 20);
+        assert_eq!((s.redis_timeout_ms, s.database_timeout_ms), (1_000, 2_000));
+    }
+
+    #[test]
+    fn deadlines_come_from_the_environment_and_are_never_off() {
+        Jail::expect_with(|jail| {
+            jail.set_env("SWITCHYARD_REDIS_TIMEOUT_MS", "250");
+            jail.set_env("SWITCHYARD_DATABASE_TIMEOUT_MS", "500");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.redis_timeout(), Duration::from_millis(250));
+            assert_eq!(s.database_timeout(), Duration::from_millis(500));
+            jail.set_env("SWITCHYARD_REDIS_TIMEOUT_MS", "0");
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
     }
 
     #[test]

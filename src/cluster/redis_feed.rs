@@ -81,8 +81,8 @@ impl Feed {
     }
 
     /// Subscribes to the feed and reads it until the process ends.
-    pub async fn start(self: &Arc<Self>, url: &str) -> anyhow::Result<()> {
-        let client = feed_subscriber(url).await?;
+    pub async fn start(self: &Arc<Self>, url: &str, deadline: Duration) -> anyhow::Result<()> {
+        let client = feed_subscriber(url, deadline).await?;
         let messages = client.message_rx();
         client
             .subscribe(self.channel.clone())

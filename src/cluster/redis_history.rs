@@ -14,6 +14,7 @@ use switchyard_namespaces::ports::{
     ChannelHistory, Clock, LiveFeed, Publication, Recovery, StoreError, StoreResult,
 };
 
+use super::redis_clock::RedisClock;
 use super::redis_feed::{Feed, MARKER_WAIT};
 
 /// How long a repeated publish `idempotencyKey` returns the first result.
@@ -23,7 +24,13 @@ const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(2);
 
 /// Numbers, keeps and puts on the feed (ARGV[5], with the channel JSON-encoded in
 /// ARGV[6]) in one step: the feed carries a channel's publications in offset order.
+/// Does nothing once Redis's clock is past ARGV[7], when its caller has been answered
+/// `unavailable` (a blackholed link delivers the script late); returns Redis's time too,
+/// which keeps this node's estimate of that clock fresh.
 const APPEND: &str = r#"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+if now > tonumber(ARGV[7]) then return 'late|' .. now end
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then epoch = ARGV[1]; redis.call('SET', KEYS[1], epoch) end
 local offset = redis.call('INCR', KEYS[2])
@@ -32,7 +39,7 @@ redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[3]) + 1))
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
 redis.call('PUBLISH', ARGV[5], '{"p":{"channel":' .. ARGV[6] .. ',"epoch":"' .. epoch ..
   '","offset":' .. offset .. ',"entry":' .. ARGV[2] .. '}}')
-return epoch .. '|' .. offset
+return epoch .. '|' .. offset .. '|' .. now
 "#;
 
 /// Puts marker ARGV[2] on the feed (ARGV[1]) with the channel's last offset, returned too.
@@ -72,6 +79,9 @@ pub struct RedisHistory {
     ttl: Duration,
     clock: std::sync::Arc<dyn Clock>,
     feed: Arc<Feed>,
+    /// `redis_timeout_ms`: how long a publish's caller waits for its script.
+    deadline: Duration,
+    redis_clock: RedisClock,
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
@@ -87,6 +97,7 @@ impl RedisHistory {
         ttl: Duration,
         clock: std::sync::Arc<dyn Clock>,
         feed: Arc<Feed>,
+        deadline: Duration,
     ) -> Self {
         Self {
             client,
@@ -95,6 +106,8 @@ impl RedisHistory {
             ttl,
             clock,
             feed,
+            deadline,
+            redis_clock: RedisClock::default(),
         }
     }
 
@@ -121,6 +134,11 @@ impl RedisHistory {
         let epoch = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let expire = (self.ttl.as_secs() * 2).max(1).to_string();
         let channel_json = serde_json::to_string(channel).map_err(unavailable)?;
+        let not_after = self
+            .redis_clock
+            .not_after(&self.client, self.deadline)
+            .await
+            .map_err(unavailable)?;
         let args = vec![
             epoch,
             entry,
@@ -128,24 +146,38 @@ impl RedisHistory {
             expire,
             self.feed.channel.clone(),
             channel_json,
+            not_after.to_string(),
         ];
+        // A timeout here is answered `unavailable`; the script, if it reaches Redis
+        // later, sees it is past `not_after` and publishes nothing (see APPEND).
         let reply: String = self
             .client
             .eval(APPEND, self.keys(channel), args)
             .await
             .map_err(unavailable)?;
-        let (epoch, offset) = reply
-            .split_once('|')
-            .ok_or_else(|| unavailable("bad append reply"))?;
-        let offset = offset.parse().map_err(unavailable)?;
+        let (epoch, offset) = self.read_append_reply(&reply)?;
         Ok(Publication {
             channel: channel.to_owned(),
             event: event.to_owned(),
             data,
             offset,
-            epoch: epoch.to_owned(),
+            epoch,
             ts,
         })
+    }
+
+    /// `epoch|offset|redis_now`, or `late|redis_now` from a script that came too late.
+    fn read_append_reply(&self, reply: &str) -> StoreResult<(String, u64)> {
+        let parts: Vec<&str> = reply.split('|').collect();
+        if let Some(redis_now) = parts.last().and_then(|n| n.parse().ok()) {
+            self.redis_clock.observed(redis_now);
+        }
+        let [epoch, offset, _] = parts[..] else {
+            return Err(unavailable(
+                "Redis got the publish after its deadline; nothing was published",
+            ));
+        };
+        Ok((epoch.to_owned(), offset.parse().map_err(unavailable)?))
     }
 
     /// The publication stored under an idempotency key, waiting briefly if the first

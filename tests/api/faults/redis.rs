@@ -1,0 +1,123 @@
+//! A cluster node whose Redis (a private server) sits behind the fault proxy: while the
+//! path is blackholed, every request that touches Redis is still answered within the
+//! Redis deadline plus a margin, and the node works again soon after the path heals.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{answered_within, recovers_within};
+use crate::cluster::private_redis::PrivateRedis;
+use crate::realtime::publish;
+use crate::support::fault_proxy::FaultProxy;
+use crate::support::{Connect, Db, TestApp};
+
+/// The default `redis_timeout_ms`, plus room for a busy two-core machine: a correctness
+/// bound (no hang), not a performance measurement.
+const BOUND: Duration = Duration::from_millis(1_000 + 3_000);
+
+/// A connect makes about five Redis calls one after another (block check, presence of
+/// the socket and of its user channel), each with its own deadline: until degraded mode
+/// answers from this node's view at once (issue 19 item 2), the bound is that sum.
+const CONNECT_BOUND: Duration = Duration::from_millis(6 * 1_000 + 3_000);
+
+struct Node {
+    app: TestApp,
+    proxy: FaultProxy,
+    _redis: PrivateRedis,
+}
+
+async fn node_behind_proxy() -> Node {
+    let redis = PrivateRedis::start();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let url = format!("redis://{}", proxy.addr());
+    let app = TestApp::spawn_with(Db::Sqlite, move |s| s.redis_url = Some(url)).await;
+    Node {
+        app,
+        proxy,
+        _redis: redis,
+    }
+}
+
+fn ok_or_unavailable(ack: &Value) -> bool {
+    ack["ok"] == json!(true) || ack["error"]["code"] == json!("unavailable")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_redis_gets_answers_not_hangs() {
+    let node = node_behind_proxy().await;
+    let mut alice = node.app.connect("/realtime", "alice").await;
+    let ack = alice
+        .emit_ack("subscribe", json!({ "channels": ["public:a"] }))
+        .await;
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+    node.proxy.blackhole();
+
+    let sub = answered_within(BOUND, "subscribe", async {
+        alice
+            .try_emit_ack("subscribe", json!({ "channels": ["public:b"] }))
+            .await
+    })
+    .await;
+    assert!(sub.as_ref().is_some_and(ok_or_unavailable), "{sub:?}");
+    let get = answered_within(BOUND, "presence:get", async {
+        alice
+            .try_emit_ack("presence:get", json!({ "userIds": ["bob"] }))
+            .await
+    })
+    .await;
+    assert!(get.as_ref().is_some_and(ok_or_unavailable), "{get:?}");
+    let (status, body) = answered_within(BOUND, "POST /api/v1/publish", async {
+        publish(&node.app, "public:a", json!({ "n": 1 }), None).await
+    })
+    .await;
+    assert!(status == 202 || status == 503, "{status} {body}");
+    let opts = Connect {
+        auth: Some(json!({ "token": node.app.token("carol") })),
+        wait: Some(CONNECT_BOUND),
+        ..Connect::default()
+    };
+    let connected = answered_within(CONNECT_BOUND, "a new connect", async {
+        node.app.try_connect("/realtime", opts).await
+    })
+    .await;
+    assert!(
+        connected
+            .as_ref()
+            .map_or_else(|e| e == "unavailable", |_| true),
+        "accepted or refused `unavailable`: {:?}",
+        connected.err()
+    );
+
+    node.proxy.heal();
+    recovers_within(Duration::from_secs(5), async || {
+        publish(&node.app, "public:a", json!({ "n": 2 }), None)
+            .await
+            .0
+            == 202
+    })
+    .await;
+    no_late_publication(&mut alice, status).await;
+}
+
+/// A publish answered 503 must not be published once Redis hears of it after the heal
+/// (the proxy held its script, as a blackholed link holds unacknowledged segments).
+async fn no_late_publication(alice: &mut crate::support::SioClient, status: u16) {
+    let mut seen = Vec::new();
+    while let Some(event) = alice.within("event", Duration::from_millis(500)).await {
+        seen.push(event.data["data"]["n"].clone());
+        if seen.len() > 10 {
+            break;
+        }
+    }
+    assert!(
+        seen.contains(&json!(2)),
+        "the publish after the heal arrives: {seen:?}"
+    );
+    if status == 503 {
+        assert!(
+            !seen.contains(&json!(1)),
+            "answered 503, published later: {seen:?}"
+        );
+    }
+}
