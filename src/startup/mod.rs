@@ -65,7 +65,7 @@ impl Application {
     /// `secret` is the HS256 secret in force (see [`crate::secrets`]).
     pub async fn build(settings: &Settings, secret: Option<&str>) -> anyhow::Result<Self> {
         crate::telemetry::prometheus();
-        let db = Database::connect(&settings.database_url).await?;
+        let db = Database::connect(&settings.database_url, settings.database_timeout()).await?;
         db.migrate().await?;
         let verifier = TokenVerifier::new(settings, secret)?;
         verifier.preload().await.context("loading the JWKS")?;

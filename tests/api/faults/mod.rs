@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+mod postgres;
 mod proxy;
 mod redis;
 
