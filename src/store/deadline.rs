@@ -19,6 +19,8 @@ use switchyard_namespaces::ports::{
     NotificationStore, ReadSelection, StoreError, StoreResult,
 };
 
+use super::push_queue::{AttemptOutcome, PushQueue, QueuedPush};
+
 /// A store whose every call has `limit`.
 pub struct Deadline<S: ?Sized> {
     inner: Arc<S>,
@@ -44,6 +46,38 @@ impl<S: ?Sized> Deadline<S> {
                 ))
             }
         }
+    }
+}
+
+/// The push worker's calls: a stalled database holds up no client, but an unbounded call
+/// would stop every push until the link heals or TCP gives up; the worker retries.
+impl<S: ?Sized> Deadline<S> {
+    async fn within_sqlx<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        tokio::time::timeout(self.limit, call)
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
+    }
+}
+
+#[async_trait]
+impl PushQueue for Deadline<dyn PushQueue> {
+    async fn schedule_due(&self, now: i64, limit: i64) -> Result<usize, sqlx::Error> {
+        self.within_sqlx(self.inner.schedule_due(now, limit)).await
+    }
+    async fn ready(&self, now: i64, limit: i64) -> Result<Vec<QueuedPush>, sqlx::Error> {
+        self.within_sqlx(self.inner.ready(now, limit)).await
+    }
+    async fn record(
+        &self,
+        push: &QueuedPush,
+        outcome: &AttemptOutcome,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        self.within_sqlx(self.inner.record(push, outcome, now))
+            .await
     }
 }
 

@@ -170,10 +170,11 @@ impl Database {
     }
 
     pub fn push_queue(&self) -> Arc<dyn PushQueue> {
-        match self {
+        let inner: Arc<dyn PushQueue> = match self {
             Self::Sqlite(s) => s.clone(),
             Self::Postgres(s) => s.clone(),
-        }
+        };
+        Deadline::new(inner, self.deadline())
     }
 
     pub fn draft_store(&self) -> Arc<dyn DraftStore> {
