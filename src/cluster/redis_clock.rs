@@ -7,57 +7,65 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fred::prelude::{Client, LuaInterface};
 
-/// Redis's time in milliseconds, from inside a script.
-pub const REDIS_NOW_LUA: &str =
-    "local t = redis.call('TIME')\nlocal now = t[1] * 1000 + math.floor(t[2] / 1000)\n";
+const REDIS_NOW: &str =
+    "local t = redis.call('TIME')\nreturn t[1] * 1000 + math.floor(t[2] / 1000)";
 
 const UNKNOWN: i64 = i64::MIN;
 
-/// Redis's clock minus this node's, learnt from times Redis reports. The estimate lags by
-/// the reply's trip back, so it errs early: a script is refused a little too soon rather
-/// than run a little too late.
+/// Redis's clock minus this node's, and half the last round trip, learnt from times Redis
+/// reports: the time a reply carries is taken as read halfway through its round trip.
 pub struct RedisClock {
     offset_ms: AtomicI64,
+    half_trip_ms: AtomicI64,
 }
 
 impl Default for RedisClock {
     fn default() -> Self {
         Self {
             offset_ms: AtomicI64::new(UNKNOWN),
+            half_trip_ms: AtomicI64::new(0),
         }
     }
 }
 
-fn local_ms() -> i64 {
+pub fn local_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl RedisClock {
-    /// Redis time after which a script sent now must do nothing: half of `deadline` from
-    /// now, so that a script that did run has the other half to get its answer back
-    /// before its caller gives up. Asks Redis for its time when none is known yet.
+    /// For a script about to be sent: the local time of sending, and the Redis time after
+    /// which it must do nothing. Its caller gives up `deadline` after sending, and a
+    /// script that ran needs its answer back before then (half the last round trip, and
+    /// a tenth of the deadline for a return trip slower than the last). Asks Redis for its
+    /// time first when none is known.
     pub async fn not_after(
         &self,
         client: &Client,
         deadline: Duration,
-    ) -> Result<i64, fred::error::Error> {
-        let mut offset = self.offset_ms.load(Ordering::Relaxed);
-        if offset == UNKNOWN {
-            let script = format!("{REDIS_NOW_LUA}return now");
+    ) -> Result<(i64, i64), fred::error::Error> {
+        if self.offset_ms.load(Ordering::Relaxed) == UNKNOWN {
+            let asked = local_ms();
             let now: i64 = client
-                .eval(script, Vec::<String>::new(), Vec::<String>::new())
+                .eval(REDIS_NOW, Vec::<String>::new(), Vec::<String>::new())
                 .await?;
-            self.observed(now);
-            offset = self.offset_ms.load(Ordering::Relaxed);
+            self.observed(now, asked);
         }
-        Ok(local_ms() + offset + (deadline / 2).as_millis() as i64)
+        let deadline = deadline.as_millis() as i64;
+        let back = self.half_trip_ms.load(Ordering::Relaxed) + deadline / 10;
+        let sent = local_ms();
+        Ok((
+            sent,
+            sent + self.offset_ms.load(Ordering::Relaxed) + deadline - back,
+        ))
     }
 
-    /// Learns from Redis's time `redis_ms`, in a reply that just arrived.
-    pub fn observed(&self, redis_ms: i64) {
+    /// Learns from Redis's time `redis_ms`, in the reply to a request sent at `sent_ms`.
+    pub fn observed(&self, redis_ms: i64, sent_ms: i64) {
+        let half_trip = ((local_ms() - sent_ms) / 2).max(0);
+        self.half_trip_ms.store(half_trip, Ordering::Relaxed);
         self.offset_ms
-            .store(redis_ms - local_ms(), Ordering::Relaxed);
+            .store(redis_ms - (sent_ms + half_trip), Ordering::Relaxed);
     }
 }

@@ -106,7 +106,7 @@ impl RedisHistory {
         let epoch = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let expire = (self.ttl.as_secs() * 2).max(1).to_string();
         let channel_json = serde_json::to_string(channel).map_err(unavailable)?;
-        let not_after = self
+        let (sent, not_after) = self
             .redis_clock
             .not_after(&self.client, self.deadline)
             .await
@@ -127,7 +127,7 @@ impl RedisHistory {
             .eval(APPEND, self.keys(channel), args)
             .await
             .map_err(unavailable)?;
-        let (epoch, offset) = self.read_append_reply(&reply)?;
+        let (epoch, offset) = self.read_append_reply(&reply, sent)?;
         Ok(Publication {
             channel: channel.to_owned(),
             event: event.to_owned(),
@@ -139,10 +139,10 @@ impl RedisHistory {
     }
 
     /// `epoch|offset|redis_now`, or `late|redis_now` from a script that came too late.
-    fn read_append_reply(&self, reply: &str) -> StoreResult<(String, u64)> {
+    fn read_append_reply(&self, reply: &str, sent: i64) -> StoreResult<(String, u64)> {
         let parts: Vec<&str> = reply.split('|').collect();
         if let Some(redis_now) = parts.last().and_then(|n| n.parse().ok()) {
-            self.redis_clock.observed(redis_now);
+            self.redis_clock.observed(redis_now, sent);
         }
         let [epoch, offset, _] = parts[..] else {
             return Err(unavailable(

@@ -3,9 +3,10 @@
 
 /// Numbers, keeps and puts on the feed (ARGV[5], with the channel JSON-encoded in
 /// ARGV[6]) in one step: the feed carries a channel's publications in offset order.
-/// Does nothing once Redis's clock is past ARGV[7], when its caller has been answered
-/// `unavailable` (a blackholed link delivers the script late); returns Redis's time too,
-/// which keeps this node's estimate of that clock fresh.
+/// Does nothing once Redis's clock is past ARGV[7], when its caller has been, or will be
+/// before the answer gets back, answered `unavailable` (a blackholed link delivers the
+/// script late); returns Redis's time too, which keeps this node's estimate of that clock
+/// fresh.
 pub(super) const APPEND: &str = r#"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)

@@ -30,8 +30,10 @@ async fn history() -> RedisHistory {
 #[tokio::test]
 async fn a_publish_script_past_its_deadline_publishes_nothing() {
     let history = history().await;
-    // As if Redis's clock were decades ahead: every script arrives "late".
-    history.redis_clock.observed(0);
+    // As if Redis had answered at the epoch a request sent now: every script is late.
+    history
+        .redis_clock
+        .observed(0, crate::cluster::redis_clock::local_ms());
     let late = history
         .append("public:late", "tick", json!(1), 0, None)
         .await;

@@ -78,3 +78,19 @@ async fn a_blackholed_database_gets_answers_not_hangs() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_database_connections_are_reset_recovers() {
+    let (app, proxy) = node_behind_proxy().await;
+    let alice = app.connect("/ws", "alice").await;
+    let id = create(&alice, &["bob"]).await;
+    proxy.cut();
+    let mut attempt = 0;
+    recovers_within(Duration::from_secs(5), async || {
+        attempt += 1;
+        let body = send_body(&id, &format!("after-cut-{attempt}"));
+        let ack = alice.try_emit_ack("message:send", body).await;
+        ack.is_some_and(|a| a["ok"] == json!(true))
+    })
+    .await;
+}

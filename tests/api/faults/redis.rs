@@ -121,3 +121,39 @@ async fn no_late_publication(alice: &mut crate::support::SioClient, status: u16)
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_redis_connections_are_reset_recovers() {
+    let node = node_behind_proxy().await;
+    let alice = node.app.connect("/realtime", "alice").await;
+    node.proxy.cut();
+    recovers_within(Duration::from_secs(5), async || {
+        let ack = alice
+            .try_emit_ack("subscribe", json!({ "channels": ["public:c"] }))
+            .await;
+        let published = publish(&node.app, "public:c", json!({}), None).await.0 == 202;
+        published && ack.is_some_and(|a| a["ok"] == json!(true))
+    })
+    .await;
+}
+
+/// A slow but working Redis (a 600 ms round trip, under the 1 s deadline) is not an
+/// outage: publishes are accepted and delivered, none refused as late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_redis_within_the_deadline_still_publishes() {
+    let node = node_behind_proxy().await;
+    let mut alice = node.app.connect("/realtime", "alice").await;
+    let ack = alice
+        .emit_ack("subscribe", json!({ "channels": ["public:slow"] }))
+        .await;
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+    node.proxy.delay(Duration::from_millis(300));
+    for n in 0..3 {
+        let (status, body) = publish(&node.app, "public:slow", json!({ "n": n }), None).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for n in 0..3 {
+        let event = alice.expect("event").await;
+        assert_eq!(event.data["data"]["n"], json!(n));
+    }
+}
