@@ -10,7 +10,7 @@ use super::{answered_within, recovers_within};
 use crate::cluster::private_redis::PrivateRedis;
 use crate::realtime::publish;
 use crate::support::fault_proxy::FaultProxy;
-use crate::support::{Connect, Db, TestApp};
+use crate::support::{Connect, Db, SioClient, TestApp};
 
 /// The default `redis_timeout_ms`, plus room for a busy two-core machine: a correctness
 /// bound (no hang), not a performance measurement.
@@ -53,41 +53,9 @@ async fn a_blackholed_redis_gets_answers_not_hangs() {
     assert_eq!(ack["ok"], json!(true), "{ack}");
     node.proxy.blackhole();
 
-    let sub = answered_within(BOUND, "subscribe", async {
-        alice
-            .try_emit_ack("subscribe", json!({ "channels": ["public:b"] }))
-            .await
-    })
-    .await;
-    assert!(sub.as_ref().is_some_and(ok_or_unavailable), "{sub:?}");
-    let get = answered_within(BOUND, "presence:get", async {
-        alice
-            .try_emit_ack("presence:get", json!({ "userIds": ["bob"] }))
-            .await
-    })
-    .await;
-    assert!(get.as_ref().is_some_and(ok_or_unavailable), "{get:?}");
-    let (status, body) = answered_within(BOUND, "POST /api/v1/publish", async {
-        publish(&node.app, "public:a", json!({ "n": 1 }), None).await
-    })
-    .await;
-    assert!(status == 202 || status == 503, "{status} {body}");
-    let opts = Connect {
-        auth: Some(json!({ "token": node.app.token("carol") })),
-        wait: Some(CONNECT_BOUND),
-        ..Connect::default()
-    };
-    let connected = answered_within(CONNECT_BOUND, "a new connect", async {
-        node.app.try_connect("/realtime", opts).await
-    })
-    .await;
-    assert!(
-        connected
-            .as_ref()
-            .map_or_else(|e| e == "unavailable", |_| true),
-        "accepted or refused `unavailable`: {:?}",
-        connected.err()
-    );
+    socket_requests_are_answered(&alice).await;
+    let status = http_requests_are_answered(&node.app).await;
+    a_new_connect_is_answered(&node.app).await;
 
     node.proxy.heal();
     recovers_within(Duration::from_secs(5), async || {
@@ -100,9 +68,70 @@ async fn a_blackholed_redis_gets_answers_not_hangs() {
     no_late_publication(&mut alice, status).await;
 }
 
+async fn socket_requests_are_answered(alice: &SioClient) {
+    for (event, body) in [
+        ("subscribe", json!({ "channels": ["public:b"] })),
+        ("presence:get", json!({ "userIds": ["bob"] })),
+    ] {
+        let ack = answered_within(BOUND, event, alice.try_emit_ack(event, body)).await;
+        assert!(
+            ack.as_ref().is_some_and(ok_or_unavailable),
+            "{event}: {ack:?}"
+        );
+    }
+}
+
+/// The publish's status, for [`no_late_publication`].
+async fn http_requests_are_answered(app: &TestApp) -> u16 {
+    let (status, body) = answered_within(BOUND, "POST /api/v1/publish", async {
+        publish(app, "public:a", json!({ "n": 1 }), None).await
+    })
+    .await;
+    assert!(status == 202 || status == 503, "{status} {body}");
+    let token = app.token_with(json!({ "sub": "backend", "roles": ["service"] }));
+    let presence = reqwest::Client::new()
+        .get(app.url("/api/v1/presence/bob"))
+        .bearer_auth(token)
+        .send();
+    let presence = answered_within(BOUND, "GET /api/v1/presence", presence).await;
+    let code = presence.map(|r| r.status().as_u16());
+    assert!(matches!(code, Ok(200 | 503)), "{code:?}");
+    let ready = answered_within(
+        BOUND,
+        "GET /health/ready",
+        reqwest::get(app.url("/health/ready")),
+    );
+    assert!(
+        ready.await.is_ok(),
+        "readiness answers (its verdict is issue 19 item 2's)"
+    );
+    status
+}
+
+async fn a_new_connect_is_answered(app: &TestApp) {
+    let opts = Connect {
+        auth: Some(json!({ "token": app.token("carol") })),
+        wait: Some(CONNECT_BOUND),
+        ..Connect::default()
+    };
+    let connected = answered_within(
+        CONNECT_BOUND,
+        "a new connect",
+        app.try_connect("/realtime", opts),
+    )
+    .await;
+    assert!(
+        connected
+            .as_ref()
+            .map_or_else(|e| e == "unavailable", |_| true),
+        "accepted or refused `unavailable`: {:?}",
+        connected.err()
+    );
+}
+
 /// A publish answered 503 must not be published once Redis hears of it after the heal
 /// (the proxy held its script, as a blackholed link holds unacknowledged segments).
-async fn no_late_publication(alice: &mut crate::support::SioClient, status: u16) {
+async fn no_late_publication(alice: &mut SioClient, status: u16) {
     let mut seen = Vec::new();
     while let Some(event) = alice.within("event", Duration::from_millis(500)).await {
         seen.push(event.data["data"]["n"].clone());
