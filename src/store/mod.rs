@@ -240,6 +240,27 @@ async fn sqlite_pool(url: &str, deadline: Duration) -> anyhow::Result<Pool<Sqlit
 mod tests {
     use super::*;
 
+    /// The server itself ends a statement past the deadline, so a slow query frees its
+    /// connection and locks even when no caller is left to give up on it.
+    #[tokio::test]
+    async fn postgres_ends_a_statement_past_the_deadline() {
+        let url = std::env::var("SWITCHYARD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let db = Database::connect(&url, Duration::from_millis(300))
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 (scripts/services starts it)");
+        let Database::Postgres(store) = &db else {
+            panic!("a postgres:// URL gives PostgreSQL");
+        };
+        let sleep = sqlx::query("SELECT pg_sleep(2)").execute(&store.pool).await;
+        let code = sleep
+            .expect_err("cancelled by statement_timeout")
+            .as_database_error()
+            .and_then(|e| e.code().map(|c| c.into_owned()));
+        assert_eq!(code.as_deref(), Some("57014"), "query_canceled");
+        db.close().await;
+    }
+
     #[test]
     fn postgres_connections_are_not_pinged_before_each_query() {
         assert!(!postgres_pool_options(Duration::from_secs(2)).get_test_before_acquire());
