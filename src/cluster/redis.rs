@@ -83,11 +83,38 @@ async fn resubscribe_on_reconnect(client: fred::clients::SubscriberClient) {
         let channels = client.tracked_shard_channels();
         tracing::debug!(channels = channels.len(), "Redis subscriber connected");
         for channel in channels {
-            if let Err(err) = client.ssubscribe(channel.to_string()).await {
-                super::redis_error("adapter");
-                tracing::warn!(error = %err, "Redis reconnected but re-subscribing failed");
-            }
+            let channel = channel.to_string();
+            resubscribe("adapter", || client.ssubscribe(channel.clone())).await;
         }
+    }
+}
+
+/// Tries of one re-subscription after a reconnect. Each has the command deadline: one
+/// that times out (Redis back but slow, or the link held again) would otherwise leave
+/// this node deaf to that channel until the next reconnect, as it never was while a
+/// command could wait forever.
+const RESUBSCRIBE_TRIES: u32 = 6;
+
+/// Subscribes with `subscribe`, pausing 200 ms, then twice as long each time (at most
+/// 5 s), between failed tries: about 15 s of trying at the default deadline.
+pub(super) async fn resubscribe<F, Fut>(area: &'static str, mut subscribe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), fred::error::Error>>,
+{
+    let mut pause = Duration::from_millis(200);
+    for tried in 1..=RESUBSCRIBE_TRIES {
+        let Err(err) = subscribe().await else {
+            return;
+        };
+        super::redis_error(area);
+        if tried == RESUBSCRIBE_TRIES {
+            tracing::error!(error = %err, area, "Redis reconnected but re-subscribing failed; giving up until the next reconnect");
+            return;
+        }
+        tracing::warn!(error = %err, area, tried, "Redis reconnected but re-subscribing failed; trying again");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -151,10 +151,7 @@ impl Feed {
 async fn resubscribe_on_reconnect(client: SubscriberClient, channel: String) {
     let mut reconnects = client.reconnect_rx();
     while reconnects.recv().await.is_ok() {
-        if let Err(err) = client.subscribe(channel.clone()).await {
-            super::redis_error("feed");
-            tracing::warn!(error = %err, "Redis reconnected but the feed could not re-subscribe");
-        }
+        super::redis::resubscribe("feed", || client.subscribe(channel.clone())).await;
     }
     let _ = client.quit().await;
 }
