@@ -51,7 +51,7 @@ impl Cli {
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(&settings).await,
             Command::Migrate => {
-                Database::connect(&settings.database_url)
+                Database::connect(&settings.database_url, settings.database_timeout())
                     .await?
                     .migrate()
                     .await?;

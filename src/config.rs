@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use figment::Figment;
@@ -27,6 +28,12 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key and channel, so several gateways can share one Redis.
     pub redis_prefix: String,
+    /// Milliseconds a Redis command, script or subscription may take before its caller
+    /// gets `unavailable` (or degraded advisory state) instead of waiting on.
+    pub redis_timeout_ms: u64,
+    /// Milliseconds a database call (pool acquire plus its statements) may take; also
+    /// PostgreSQL's `statement_timeout` and SQLite's busy timeout.
+    pub database_timeout_ms: u64,
     pub jwt_secret: Option<String>,
     /// `file://…`, `https://…` (or `http://…` on loopback, for tests).
     pub jwks_url: Option<String>,
@@ -116,6 +123,8 @@ impl Default for Settings {
             database_url: "sqlite://switchyard.db".into(),
             redis_url: None,
             redis_prefix: "switchyard".into(),
+            redis_timeout_ms: 1_000,
+            database_timeout_ms: 2_000,
             jwt_secret: None,
             jwks_url: None,
             jwt_audience: None,
@@ -176,6 +185,10 @@ impl Settings {
             .context("invalid settings")?;
         anyhow::ensure!(settings.history_size > 0, "history_size must be at least 1");
         anyhow::ensure!(
+            settings.redis_timeout_ms > 0 && settings.database_timeout_ms > 0,
+            "redis_timeout_ms and database_timeout_ms must be above 0: every call has a deadline"
+        );
+        anyhow::ensure!(
             settings.presence_idle_secs > 0
                 && settings.presence_idle_secs < settings.presence_away_secs,
             "presence_idle_secs must be above 0 and below presence_away_secs"
@@ -225,133 +238,18 @@ impl Settings {
     pub fn is_development(&self) -> bool {
         self.env.eq_ignore_ascii_case("development")
     }
+
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+
+    pub fn database_timeout(&self) -> Duration {
+        Duration::from_millis(self.database_timeout_ms)
+    }
 }
 
 #[cfg(test)]
 // figment's Jail API fixes the closure's error type; its size is not ours to choose.
 #[allow(clippy::result_large_err)]
-mod tests {
-    use super::*;
-    use figment::Jail;
-
-    #[test]
-    fn defaults_match_the_contract() {
-        let s = Settings::default();
-        assert_eq!(s.bind.to_string(), "0.0.0.0:3000");
-        assert_eq!(s.database_url, "sqlite://switchyard.db");
-        assert_eq!(
-            (
-                s.max_payload_bytes,
-                s.max_connections_per_ip,
-                s.auth_grace_ms
-            ),
-            (65536, 50, 30000)
-        );
-        assert_eq!(s.rate_limits, "default");
-        assert_eq!(s.max_devices_per_user, 20);
-        assert_eq!(
-            (
-                s.max_subscriptions_per_socket,
-                s.max_watched_users_per_socket
-            ),
-            (500, 1_000)
-        );
-    }
-
-    #[test]
-    fn socket_caps_come_from_the_environment_and_are_at_least_one() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SWITCHYARD_MAX_SUBSCRIPTIONS_PER_SOCKET", "20");
-            jail.set_env("SWITCHYARD_MAX_WATCHED_USERS_PER_SOCKET", "30");
-            let s = Settings::load(None).map_err(|e| e.to_string())?;
-            assert_eq!(
-                (
-                    s.max_subscriptions_per_socket,
-                    s.max_watched_users_per_socket
-                ),
-                (20, 30)
-            );
-            jail.set_env("SWITCHYARD_MAX_WATCHED_USERS_PER_SOCKET", "0");
-            assert!(Settings::load(None).is_err());
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn environment_wins_over_the_file() {
-        Jail::expect_with(|jail| {
-            jail.create_file(
-                "s.toml",
-                "bind = \"127.0.0.1:4000\"\nmax_payload_bytes = 10\njwt_secret = \"file\"",
-            )?;
-            jail.set_env("SWITCHYARD_JWT_SECRET", "env");
-            let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!(s.bind.to_string(), "127.0.0.1:4000");
-            assert_eq!(s.max_payload_bytes, 10);
-            assert_eq!(s.jwt_secret.as_deref(), Some("env"));
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn channel_rules_come_from_the_file() {
-        Jail::expect_with(|jail| {
-            jail.create_file(
-                "s.toml",
-                "[[channel_rules]]\npattern = \"team:*\"\nallow = \"role:staff\"\n",
-            )?;
-            let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
-            assert_eq!(s.channel_rules.len(), 1);
-            assert_eq!(s.channel_rules[0].pattern.as_str(), "team:*");
-            jail.create_file(
-                "bad.toml",
-                "[[channel_rules]]\npattern = \"x:*\"\nallow = \"everyone\"\n",
-            )?;
-            assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
-            jail.create_file(
-                "typo.toml",
-                "[[channel_rules]]\npattern = \"team:{user}\"\nallow = \"any\"\n",
-            )?;
-            assert!(Settings::load(Some(Path::new("typo.toml"))).is_err());
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn telemetry_settings_come_from_the_environment() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SWITCHYARD_LOG_FORMAT", "json");
-            jail.set_env("SWITCHYARD_METRICS_BIND", "127.0.0.1:9100");
-            let s = Settings::load(None).map_err(|e| e.to_string())?;
-            assert_eq!(s.log_format, LogFormat::Json);
-            assert_eq!(
-                s.metrics_bind,
-                Some("127.0.0.1:9100".parse().expect("addr"))
-            );
-            jail.set_env("SWITCHYARD_LOG_FORMAT", "xml");
-            assert!(Settings::load(None).is_err());
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn the_device_cap_comes_from_the_environment_and_is_at_least_one() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SWITCHYARD_MAX_DEVICES_PER_USER", "5");
-            let s = Settings::load(None).map_err(|e| e.to_string())?;
-            assert_eq!(s.max_devices_per_user, 5);
-            jail.set_env("SWITCHYARD_MAX_DEVICES_PER_USER", "0");
-            assert!(Settings::load(None).is_err());
-            Ok(())
-        });
-    }
-
-    #[test]
-    fn a_bad_value_is_an_error_not_a_default() {
-        Jail::expect_with(|jail| {
-            jail.set_env("SWITCHYARD_MAX_PAYLOAD_BYTES", "lots");
-            assert!(Settings::load(None).is_err());
-            Ok(())
-        });
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

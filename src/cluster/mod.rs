@@ -4,6 +4,7 @@
 pub mod memory;
 pub mod redis;
 pub mod redis_blocks;
+pub mod redis_clock;
 pub mod redis_feed;
 pub mod redis_history;
 pub mod redis_presence;
@@ -20,7 +21,7 @@ pub mod typing_contract;
 pub async fn test_redis() -> (fred::prelude::Client, String) {
     let url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let redis = redis::RedisHealth::connect(&url)
+    let redis = redis::RedisHealth::connect(&url, std::time::Duration::from_secs(1))
         .await
         .expect("Redis on 127.0.0.1:6379 (scripts/services starts it)");
     let prefix = format!("sy-test-{}", uuid::Uuid::new_v4().simple());

@@ -15,14 +15,21 @@ fn policy() -> ReconnectPolicy {
     ReconnectPolicy::new_exponential(0, 100, 5_000, 2)
 }
 
-fn builder(url: &str) -> anyhow::Result<Builder> {
+/// Every command, script and (un)subscription of every client made here has `deadline`
+/// (`redis_timeout_ms`): past it the caller gets a timeout error instead of waiting for
+/// an outage to end. fred marks a command that timed out before it was written so it is
+/// never sent later; one already written (a blackholed link) may still reach Redis once
+/// the link heals, and its caller has been told it failed: see `redis_history` for what
+/// that means for a publish.
+fn builder(url: &str, deadline: Duration) -> anyhow::Result<Builder> {
     let mut config = Config::from_url(url).context("SWITCHYARD_REDIS_URL is not a Redis URL")?;
     // The adapter's fred driver speaks RESP3 (Redis 7 and later).
     config.version = RespVersion::RESP3;
     let mut builder = Builder::from_config(config);
     builder
         .set_policy(policy())
-        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(5));
+        .with_connection_config(|c| c.connection_timeout = Duration::from_secs(5))
+        .with_performance_config(|c| c.default_command_timeout = deadline);
     Ok(builder)
 }
 
@@ -31,16 +38,19 @@ fn builder(url: &str) -> anyhow::Result<Builder> {
 /// announcing presence): past it, messages are dropped.
 const SUBSCRIBER_BACKLOG: usize = 1 << 16;
 
-fn subscriber_builder(url: &str) -> anyhow::Result<Builder> {
-    let mut builder = builder(url)?;
+fn subscriber_builder(url: &str, deadline: Duration) -> anyhow::Result<Builder> {
+    let mut builder = builder(url, deadline)?;
     builder.with_performance_config(|c| c.broadcast_channel_capacity = SUBSCRIBER_BACKLOG);
     Ok(builder)
 }
 
 /// The subscriber of the publication feed: a reader that falls further behind than
 /// [`SUBSCRIBER_BACKLOG`] loses publications.
-pub async fn feed_subscriber(url: &str) -> anyhow::Result<fred::clients::SubscriberClient> {
-    let client = subscriber_builder(url)?
+pub async fn feed_subscriber(
+    url: &str,
+    deadline: Duration,
+) -> anyhow::Result<fred::clients::SubscriberClient> {
+    let client = subscriber_builder(url, deadline)?
         .build_subscriber_client()
         .context("building the feed subscriber")?;
     client
@@ -51,8 +61,11 @@ pub async fn feed_subscriber(url: &str) -> anyhow::Result<fred::clients::Subscri
 }
 
 /// The adapter's subscriber, re-subscribing its channels after every reconnect.
-pub async fn subscriber(url: &str) -> anyhow::Result<fred::clients::SubscriberClient> {
-    let client = subscriber_builder(url)?
+pub async fn subscriber(
+    url: &str,
+    deadline: Duration,
+) -> anyhow::Result<fred::clients::SubscriberClient> {
+    let client = subscriber_builder(url, deadline)?
         .build_subscriber_client()
         .context("building the Redis subscriber")?;
     tokio::spawn(resubscribe_on_reconnect(client.clone()));
@@ -70,11 +83,38 @@ async fn resubscribe_on_reconnect(client: fred::clients::SubscriberClient) {
         let channels = client.tracked_shard_channels();
         tracing::debug!(channels = channels.len(), "Redis subscriber connected");
         for channel in channels {
-            if let Err(err) = client.ssubscribe(channel.to_string()).await {
-                super::redis_error("adapter");
-                tracing::warn!(error = %err, "Redis reconnected but re-subscribing failed");
-            }
+            let channel = channel.to_string();
+            resubscribe("adapter", || client.ssubscribe(channel.clone())).await;
         }
+    }
+}
+
+/// Tries of one re-subscription after a reconnect. Each has the command deadline: one
+/// that times out (Redis back but slow, or the link held again) would otherwise leave
+/// this node deaf to that channel until the next reconnect, as it never was while a
+/// command could wait forever.
+const RESUBSCRIBE_TRIES: u32 = 6;
+
+/// Subscribes with `subscribe`, pausing 200 ms, then twice as long each time (at most
+/// 5 s), between failed tries: about 15 s of trying at the default deadline.
+pub(super) async fn resubscribe<F, Fut>(area: &'static str, mut subscribe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), fred::error::Error>>,
+{
+    let mut pause = Duration::from_millis(200);
+    for tried in 1..=RESUBSCRIBE_TRIES {
+        let Err(err) = subscribe().await else {
+            return;
+        };
+        super::redis_error(area);
+        if tried == RESUBSCRIBE_TRIES {
+            tracing::error!(error = %err, area, "Redis reconnected but re-subscribing failed; giving up until the next reconnect");
+            return;
+        }
+        tracing::warn!(error = %err, area, tried, "Redis reconnected but re-subscribing failed; trying again");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(5));
     }
 }
 
@@ -82,13 +122,18 @@ async fn resubscribe_on_reconnect(client: fred::clients::SubscriberClient) {
 #[derive(Clone)]
 pub struct RedisHealth {
     client: fred::clients::Client,
+    deadline: Duration,
 }
 
 impl RedisHealth {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let client = builder(url)?.build().context("building the Redis client")?;
+    /// The shared connection (presence, history, typing, blocks, readiness), every
+    /// command on it bounded by `deadline`.
+    pub async fn connect(url: &str, deadline: Duration) -> anyhow::Result<Self> {
+        let client = builder(url, deadline)?
+            .build()
+            .context("building the Redis client")?;
         client.init().await.context("connecting to Redis")?;
-        Ok(Self { client })
+        Ok(Self { client, deadline })
     }
 
     /// The connection, for other shared state (channel history).
@@ -98,7 +143,7 @@ impl RedisHealth {
 
     pub async fn ping(&self) -> Result<(), String> {
         let ping = self.client.ping::<String>(None);
-        match tokio::time::timeout(Duration::from_secs(2), ping).await {
+        match tokio::time::timeout(self.deadline, ping).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(err.to_string()),
             Err(_) => Err("timed out".into()),
@@ -122,8 +167,8 @@ pub struct ResilientDriver {
 const PUBLISH_WAIT: Duration = Duration::from_millis(250);
 
 impl ResilientDriver {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let client = subscriber(url).await?;
+    pub async fn connect(url: &str, deadline: Duration) -> anyhow::Result<Self> {
+        let client = subscriber(url, deadline).await?;
         let inner = FredDriver::new(client)
             .await
             .context("connecting the Redis subscriber")?;

@@ -81,8 +81,8 @@ impl Feed {
     }
 
     /// Subscribes to the feed and reads it until the process ends.
-    pub async fn start(self: &Arc<Self>, url: &str) -> anyhow::Result<()> {
-        let client = feed_subscriber(url).await?;
+    pub async fn start(self: &Arc<Self>, url: &str, deadline: Duration) -> anyhow::Result<()> {
+        let client = feed_subscriber(url, deadline).await?;
         let messages = client.message_rx();
         client
             .subscribe(self.channel.clone())
@@ -151,10 +151,7 @@ impl Feed {
 async fn resubscribe_on_reconnect(client: SubscriberClient, channel: String) {
     let mut reconnects = client.reconnect_rx();
     while reconnects.recv().await.is_ok() {
-        if let Err(err) = client.subscribe(channel.clone()).await {
-            super::redis_error("feed");
-            tracing::warn!(error = %err, "Redis reconnected but the feed could not re-subscribe");
-        }
+        super::redis::resubscribe("feed", || client.subscribe(channel.clone())).await;
     }
     let _ = client.quit().await;
 }

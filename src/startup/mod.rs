@@ -65,14 +65,14 @@ impl Application {
     /// `secret` is the HS256 secret in force (see [`crate::secrets`]).
     pub async fn build(settings: &Settings, secret: Option<&str>) -> anyhow::Result<Self> {
         crate::telemetry::prometheus();
-        let db = Database::connect(&settings.database_url).await?;
+        let db = Database::connect(&settings.database_url, settings.database_timeout()).await?;
         db.migrate().await?;
         let verifier = TokenVerifier::new(settings, secret)?;
         verifier.preload().await.context("loading the JWKS")?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
         let push = push_worker(settings, &db, clock.clone()).await?;
         let redis = match &settings.redis_url {
-            Some(url) => Some(RedisHealth::connect(url).await?),
+            Some(url) => Some(RedisHealth::connect(url, settings.redis_timeout()).await?),
             None => None,
         };
         let (registry, shared_presence) =
@@ -405,7 +405,7 @@ fn ws_config(settings: &Settings) -> WsConfig {
 /// sockets once `/realtime` is its sink.
 async fn start_feed(settings: &Settings, url: &str) -> anyhow::Result<Arc<Feed>> {
     let feed = Arc::new(Feed::new(&settings.redis_prefix));
-    feed.start(url).await?;
+    feed.start(url, settings.redis_timeout()).await?;
     Ok(feed)
 }
 
@@ -430,6 +430,7 @@ fn realtime_state(
                 ttl,
                 clock.clone(),
                 feed,
+                settings.redis_timeout(),
             ));
             (shared.clone(), Some(shared))
         }

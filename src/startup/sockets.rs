@@ -70,7 +70,7 @@ pub async fn mount(
     let builder = configured(settings, verifier, states);
     match (&settings.redis_url, redis) {
         (Some(url), Some(health)) => {
-            let driver = ResilientDriver::connect(url).await?;
+            let driver = ResilientDriver::connect(url, settings.redis_timeout()).await?;
             let config = RedisAdapterConfig {
                 prefix: settings.redis_prefix.clone().into(),
                 // Per namespace, between the subscriber and the adapter; the default (1024)

@@ -1,6 +1,7 @@
 //! sqlx implementations of the namespaces' store traits: SQLite (the embedded default)
 //! and PostgreSQL (the cluster's store), each with its own migrations.
 
+mod deadline;
 mod devices;
 mod drafts;
 mod messages;
@@ -14,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Postgres, Sqlite};
 use switchyard_namespaces::metrics::{DB_ACQUIRE_SECONDS, DB_STATEMENT_SECONDS};
 use switchyard_namespaces::ports::{DraftStore, MessageStore, NotificationStore};
 
+use deadline::Deadline;
 pub use push_queue::{AttemptOutcome, PushQueue, QueuedPush};
 
 /// A database error as the namespaces see it: nothing was stored. Counted, since every
@@ -36,13 +38,16 @@ pub struct SqlStore<DB: sqlx::Database> {
     /// no event that changes them), so every node may keep them: one query fewer per
     /// message.
     participants: moka::sync::Cache<String, Arc<[String]>>,
+    /// `database_timeout_ms`: what a store call may take, acquire and statements.
+    deadline: Duration,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {
-    fn new(pool: Pool<DB>) -> Self {
+    fn new(pool: Pool<DB>, deadline: Duration) -> Self {
         Self {
             pool,
             participants: moka::sync::Cache::new(PARTICIPANT_CACHE_CONVERSATIONS),
+            deadline,
         }
     }
 
@@ -77,17 +82,17 @@ pub enum Database {
 }
 
 impl Database {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    /// Every call of the stores made from it is answered within `deadline`.
+    pub async fn connect(url: &str, deadline: Duration) -> anyhow::Result<Self> {
         if url.starts_with("sqlite:") {
-            Ok(Self::Sqlite(Arc::new(SqlStore::new(
-                sqlite_pool(url).await?,
-            ))))
+            let pool = sqlite_pool(url, deadline).await?;
+            Ok(Self::Sqlite(Arc::new(SqlStore::new(pool, deadline))))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = postgres_pool_options()
-                .connect(url)
+            let pool = postgres_pool_options(deadline)
+                .connect_with(postgres_options(url, deadline)?)
                 .await
                 .context("connecting to PostgreSQL")?;
-            Ok(Self::Postgres(Arc::new(SqlStore::new(pool))))
+            Ok(Self::Postgres(Arc::new(SqlStore::new(pool, deadline))))
         } else {
             anyhow::bail!("SWITCHYARD_DATABASE_URL must start with sqlite:// or postgres://")
         }
@@ -96,55 +101,88 @@ impl Database {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Self::Sqlite(s) => sqlx::migrate!("migrations/sqlite").run(&s.pool).await,
-            Self::Postgres(s) => sqlx::migrate!("migrations/postgres").run(&s.pool).await,
+            Self::Postgres(s) => {
+                // A migration (an index on a large table) may outrun the statement
+                // timeout meant for requests: it runs on a connection of its own without
+                // one, closed afterwards rather than returned to the pool.
+                let mut conn = s.pool.acquire().await.context("connecting to migrate")?;
+                conn.close_on_drop();
+                sqlx::query("SET statement_timeout = 0")
+                    .execute(&mut *conn)
+                    .await
+                    .context("lifting the statement timeout for migrations")?;
+                sqlx::migrate!("migrations/postgres").run(&mut *conn).await
+            }
         }
         .context("applying migrations")
     }
 
+    fn deadline(&self) -> Duration {
+        match self {
+            Self::Sqlite(s) => s.deadline,
+            Self::Postgres(s) => s.deadline,
+        }
+    }
+
+    /// Whether the database answers within the deadline (readiness).
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         let probe = "SELECT 1";
-        match self {
-            Self::Sqlite(s) => sqlx::query(probe).execute(&s.pool).await.map(drop),
-            Self::Postgres(s) => sqlx::query(probe).execute(&s.pool).await.map(drop),
-        }
+        let ping = async {
+            match self {
+                Self::Sqlite(s) => sqlx::query(probe).execute(&s.pool).await.map(drop),
+                Self::Postgres(s) => sqlx::query(probe).execute(&s.pool).await.map(drop),
+            }
+        };
+        tokio::time::timeout(self.deadline(), ping)
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
     }
 
     /// Undelivered, unexpired notifications of every user, for the pending gauge.
     pub async fn pending_notifications(&self, now: i64) -> Result<i64, sqlx::Error> {
         let count = "SELECT COUNT(*) FROM notifications WHERE delivered_at IS NULL \
              AND dropped_at IS NULL AND (expires_at IS NULL OR expires_at > $1)";
-        match self {
-            Self::Sqlite(s) => sqlx::query_scalar(count).bind(now).fetch_one(&s.pool).await,
-            Self::Postgres(s) => sqlx::query_scalar(count).bind(now).fetch_one(&s.pool).await,
-        }
+        let query = async {
+            match self {
+                Self::Sqlite(s) => sqlx::query_scalar(count).bind(now).fetch_one(&s.pool).await,
+                Self::Postgres(s) => sqlx::query_scalar(count).bind(now).fetch_one(&s.pool).await,
+            }
+        };
+        tokio::time::timeout(self.deadline(), query)
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut))
     }
 
     pub fn message_store(&self) -> Arc<dyn MessageStore> {
-        match self {
+        let inner: Arc<dyn MessageStore> = match self {
             Self::Sqlite(s) => s.clone(),
             Self::Postgres(s) => s.clone(),
-        }
+        };
+        Deadline::new(inner, self.deadline())
     }
 
     pub fn notification_store(&self) -> Arc<dyn NotificationStore> {
-        match self {
+        let inner: Arc<dyn NotificationStore> = match self {
             Self::Sqlite(s) => s.clone(),
             Self::Postgres(s) => s.clone(),
-        }
+        };
+        Deadline::new(inner, self.deadline())
     }
 
     pub fn push_queue(&self) -> Arc<dyn PushQueue> {
-        match self {
+        let inner: Arc<dyn PushQueue> = match self {
             Self::Sqlite(s) => s.clone(),
             Self::Postgres(s) => s.clone(),
-        }
+        };
+        Deadline::new(inner, self.deadline())
     }
 
     pub fn draft_store(&self) -> Arc<dyn DraftStore> {
-        match self {
+        let inner: Arc<dyn DraftStore> = match self {
             Self::Sqlite(s) => s.clone(),
             Self::Postgres(s) => s.clone(),
-        }
+        };
+        Deadline::new(inner, self.deadline())
     }
 
     pub async fn close(&self) {
@@ -160,27 +198,39 @@ impl Database {
 /// release, off the caller's path, which no option turns off). A connection that died is
 /// found by the query itself instead: that one call is answered `unavailable` (nothing is
 /// acked as stored), and the release ping drops the connection.
-fn postgres_pool_options() -> PgPoolOptions {
+///
+/// A caller waits for a pooled connection at most the database deadline.
+fn postgres_pool_options(deadline: Duration) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(20)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(deadline)
         .test_before_acquire(false)
 }
 
-/// WAL lets readers proceed while one writer commits; the busy timeout makes concurrent
-/// writers wait for the lock instead of failing.
-async fn sqlite_pool(url: &str) -> anyhow::Result<Pool<Sqlite>> {
+/// The server ends any statement that runs longer than the deadline (`statement_timeout`,
+/// set on every connection at startup), so a slow query frees its connection and locks
+/// instead of holding them after its caller was answered.
+fn postgres_options(url: &str, deadline: Duration) -> anyhow::Result<PgConnectOptions> {
+    let options = PgConnectOptions::from_str(url).context("invalid PostgreSQL URL")?;
+    let ms = deadline.as_millis().to_string();
+    Ok(options.options([("statement_timeout", ms)]))
+}
+
+/// WAL lets readers proceed while one writer commits; the busy timeout (the database
+/// deadline) makes concurrent writers wait for the lock, but no longer than a caller may.
+async fn sqlite_pool(url: &str, deadline: Duration) -> anyhow::Result<Pool<Sqlite>> {
     let options = SqliteConnectOptions::from_str(url)
         .context("invalid SQLite URL")?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(5));
+        .busy_timeout(deadline);
     // Each connection to `:memory:` would be a separate, empty database.
     let max = if url.contains(":memory:") { 1 } else { 8 };
     SqlitePoolOptions::new()
         .max_connections(max)
+        .acquire_timeout(deadline)
         .connect_with(options)
         .await
         .with_context(|| format!("opening {url}"))
@@ -190,8 +240,29 @@ async fn sqlite_pool(url: &str) -> anyhow::Result<Pool<Sqlite>> {
 mod tests {
     use super::*;
 
+    /// The server itself ends a statement past the deadline, so a slow query frees its
+    /// connection and locks even when no caller is left to give up on it.
+    #[tokio::test]
+    async fn postgres_ends_a_statement_past_the_deadline() {
+        let url = std::env::var("SWITCHYARD_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let db = Database::connect(&url, Duration::from_millis(300))
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 (scripts/services starts it)");
+        let Database::Postgres(store) = &db else {
+            panic!("a postgres:// URL gives PostgreSQL");
+        };
+        let sleep = sqlx::query("SELECT pg_sleep(2)").execute(&store.pool).await;
+        let code = sleep
+            .expect_err("cancelled by statement_timeout")
+            .as_database_error()
+            .and_then(|e| e.code().map(|c| c.into_owned()));
+        assert_eq!(code.as_deref(), Some("57014"), "query_canceled");
+        db.close().await;
+    }
+
     #[test]
     fn postgres_connections_are_not_pinged_before_each_query() {
-        assert!(!postgres_pool_options().get_test_before_acquire());
+        assert!(!postgres_pool_options(Duration::from_secs(2)).get_test_before_acquire());
     }
 }

@@ -15,6 +15,7 @@ mod devices;
 mod drafts;
 mod drain;
 mod errors;
+mod faults;
 mod fcm;
 mod http_api;
 mod limits;

@@ -12,7 +12,7 @@ use crate::support::process::{Gateway, listening_addr};
 use crate::support::{Db, TestApp};
 
 mod drain;
-mod private_redis;
+pub mod private_redis;
 mod topologies;
 
 use private_redis::PrivateRedis;

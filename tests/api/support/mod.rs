@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod fake_fcm;
+pub mod fault_proxy;
 pub mod otlp;
 pub mod process;
 pub mod scrape;

@@ -39,6 +39,8 @@ pub struct Connect {
     pub auth: Option<Value>,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// How long to wait for the connect's answer; [`WAIT`] when unset.
+    pub wait: Option<Duration>,
 }
 
 /// A handshake the gateway refused over HTTP names its code in a JSON body
@@ -86,12 +88,13 @@ impl SioClient {
         if !open.starts_with('0') {
             return Err(format!("unexpected first packet {open}"));
         }
+        let wait = opts.wait.unwrap_or(WAIT);
         let auth = opts.auth.map(|a| a.to_string()).unwrap_or_default();
         sink.send(Message::text(format!("40{ns_prefix}{auth}")))
             .await
             .map_err(|e| e.to_string())?;
         let reply = loop {
-            let text = next_text(&mut stream)
+            let text = next_text_within(&mut stream, wait)
                 .await
                 .ok_or("closed before connect")?;
             if text != "2" {
@@ -324,8 +327,15 @@ async fn next_text<R>(stream: &mut R) -> Option<String>
 where
     R: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
+    next_text_within(stream, WAIT).await
+}
+
+async fn next_text_within<R>(stream: &mut R, wait: Duration) -> Option<String>
+where
+    R: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     loop {
-        match tokio::time::timeout(WAIT, stream.next()).await.ok()?? {
+        match tokio::time::timeout(wait, stream.next()).await.ok()?? {
             Ok(Message::Text(text)) => return Some(text.as_str().to_owned()),
             Ok(Message::Close(_)) | Err(_) => return None,
             Ok(_) => {}

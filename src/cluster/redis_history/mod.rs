@@ -14,40 +14,19 @@ use switchyard_namespaces::ports::{
     ChannelHistory, Clock, LiveFeed, Publication, Recovery, StoreError, StoreResult,
 };
 
+use super::redis_clock::RedisClock;
 use super::redis_feed::{Feed, MARKER_WAIT};
+
+mod scripts;
+#[cfg(test)]
+mod tests;
+
+use scripts::{APPEND, MARK, SINCE};
 
 /// How long a repeated publish `idempotencyKey` returns the first result.
 const IDEMPOTENCY_SECS: i64 = 300;
 /// A publish racing one with the same key waits this long for the first to finish.
 const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(2);
-
-/// Numbers, keeps and puts on the feed (ARGV[5], with the channel JSON-encoded in
-/// ARGV[6]) in one step: the feed carries a channel's publications in offset order.
-const APPEND: &str = r#"
-local epoch = redis.call('GET', KEYS[1])
-if not epoch then epoch = ARGV[1]; redis.call('SET', KEYS[1], epoch) end
-local offset = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[3], offset, offset .. '|' .. ARGV[2])
-redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[3]) + 1))
-for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
-redis.call('PUBLISH', ARGV[5], '{"p":{"channel":' .. ARGV[6] .. ',"epoch":"' .. epoch ..
-  '","offset":' .. offset .. ',"entry":' .. ARGV[2] .. '}}')
-return epoch .. '|' .. offset
-"#;
-
-/// Puts marker ARGV[2] on the feed (ARGV[1]) with the channel's last offset, returned too.
-const MARK: &str = r#"
-local offset = redis.call('GET', KEYS[1]) or '0'
-redis.call('PUBLISH', ARGV[1], '{"m":"' .. ARGV[2] .. '","o":' .. offset .. '}')
-return offset
-"#;
-
-const SINCE: &str = r#"
-local epoch = redis.call('GET', KEYS[1]) or ''
-local last = tonumber(redis.call('GET', KEYS[2]) or '0')
-local entries = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')
-return cjson.encode({ epoch = epoch, last = last, entries = entries })
-"#;
 
 /// What a log entry keeps besides its offset and epoch.
 #[derive(Serialize, Deserialize)]
@@ -72,6 +51,9 @@ pub struct RedisHistory {
     ttl: Duration,
     clock: std::sync::Arc<dyn Clock>,
     feed: Arc<Feed>,
+    /// `redis_timeout_ms`: how long a publish's caller waits for its script.
+    deadline: Duration,
+    redis_clock: RedisClock,
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
@@ -87,6 +69,7 @@ impl RedisHistory {
         ttl: Duration,
         clock: std::sync::Arc<dyn Clock>,
         feed: Arc<Feed>,
+        deadline: Duration,
     ) -> Self {
         Self {
             client,
@@ -95,6 +78,8 @@ impl RedisHistory {
             ttl,
             clock,
             feed,
+            deadline,
+            redis_clock: RedisClock::default(),
         }
     }
 
@@ -121,6 +106,11 @@ impl RedisHistory {
         let epoch = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let expire = (self.ttl.as_secs() * 2).max(1).to_string();
         let channel_json = serde_json::to_string(channel).map_err(unavailable)?;
+        let (sent, not_after) = self
+            .redis_clock
+            .not_after(&self.client, self.deadline)
+            .await
+            .map_err(unavailable)?;
         let args = vec![
             epoch,
             entry,
@@ -128,24 +118,38 @@ impl RedisHistory {
             expire,
             self.feed.channel.clone(),
             channel_json,
+            not_after.to_string(),
         ];
+        // A timeout here is answered `unavailable`; the script, if it reaches Redis
+        // later, sees it is past `not_after` and publishes nothing (see APPEND).
         let reply: String = self
             .client
             .eval(APPEND, self.keys(channel), args)
             .await
             .map_err(unavailable)?;
-        let (epoch, offset) = reply
-            .split_once('|')
-            .ok_or_else(|| unavailable("bad append reply"))?;
-        let offset = offset.parse().map_err(unavailable)?;
+        let (epoch, offset) = self.read_append_reply(&reply, sent)?;
         Ok(Publication {
             channel: channel.to_owned(),
             event: event.to_owned(),
             data,
             offset,
-            epoch: epoch.to_owned(),
+            epoch,
             ts,
         })
+    }
+
+    /// `epoch|offset|redis_now`, or `late|redis_now` from a script that came too late.
+    fn read_append_reply(&self, reply: &str, sent: i64) -> StoreResult<(String, u64)> {
+        let parts: Vec<&str> = reply.split('|').collect();
+        if let Some(redis_now) = parts.last().and_then(|n| n.parse().ok()) {
+            self.redis_clock.observed(redis_now, sent);
+        }
+        let [epoch, offset, _] = parts[..] else {
+            return Err(unavailable(
+                "Redis got the publish after its deadline; nothing was published",
+            ));
+        };
+        Ok((epoch.to_owned(), offset.parse().map_err(unavailable)?))
     }
 
     /// The publication stored under an idempotency key, waiting briefly if the first

@@ -1,0 +1,140 @@
+//! Settings precedence, defaults and the checks `Settings::load` makes.
+
+use super::*;
+use figment::Jail;
+
+#[test]
+fn defaults_match_the_contract() {
+    let s = Settings::default();
+    assert_eq!(s.bind.to_string(), "0.0.0.0:3000");
+    assert_eq!(s.database_url, "sqlite://switchyard.db");
+    assert_eq!(
+        (
+            s.max_payload_bytes,
+            s.max_connections_per_ip,
+            s.auth_grace_ms
+        ),
+        (65536, 50, 30000)
+    );
+    assert_eq!(s.rate_limits, "default");
+    assert_eq!(s.max_devices_per_user, 20);
+    assert_eq!((s.redis_timeout_ms, s.database_timeout_ms), (1_000, 2_000));
+    assert_eq!(
+        (
+            s.max_subscriptions_per_socket,
+            s.max_watched_users_per_socket
+        ),
+        (500, 1_000)
+    );
+}
+
+#[test]
+fn socket_caps_come_from_the_environment_and_are_at_least_one() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_MAX_SUBSCRIPTIONS_PER_SOCKET", "20");
+        jail.set_env("SWITCHYARD_MAX_WATCHED_USERS_PER_SOCKET", "30");
+        let s = Settings::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(
+            (
+                s.max_subscriptions_per_socket,
+                s.max_watched_users_per_socket
+            ),
+            (20, 30)
+        );
+        jail.set_env("SWITCHYARD_MAX_WATCHED_USERS_PER_SOCKET", "0");
+        assert!(Settings::load(None).is_err());
+        Ok(())
+    });
+}
+
+#[test]
+fn deadlines_come_from_the_environment_and_are_never_off() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_REDIS_TIMEOUT_MS", "250");
+        jail.set_env("SWITCHYARD_DATABASE_TIMEOUT_MS", "500");
+        let s = Settings::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(s.redis_timeout(), Duration::from_millis(250));
+        assert_eq!(s.database_timeout(), Duration::from_millis(500));
+        jail.set_env("SWITCHYARD_REDIS_TIMEOUT_MS", "0");
+        assert!(Settings::load(None).is_err());
+        Ok(())
+    });
+}
+
+#[test]
+fn environment_wins_over_the_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "s.toml",
+            "bind = \"127.0.0.1:4000\"\nmax_payload_bytes = 10\njwt_secret = \"file\"",
+        )?;
+        jail.set_env("SWITCHYARD_JWT_SECRET", "env");
+        let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
+        assert_eq!(s.bind.to_string(), "127.0.0.1:4000");
+        assert_eq!(s.max_payload_bytes, 10);
+        assert_eq!(s.jwt_secret.as_deref(), Some("env"));
+        Ok(())
+    });
+}
+
+#[test]
+fn channel_rules_come_from_the_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "s.toml",
+            "[[channel_rules]]\npattern = \"team:*\"\nallow = \"role:staff\"\n",
+        )?;
+        let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
+        assert_eq!(s.channel_rules.len(), 1);
+        assert_eq!(s.channel_rules[0].pattern.as_str(), "team:*");
+        jail.create_file(
+            "bad.toml",
+            "[[channel_rules]]\npattern = \"x:*\"\nallow = \"everyone\"\n",
+        )?;
+        assert!(Settings::load(Some(Path::new("bad.toml"))).is_err());
+        jail.create_file(
+            "typo.toml",
+            "[[channel_rules]]\npattern = \"team:{user}\"\nallow = \"any\"\n",
+        )?;
+        assert!(Settings::load(Some(Path::new("typo.toml"))).is_err());
+        Ok(())
+    });
+}
+
+#[test]
+fn telemetry_settings_come_from_the_environment() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_LOG_FORMAT", "json");
+        jail.set_env("SWITCHYARD_METRICS_BIND", "127.0.0.1:9100");
+        let s = Settings::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(
+            s.metrics_bind,
+            Some("127.0.0.1:9100".parse().expect("addr"))
+        );
+        jail.set_env("SWITCHYARD_LOG_FORMAT", "xml");
+        assert!(Settings::load(None).is_err());
+        Ok(())
+    });
+}
+
+#[test]
+fn the_device_cap_comes_from_the_environment_and_is_at_least_one() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_MAX_DEVICES_PER_USER", "5");
+        let s = Settings::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(s.max_devices_per_user, 5);
+        jail.set_env("SWITCHYARD_MAX_DEVICES_PER_USER", "0");
+        assert!(Settings::load(None).is_err());
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_value_is_an_error_not_a_default() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_MAX_PAYLOAD_BYTES", "lots");
+        assert!(Settings::load(None).is_err());
+        Ok(())
+    });
+}

@@ -1,0 +1,204 @@
+//! A TCP proxy on 127.0.0.1:0 in front of one dependency (Redis, PostgreSQL) that
+//! injects network faults while a test runs: added latency, paused or blackholed
+//! traffic, and reset connections. A node under test is pointed at [`FaultProxy::addr`]
+//! instead of the dependency; the test then breaks and heals the path at will.
+//!
+//! Faults, as an operator would meet them:
+//! - `delay(d)`: every chunk reaches the other side `d` after the proxy read it, in each
+//!   direction (a slow link, not a slow one-way pipe: throughput is not limited).
+//! - `pause()` / `resume()`: bytes stop moving and the proxy stops reading, so senders
+//!   feel back-pressure; connections stay open and everything held flows on `resume`.
+//! - `blackhole()`: a partition that drops no connection and answers nothing: the proxy
+//!   keeps reading (a sender's writes succeed) but holds every byte, and new connections
+//!   are accepted without reaching the dependency. No reset. `heal()` delivers what was
+//!   held, late, as TCP retransmission would: the case where a request its caller gave
+//!   up on still reaches the dependency.
+//! - `cut()`: every current connection is reset (RST); new ones are accepted as usual.
+//! - `heal()`: no delay, no pause, no blackhole.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// Chunks a direction holds while paused or blackholed (up to 16 KiB each): past this the
+/// proxy stops reading, as a full socket buffer would.
+const HELD_CHUNKS: usize = 1024;
+const CHUNK: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Flowing,
+    Paused,
+    Blackhole,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Faults {
+    mode: Mode,
+    delay: Duration,
+    /// Bumped by `cut()`: a connection opened under an older value is reset.
+    cuts: u64,
+}
+
+pub struct FaultProxy {
+    addr: SocketAddr,
+    faults: watch::Sender<Faults>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// A proxy in front of `upstream`, passing everything through until told otherwise.
+    pub async fn start(upstream: SocketAddr) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy address");
+        let (faults, _) = watch::channel(Faults {
+            mode: Mode::Flowing,
+            delay: Duration::ZERO,
+            cuts: 0,
+        });
+        let accept = tokio::spawn(accept_loop(listener, upstream, faults.subscribe()));
+        FaultProxy {
+            addr,
+            faults,
+            accept,
+        }
+    }
+
+    /// Where clients connect instead of the upstream.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn delay(&self, delay: Duration) {
+        self.faults.send_modify(|f| f.delay = delay);
+    }
+
+    pub fn pause(&self) {
+        self.faults.send_modify(|f| f.mode = Mode::Paused);
+    }
+
+    pub fn resume(&self) {
+        self.faults.send_modify(|f| f.mode = Mode::Flowing);
+    }
+
+    pub fn blackhole(&self) {
+        self.faults.send_modify(|f| f.mode = Mode::Blackhole);
+    }
+
+    pub fn cut(&self) {
+        self.faults.send_modify(|f| f.cuts += 1);
+    }
+
+    pub fn heal(&self) {
+        self.faults.send_modify(|f| {
+            f.mode = Mode::Flowing;
+            f.delay = Duration::ZERO;
+        });
+    }
+}
+
+impl Drop for FaultProxy {
+    /// Aborting the accept loop drops its set of connections, which resets them all.
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, upstream: SocketAddr, faults: watch::Receiver<Faults>) {
+    let mut connections = JoinSet::new();
+    while let Ok((client, _)) = listener.accept().await {
+        while connections.try_join_next().is_some() {}
+        connections.spawn(serve(client, upstream, faults.clone()));
+    }
+}
+
+/// One proxied connection, until either side closes it or a `cut()` resets it.
+async fn serve(client: TcpStream, upstream: SocketAddr, mut faults: watch::Receiver<Faults>) {
+    let born = faults.borrow().cuts;
+    let mut cut = faults.clone();
+    let cut = async move {
+        let _ = cut.wait_for(|f| f.cuts != born).await;
+    };
+    tokio::select! {
+        _ = cut => {}
+        _ = relay(client, upstream, &mut faults) => {}
+    }
+    // Both sockets have zero linger: dropping them here sends RST, not FIN.
+}
+
+async fn relay(client: TcpStream, upstream: SocketAddr, faults: &mut watch::Receiver<Faults>) {
+    // A blackholed connection is accepted and held; the upstream never hears of it.
+    if faults
+        .wait_for(|f| f.mode != Mode::Blackhole)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    for stream in [&client, &server] {
+        let _ = stream.set_zero_linger();
+        let _ = stream.set_nodelay(true);
+    }
+    let (client_read, client_write) = client.into_split();
+    let (server_read, server_write) = server.into_split();
+    tokio::join!(
+        pump(client_read, server_write, faults.clone()),
+        pump(server_read, client_write, faults.clone()),
+    );
+}
+
+/// One direction: a reader stamps each chunk with when it was read, a writer passes it on
+/// once traffic flows and the delay since that stamp has passed.
+async fn pump(from: OwnedReadHalf, mut to: OwnedWriteHalf, faults: watch::Receiver<Faults>) {
+    let (held, mut release) = mpsc::channel::<(Instant, Vec<u8>)>(HELD_CHUNKS);
+    let reader = read_chunks(from, held, faults.clone());
+    let mut faults = faults;
+    let writer = async move {
+        while let Some((read_at, bytes)) = release.recv().await {
+            let delay = match faults.wait_for(|f| f.mode == Mode::Flowing).await {
+                Ok(now) => now.delay,
+                Err(_) => return,
+            };
+            tokio::time::sleep_until(read_at + delay).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
+
+async fn read_chunks(
+    mut from: OwnedReadHalf,
+    held: mpsc::Sender<(Instant, Vec<u8>)>,
+    mut faults: watch::Receiver<Faults>,
+) {
+    let mut buf = vec![0; CHUNK];
+    loop {
+        // Paused: stop reading, so the sender's buffers fill as on a stalled link.
+        if faults.wait_for(|f| f.mode != Mode::Paused).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if held
+            .send((Instant::now(), buf[..n].to_vec()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
