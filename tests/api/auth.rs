@@ -86,15 +86,7 @@ async fn the_main_and_unknown_namespaces_are_refused() {
     }
     assert!(app.try_connect("/ws", with_auth(&token)).await.is_ok());
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let stats: serde_json::Value = reqwest::Client::new()
-        .get(app.url("/api/v1/stats"))
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
+    let stats = app.stats().await;
     assert_eq!(
         stats["namespaces"],
         json!(4),

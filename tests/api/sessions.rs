@@ -46,16 +46,7 @@ async fn alive(app: &TestApp, eio: u8, sid: &str) -> bool {
 }
 
 async fn sessions(app: &TestApp) -> u64 {
-    let stats: Value = reqwest::Client::new()
-        .get(app.url("/api/v1/stats"))
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
-    stats["sessions"].as_u64().expect("sessions")
+    app.stats().await["sessions"].as_u64().expect("sessions")
 }
 
 #[tokio::test]

@@ -163,21 +163,9 @@ async fn a_socket_holds_at_most_its_caps_and_the_rest_is_answered() {
     );
 }
 
-pub(super) async fn stats(app: &TestApp) -> Value {
-    reqwest::Client::new()
-        .get(app.url("/api/v1/stats"))
-        .bearer_auth(app.admin_token())
-        .send()
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("stats body")
-}
-
 /// The socket's rooms on `/realtime` and the presence memberships of this node.
 async fn footprint(app: &TestApp) -> (Value, Value) {
-    let s = stats(app).await;
+    let s = app.stats().await;
     (s["rooms"]["/realtime"].clone(), s["subscriptions"].clone())
 }
 

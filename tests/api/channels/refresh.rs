@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{QUIET, stats, subscribe, with_token};
+use super::{QUIET, subscribe, with_token};
 use crate::realtime::publish;
 use crate::support::{Db, SioClient, TestApp};
 
@@ -94,7 +94,7 @@ async fn caps_and_refresh_hold_in_cluster_mode() {
     let ack = subscribe(&dora, &["team:7:chat", "public:1", "public:2"]).await;
     assert_eq!(ack["subscribed"], json!(["team:7:chat", "public:1"]));
     assert_eq!(ack["denied"][0]["code"], json!("invalid_payload"));
-    assert_eq!(stats(&b).await["subscriptions"], json!(3));
+    assert_eq!(b.stats().await["subscriptions"], json!(3));
     refresh(&dora, b.token_with(json!({ "sub": "dora" }))).await;
     assert_eq!(
         unsubscribed(&mut dora).await,
@@ -107,8 +107,8 @@ async fn caps_and_refresh_hold_in_cluster_mode() {
     dora.expect_none("event", QUIET).await;
     dora.disconnect();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while stats(&b).await["subscriptions"] != json!(0) && tokio::time::Instant::now() < deadline {
+    while b.stats().await["subscriptions"] != json!(0) && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(stats(&b).await["subscriptions"], json!(0));
+    assert_eq!(b.stats().await["subscriptions"], json!(0));
 }

@@ -140,6 +140,19 @@ impl TestApp {
         self.token_with(json!({ "sub": sub }))
     }
 
+    /// `GET /api/v1/stats` of this node, as an admin.
+    pub async fn stats(&self) -> Value {
+        reqwest::Client::new()
+            .get(self.url("/api/v1/stats"))
+            .bearer_auth(self.admin_token())
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats body")
+    }
+
     pub fn admin_token(&self) -> String {
         self.token_with(json!({ "sub": "root", "roles": ["admin"] }))
     }
