@@ -38,10 +38,6 @@ pub enum AuthError {
     /// The client's IP, or the node, has as many connections as allowed.
     #[error("too_many_connections")]
     TooManyConnections,
-    /// A dependency the connect needs did not answer within its deadline (PROTOCOL §1):
-    /// the client is told so and retries, rather than wait on an outage.
-    #[error("unavailable")]
-    Unavailable,
 }
 
 impl AuthError {
@@ -53,7 +49,6 @@ impl AuthError {
             Self::Expired => "token_expired",
             Self::RateLimited => "rate_limited",
             Self::TooManyConnections => "too_many_connections",
-            Self::Unavailable => "unavailable",
         };
         metrics::counter!(AUTH_FAILURES_TOTAL, "code" => code, "transport" => transport)
             .increment(1);
