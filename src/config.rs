@@ -31,6 +31,10 @@ pub struct Settings {
     /// Milliseconds a Redis command, script or subscription may take before its caller
     /// gets `unavailable` (or degraded advisory state) instead of waiting on.
     pub redis_timeout_ms: u64,
+    /// Milliseconds a cross-node adapter request (an ack request, a socket lookup, a
+    /// cluster-wide disconnect) waits for other nodes' answers; an ack request waits this
+    /// plus its own ack window, so a slow Redis does not cost the acks of other nodes.
+    pub adapter_request_timeout_ms: u64,
     /// Milliseconds a database call (pool acquire plus its statements) may take; also
     /// PostgreSQL's `statement_timeout` and SQLite's busy timeout.
     pub database_timeout_ms: u64,
@@ -124,6 +128,7 @@ impl Default for Settings {
             redis_url: None,
             redis_prefix: "switchyard".into(),
             redis_timeout_ms: 1_000,
+            adapter_request_timeout_ms: 10_000,
             database_timeout_ms: 2_000,
             jwt_secret: None,
             jwks_url: None,
@@ -189,6 +194,10 @@ impl Settings {
             "redis_timeout_ms and database_timeout_ms must be above 0: every call has a deadline"
         );
         anyhow::ensure!(
+            settings.adapter_request_timeout_ms >= 2 * settings.redis_timeout_ms,
+            "adapter_request_timeout_ms must be at least twice redis_timeout_ms: a request and its answers each cross Redis"
+        );
+        anyhow::ensure!(
             settings.presence_idle_secs > 0
                 && settings.presence_idle_secs < settings.presence_away_secs,
             "presence_idle_secs must be above 0 and below presence_away_secs"
@@ -237,6 +246,10 @@ impl Settings {
     /// `http://` JWKS from other hosts) is allowed.
     pub fn is_development(&self) -> bool {
         self.env.eq_ignore_ascii_case("development")
+    }
+
+    pub fn adapter_request_timeout(&self) -> Duration {
+        Duration::from_millis(self.adapter_request_timeout_ms)
     }
 
     pub fn redis_timeout(&self) -> Duration {

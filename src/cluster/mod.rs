@@ -1,6 +1,8 @@
 //! State shared by the sockets of a gateway: channel history and presence. One node keeps
 //! it in memory; in cluster mode it lives in Redis behind the same ports.
 
+pub mod fallback;
+pub mod link;
 pub mod memory;
 pub mod redis;
 pub mod redis_blocks;
@@ -9,6 +11,7 @@ pub mod redis_feed;
 pub mod redis_history;
 pub mod redis_presence;
 pub mod redis_typing;
+pub mod resync;
 
 #[cfg(test)]
 pub mod presence_contract;
@@ -19,21 +22,20 @@ pub mod typing_contract;
 /// prefix of the test's own, so tests running at once never share keys.
 #[cfg(test)]
 pub async fn test_redis() -> (fred::prelude::Client, String) {
+    let (redis, prefix) = test_redis_health().await;
+    (redis.client(), prefix)
+}
+
+/// As [`test_redis`], the connection with its link.
+#[cfg(test)]
+pub async fn test_redis_health() -> (redis::RedisHealth, String) {
     let url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let redis = redis::RedisHealth::connect(&url, std::time::Duration::from_secs(1))
         .await
         .expect("Redis on 127.0.0.1:6379 (scripts/services starts it)");
     let prefix = format!("sy-test-{}", uuid::Uuid::new_v4().simple());
-    (redis.client(), prefix)
-}
-
-/// Advisory state (presence, typing) answers as if empty while Redis is unreachable:
-/// the failure is logged and counted, and the caller goes on.
-fn degraded<T: Default>(area: &'static str, what: &str, err: fred::error::Error) -> T {
-    tracing::warn!(error = %err, "{area} in Redis: {what} failed");
-    redis_error(area);
-    T::default()
+    (redis, prefix)
 }
 
 /// Counts a failed Redis call; `area` is one of `metrics::REDIS_AREAS`.

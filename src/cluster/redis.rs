@@ -10,6 +10,8 @@ use fred::types::RespVersion;
 use socketioxide_redis::drivers::fred::FredDriver;
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 
+use super::link::RedisLink;
+
 /// Retry forever, from 100 ms up to 5 s between attempts: a node outlives Redis outages.
 fn policy() -> ReconnectPolicy {
     ReconnectPolicy::new_exponential(0, 100, 5_000, 2)
@@ -48,11 +50,13 @@ fn subscriber_builder(url: &str, deadline: Duration) -> anyhow::Result<Builder> 
 /// [`SUBSCRIBER_BACKLOG`] loses publications.
 pub async fn feed_subscriber(
     url: &str,
+    link: &RedisLink,
     deadline: Duration,
 ) -> anyhow::Result<fred::clients::SubscriberClient> {
     let client = subscriber_builder(url, deadline)?
         .build_subscriber_client()
         .context("building the feed subscriber")?;
+    link.watch_reconnects(client.reconnect_rx(), "feed");
     client
         .init()
         .await
@@ -118,11 +122,12 @@ where
     }
 }
 
-/// A connection used only to answer "is Redis reachable" for readiness.
+/// The shared connection, its deadline, and whether Redis is reachable through it.
 #[derive(Clone)]
 pub struct RedisHealth {
     client: fred::clients::Client,
     deadline: Duration,
+    link: RedisLink,
 }
 
 impl RedisHealth {
@@ -132,47 +137,68 @@ impl RedisHealth {
         let client = builder(url, deadline)?
             .build()
             .context("building the Redis client")?;
+        let link = RedisLink::default();
+        link.watch_reconnects(client.reconnect_rx(), "shared");
         client.init().await.context("connecting to Redis")?;
-        Ok(Self { client, deadline })
+        Ok(Self {
+            client,
+            deadline,
+            link,
+        })
+    }
+
+    /// Whether Redis is reachable, as the probe and failed calls tell.
+    pub fn link(&self) -> RedisLink {
+        self.link.clone()
+    }
+
+    pub fn deadline(&self) -> Duration {
+        self.deadline
+    }
+
+    /// Keeps [`Self::link`] current until aborted.
+    pub fn spawn_probe(&self) -> tokio::task::JoinHandle<()> {
+        self.link.spawn_probe(self.client.clone(), self.deadline)
     }
 
     /// The connection, for other shared state (channel history).
     pub fn client(&self) -> fred::clients::Client {
         self.client.clone()
     }
-
-    pub async fn ping(&self) -> Result<(), String> {
-        let ping = self.client.ping::<String>(None);
-        match tokio::time::timeout(self.deadline, ping).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(err.to_string()),
-            Err(_) => Err("timed out".into()),
-        }
-    }
 }
 
 /// The fred pub/sub driver, made to never hold up this node's own sockets: socketioxide's
 /// Redis adapter publishes to Redis before it delivers locally and gives up on the local
-/// delivery when publishing fails, so while Redis is down a publish is given up after a
-/// short wait and reported done. Other nodes miss what is sent during the outage (stored
-/// messages are recovered with `message:sync`, publications with `since`); this node's
-/// sockets miss nothing, and cross-node delivery resumes once fred has reconnected and
-/// re-subscribed.
+/// delivery when publishing fails, so a publish that fails (at once while Redis is known
+/// to be away, else within the Redis deadline) is reported done. Other nodes miss what is
+/// sent meanwhile, and are told to resync when Redis returns (`cluster::resync`); this
+/// node's sockets miss nothing.
 #[derive(Clone)]
 pub struct ResilientDriver {
     inner: FredDriver,
+    link: RedisLink,
+    /// A working but slow Redis is waited for this long (the Redis deadline): giving up
+    /// sooner would lose every cross-node ack request and answer on a slow link.
+    wait: Duration,
 }
 
-/// How long a publish may wait for Redis before local delivery goes ahead without it.
-const PUBLISH_WAIT: Duration = Duration::from_millis(250);
-
 impl ResilientDriver {
-    pub async fn connect(url: &str, deadline: Duration) -> anyhow::Result<Self> {
-        let client = subscriber(url, deadline).await?;
+    /// The adapter's own subscriber connection; `redis` is the shared connection whose
+    /// link says whether Redis is reachable.
+    pub async fn connect(url: &str, redis: &RedisHealth) -> anyhow::Result<Self> {
+        let client = subscriber(url, redis.deadline()).await?;
+        // Listening before the first connect, which fred reports too.
+        redis
+            .link()
+            .watch_reconnects(client.reconnect_rx(), "adapter");
         let inner = FredDriver::new(client)
             .await
             .context("connecting the Redis subscriber")?;
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            link: redis.link(),
+            wait: redis.deadline(),
+        })
     }
 }
 
@@ -180,16 +206,23 @@ impl Driver for ResilientDriver {
     type Error = <FredDriver as Driver>::Error;
 
     async fn publish(&self, chan: String, val: Vec<u8>) -> Result<(), Self::Error> {
-        match tokio::time::timeout(PUBLISH_WAIT, self.inner.publish(chan, val)).await {
+        if !self.link.is_up() {
+            super::redis_error("adapter");
+            return Ok(());
+        }
+        match tokio::time::timeout(self.wait, self.inner.publish(chan, val)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(err)) => {
-                super::redis_error("adapter");
                 tracing::warn!(error = %err, "Redis publish failed; delivering on this node only");
+                super::redis_error("adapter");
+                // A publish is refused only for its connection, never for its content.
+                self.link.mark_down(&err.to_string());
                 Ok(())
             }
             Err(_) => {
-                super::redis_error("adapter");
                 tracing::warn!("Redis publish timed out; delivering on this node only");
+                super::redis_error("adapter");
+                self.link.mark_down("adapter publish timed out");
                 Ok(())
             }
         }
@@ -210,7 +243,10 @@ impl Driver for ResilientDriver {
     /// Unknown while Redis is down: count only this node, so acks and socket lookups wait
     /// for no remote answers.
     async fn num_serv(&self, chan: &str) -> Result<u16, Self::Error> {
-        match tokio::time::timeout(PUBLISH_WAIT, self.inner.num_serv(chan)).await {
+        if !self.link.is_up() {
+            return Ok(1);
+        }
+        match tokio::time::timeout(self.wait, self.inner.num_serv(chan)).await {
             Ok(Ok(count)) => Ok(count),
             _ => Ok(1),
         }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::link::RedisLink;
 use async_trait::async_trait;
 use fred::prelude::{Client, Expiration, KeysInterface};
 use switchyard_namespaces::ports::UserBlocks;
@@ -10,12 +11,14 @@ use switchyard_namespaces::ports::UserBlocks;
 pub struct RedisBlocks {
     client: Client,
     prefix: String,
+    link: RedisLink,
 }
 
 impl RedisBlocks {
-    pub fn new(client: Client, prefix: &str) -> Self {
+    pub fn new(client: Client, prefix: &str, link: RedisLink) -> Self {
         Self {
             client,
+            link,
             prefix: format!("{prefix}:block"),
         }
     }
@@ -40,7 +43,7 @@ impl UserBlocks for RedisBlocks {
             )
             .await;
         if let Err(err) = set {
-            super::degraded::<()>("blocks", "blocking a user", err);
+            self.link.degraded::<()>("blocks", "blocking a user", err);
         }
     }
 
@@ -49,7 +52,7 @@ impl UserBlocks for RedisBlocks {
             Ok(ms) if ms > 0 => Some(Duration::from_millis(ms as u64)),
             Ok(_) => None,
             // Unknown while Redis is down: let the user in rather than lock everyone out.
-            Err(err) => super::degraded("blocks", "reading a block", err),
+            Err(err) => self.link.degraded("blocks", "reading a block", err),
         }
     }
 }
@@ -61,7 +64,7 @@ mod tests {
 
     async fn redis_blocks() -> RedisBlocks {
         let (client, prefix) = crate::cluster::test_redis().await;
-        RedisBlocks::new(client, &prefix)
+        RedisBlocks::new(client, &prefix, RedisLink::default())
     }
 
     async fn blocks_expire(blocks: &dyn UserBlocks) {

@@ -18,8 +18,10 @@ use switchyard_namespaces::ports::{Publication, PublicationSink};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::oneshot;
 
+use super::link::RedisLink;
 use super::redis::feed_subscriber;
 use super::redis_history::Entry;
+use super::resync::{Reason, ResyncRequests};
 
 /// How long a `subscribe` with `since` waits for its marker to come back.
 pub const MARKER_WAIT: Duration = Duration::from_secs(2);
@@ -32,11 +34,13 @@ struct FeedPublication {
     entry: Entry,
 }
 
-/// One message of the feed: a publication, or a marker with the channel's last offset.
+/// One message of the feed: a publication, a marker with the channel's last offset, or a
+/// node asking the others to resync (`cluster::resync`).
 #[derive(Deserialize)]
 struct FeedMessage {
     p: Option<FeedPublication>,
     m: Option<String>,
+    r: Option<String>,
 }
 
 type Join = Box<dyn FnOnce() + Send>;
@@ -46,6 +50,8 @@ pub struct Feed {
     pub channel: String,
     pending: Mutex<HashMap<String, (Join, oneshot::Sender<()>)>>,
     sink: OnceLock<Arc<dyn PublicationSink>>,
+    /// This node's id, and where other nodes' resync requests go.
+    resync: OnceLock<(String, ResyncRequests)>,
 }
 
 impl Feed {
@@ -54,6 +60,14 @@ impl Feed {
             channel: format!("{prefix}:feed"),
             pending: Mutex::default(),
             sink: OnceLock::new(),
+            resync: OnceLock::new(),
+        }
+    }
+
+    /// Set once the node can resync; `node_id`'s own requests are not its peers'.
+    pub fn set_resync(&self, node_id: String, requests: ResyncRequests) {
+        if self.resync.set((node_id, requests)).is_err() {
+            tracing::warn!("feed resync set twice; keeping the first");
         }
     }
 
@@ -81,8 +95,15 @@ impl Feed {
     }
 
     /// Subscribes to the feed and reads it until the process ends.
-    pub async fn start(self: &Arc<Self>, url: &str, deadline: Duration) -> anyhow::Result<()> {
-        let client = feed_subscriber(url, deadline).await?;
+    /// A reconnect of the subscriber or a reader that fell behind loses publications:
+    /// `link` hears of both, so that sockets are told to resync.
+    pub async fn start(
+        self: &Arc<Self>,
+        url: &str,
+        link: RedisLink,
+        deadline: Duration,
+    ) -> anyhow::Result<()> {
+        let client = feed_subscriber(url, &link, deadline).await?;
         let messages = client.message_rx();
         client
             .subscribe(self.channel.clone())
@@ -92,7 +113,7 @@ impl Feed {
             client.clone(),
             self.channel.clone(),
         ));
-        tokio::spawn(self.clone().read(client, messages));
+        tokio::spawn(self.clone().read(client, messages, link));
         Ok(())
     }
 
@@ -100,6 +121,7 @@ impl Feed {
         self: Arc<Self>,
         _client: SubscriberClient,
         mut messages: tokio::sync::broadcast::Receiver<fred::types::Message>,
+        link: RedisLink,
     ) {
         loop {
             match messages.recv().await {
@@ -112,6 +134,7 @@ impl Feed {
                     tracing::error!(missed, "publication feed fell behind; publications lost");
                     metrics::counter!(switchyard_namespaces::metrics::FEED_LAGGED_TOTAL)
                         .increment(missed);
+                    link.came_back();
                 }
                 Err(RecvError::Closed) => return,
             }
@@ -123,6 +146,13 @@ impl Feed {
             tracing::warn!("unreadable message on the publication feed");
             return;
         };
+        if let Some(node) = message.r {
+            match self.resync.get() {
+                Some((me, requests)) if *me != node => requests.request(Reason::Peer),
+                _ => {}
+            }
+            return;
+        }
         if let Some(id) = message.m {
             // Markers of other nodes are not waited for here.
             if let Some((join, done)) = self.pending().remove(&id) {

@@ -2,6 +2,7 @@
 //! latest `typing:start`, so every node agrees who is typing. The key also expires by
 //! itself shortly after the typing timeout, should the node that set it die.
 
+use super::link::RedisLink;
 use async_trait::async_trait;
 use fred::prelude::{Client, Expiration, KeysInterface, LuaInterface, SetOptions};
 use fred::types::Value;
@@ -16,12 +17,14 @@ return 0
 pub struct RedisTyping {
     client: Client,
     prefix: String,
+    link: RedisLink,
 }
 
 impl RedisTyping {
-    pub fn new(client: Client, prefix: &str) -> Self {
+    pub fn new(client: Client, prefix: &str, link: RedisLink) -> Self {
         Self {
             client,
+            link,
             prefix: format!("{prefix}:typing"),
         }
     }
@@ -29,10 +32,10 @@ impl RedisTyping {
     fn key(&self, conversation_id: &str, user_id: &str) -> String {
         format!("{}:{{{conversation_id}}}:{user_id}", self.prefix)
     }
-}
 
-fn degraded<T: Default>(what: &str, err: fred::error::Error) -> T {
-    super::degraded("typing", what, err)
+    fn degraded<T: Default>(&self, what: &str, err: fred::error::Error) -> T {
+        self.link.degraded("typing", what, err)
+    }
 }
 
 #[async_trait]
@@ -58,7 +61,7 @@ impl TypingState for RedisTyping {
             },
             // Unknown: tell others, as one node would; the timer still ends it.
             Err(err) => {
-                degraded::<()>("starting", err);
+                self.degraded::<()>("starting", err);
                 Started {
                     is_new: true,
                     generation,
@@ -75,7 +78,7 @@ impl TypingState for RedisTyping {
             .await
         {
             Ok(deleted) => deleted == 1,
-            Err(err) => degraded("stopping", err),
+            Err(err) => self.degraded("stopping", err),
         }
     }
 
@@ -88,7 +91,7 @@ impl TypingState for RedisTyping {
             .await
         {
             Ok(deleted) => deleted.as_i64() == Some(1),
-            Err(err) => degraded("expiring", err),
+            Err(err) => self.degraded("expiring", err),
         }
     }
 }
@@ -99,7 +102,7 @@ mod tests {
 
     async fn fresh() -> RedisTyping {
         let (client, prefix) = crate::cluster::test_redis().await;
-        RedisTyping::new(client, &prefix)
+        RedisTyping::new(client, &prefix, RedisLink::default())
     }
 
     crate::typing_contract!(fresh);
@@ -107,7 +110,11 @@ mod tests {
     #[tokio::test]
     async fn two_nodes_share_one_typist() {
         let a = fresh().await;
-        let b = RedisTyping::new(a.client.clone(), a.prefix.trim_end_matches(":typing"));
+        let b = RedisTyping::new(
+            a.client.clone(),
+            a.prefix.trim_end_matches(":typing"),
+            RedisLink::default(),
+        );
         assert!(a.start("c", "u").await.is_new);
         assert!(!b.start("c", "u").await.is_new, "typing on a second device");
         assert!(b.stop("c", "u").await);

@@ -83,9 +83,9 @@ async fn presence_of(
     Path(user_id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     caller.require_any(&["service"])?;
-    Ok(Json(
-        json!({ "users": state.realtime.presence().views(&[user_id]).await }),
-    ))
+    let presence = state.realtime.presence();
+    let users = presence.views(&[user_id]).await;
+    Ok(Json(presence.answer(json!({ "users": users }))))
 }
 
 async fn presence_query(
@@ -94,9 +94,9 @@ async fn presence_query(
     JsonBody(req): JsonBody<PresenceUsers>,
 ) -> Result<Json<Value>, AppError> {
     caller.require_any(&["service"])?;
-    Ok(Json(
-        json!({ "users": state.realtime.presence().views(&req.user_ids.0).await }),
-    ))
+    let presence = state.realtime.presence();
+    let users = presence.views(&req.user_ids.0).await;
+    Ok(Json(presence.answer(json!({ "users": users }))))
 }
 
 /// Connections and rooms per namespace on this node, the `/realtime` subscriptions its

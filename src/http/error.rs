@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::FromRequest;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -52,6 +52,9 @@ impl AppError {
     }
 }
 
+/// `Retry-After` of a 503: about the time a Redis or database blip takes to heal.
+const UNAVAILABLE_RETRY_SECS: &str = "2";
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -63,11 +66,17 @@ impl IntoResponse for AppError {
             Self::Unauthorized(_) => "a valid bearer token is required".to_owned(),
             other => other.to_string(),
         };
-        (
-            status,
-            Json(json!({ "error": { "code": code, "message": message } })),
-        )
-            .into_response()
+        let body = Json(json!({ "error": { "code": code, "message": message } }));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // A dependency is away: retrying at once would only add load.
+            return (
+                status,
+                [(header::RETRY_AFTER, UNAVAILABLE_RETRY_SECS)],
+                body,
+            )
+                .into_response();
+        }
+        (status, body).into_response()
     }
 }
 

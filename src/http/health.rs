@@ -49,7 +49,10 @@ async fn live() -> Json<Value> {
 }
 
 /// Ready when the database answers and the node is not draining; a node that cannot store
-/// or is shutting down must not take new traffic.
+/// or is shutting down must not take new traffic. Redis is shared by every node: were it
+/// part of readiness, its outage would take every pod out of the Service at once, while a
+/// node without it still serves in degraded mode. Its state is reported, not judged (and
+/// is the `switchyard_redis_up` gauge).
 async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
     if state.drain.is_draining() {
         return Err(AppError::Unavailable("draining".into()));
@@ -58,16 +61,10 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
         tracing::warn!(error = %err, "readiness: database unreachable");
         AppError::Unavailable("database unreachable".into())
     })?;
-    if let Some(redis) = &state.redis {
-        redis.ping().await.map_err(|err| {
-            tracing::warn!(error = %err, "readiness: Redis unreachable");
-            AppError::Unavailable("Redis unreachable".into())
-        })?;
-    }
-    let redis = if state.redis.is_some() {
-        "ok"
-    } else {
-        "not used"
+    let redis = match &state.redis {
+        None => "not used",
+        Some(redis) if redis.link().is_up() => "ok",
+        Some(_) => "degraded",
     };
     Ok(Json(
         json!({ "status": "ready", "database": "ok", "redis": redis }),

@@ -19,6 +19,7 @@ use switchyard_namespaces::ws::{WsConfig, WsState};
 use tokio::net::TcpListener;
 
 use crate::auth::{ExpiryClock, RateLimiting, TokenVerifier};
+use crate::cluster::fallback::{FallbackBlocks, FallbackPresence, FallbackTyping};
 use crate::cluster::memory::{MemoryBlocks, MemoryHistory, MemoryPresence, TypingTracker};
 use crate::cluster::redis::RedisHealth;
 use crate::cluster::redis_blocks::RedisBlocks;
@@ -26,6 +27,7 @@ use crate::cluster::redis_feed::Feed;
 use crate::cluster::redis_history::RedisHistory;
 use crate::cluster::redis_presence::{PresenceTtl, RedisPresence};
 use crate::cluster::redis_typing::RedisTyping;
+use crate::cluster::resync::Resync;
 use crate::config::Settings;
 use crate::connections::{ConnectionCaps, TrustedProxies};
 use crate::gateway::Gateway;
@@ -53,7 +55,9 @@ pub struct Application {
     db: Database,
     presence: Presence,
     /// Cluster mode: this node's presence entries in Redis, refreshed while it lives.
-    shared_presence: Option<Arc<RedisPresence>>,
+    shared_presence: Option<Arc<FallbackPresence>>,
+    /// Cluster mode: the Redis probe and the resync after an outage.
+    cluster_tasks: Vec<tokio::task::JoinHandle<()>>,
     guard: Arc<Guard>,
     event_rate: Arc<EventRate>,
     push: Option<PushWorker>,
@@ -78,9 +82,9 @@ impl Application {
         let (registry, shared_presence) =
             presence_registry(settings, clock.clone(), redis.as_ref());
         let presence = Presence::new(registry, clock.clone(), presence_config(settings));
-        let feed = match &settings.redis_url {
-            Some(url) => Some(start_feed(settings, url).await?),
-            None => None,
+        let feed = match (&settings.redis_url, &redis) {
+            (Some(url), Some(redis)) => Some(start_feed(settings, url, redis).await?),
+            _ => None,
         };
         let realtime = realtime_state(
             settings,
@@ -127,8 +131,12 @@ impl Application {
         };
         let mounted = sockets::mount(settings, verifier.clone(), states, redis).await?;
         presence.set_sink(mounted.presence_sink);
-        if let Some(feed) = feed {
+        let mut cluster_tasks = Vec::new();
+        if let (Some(feed), Some(redis), Some(shared)) =
+            (feed, &mounted.redis, shared_presence.clone())
+        {
             feed.set_sink(mounted.publication_sink);
+            cluster_tasks = degraded_mode(settings, redis, shared, &feed, mounted.gateway.clone());
         }
         let event_rate = Arc::new(EventRate::default());
         let state = AppState {
@@ -141,7 +149,7 @@ impl Application {
             event_rate: event_rate.clone(),
             caps,
             drain: drain.clone(),
-            node_id: node_id(),
+            node_id: NODE_ID.clone(),
             max_body_bytes: settings.max_payload_bytes,
         };
         // The Socket.IO layer wraps the merged router, or `/socket.io/` would answer 404;
@@ -171,6 +179,7 @@ impl Application {
             db,
             presence,
             shared_presence,
+            cluster_tasks,
             guard,
             event_rate,
             push,
@@ -228,6 +237,7 @@ impl Application {
             db,
             presence,
             shared_presence,
+            cluster_tasks,
             guard,
             event_rate,
             push,
@@ -242,6 +252,7 @@ impl Application {
         background.extend(metrics_listener.map(http::serve_metrics));
         background.extend(push.map(|worker| tokio::spawn(worker.run())));
         background.extend(shared_presence.map(|registry| registry.spawn_refresher()));
+        background.extend(cluster_tasks);
         background.push(tokio::spawn(forget_idle_clients(guard)));
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
@@ -287,9 +298,34 @@ async fn push_worker(
 }
 
 /// This process among a cluster's nodes: host name (the pod name on Kubernetes) and pid.
-fn node_id() -> String {
+static NODE_ID: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
     format!("{host}:{}", std::process::id())
+});
+
+/// Cluster mode: the probe that tells whether Redis is reachable, and the resync that
+/// follows its return (`cluster::resync`).
+fn degraded_mode(
+    settings: &Settings,
+    redis: &RedisHealth,
+    presence: Arc<FallbackPresence>,
+    feed: &Feed,
+    gateway: Arc<dyn Gateway>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    // Tests run several nodes in one process.
+    let node_id = format!("{}:{}", *NODE_ID, uuid::Uuid::new_v4().simple());
+    let resync = Resync {
+        gateway,
+        link: redis.link(),
+        presence,
+        client: redis.client(),
+        feed_channel: feed.channel.clone(),
+        node_id: node_id.clone(),
+        spread: Duration::from_millis(settings.drain_reconnect_spread_ms),
+    };
+    let (requests, resyncing) = resync.spawn();
+    feed.set_resync(node_id, requests);
+    vec![redis.spawn_probe(), resyncing]
 }
 
 fn presence_ttl(settings: &Settings) -> PresenceTtl {
@@ -313,7 +349,7 @@ fn presence_registry(
     settings: &Settings,
     clock: Arc<dyn Clock>,
     redis: Option<&RedisHealth>,
-) -> (Arc<dyn PresenceRegistry>, Option<Arc<RedisPresence>>) {
+) -> (Arc<dyn PresenceRegistry>, Option<Arc<FallbackPresence>>) {
     match redis {
         Some(redis) => {
             let shared = Arc::new(RedisPresence::new(
@@ -321,7 +357,9 @@ fn presence_registry(
                 &settings.redis_prefix,
                 presence_ttl(settings),
                 clock,
+                redis.link(),
             ));
+            let shared = Arc::new(FallbackPresence::new(shared, redis.link()));
             (shared.clone(), Some(shared))
         }
         None => (Arc::new(MemoryPresence::default()), None),
@@ -336,7 +374,10 @@ fn rate_limiting(settings: &Settings, redis: Option<&RedisHealth>) -> RateLimiti
         return RateLimiting(None);
     }
     let blocks: Arc<dyn UserBlocks> = match redis {
-        Some(redis) => Arc::new(RedisBlocks::new(redis.client(), &settings.redis_prefix)),
+        Some(redis) => Arc::new(FallbackBlocks::new(
+            RedisBlocks::new(redis.client(), &settings.redis_prefix, redis.link()),
+            redis.link(),
+        )),
         None => Arc::new(MemoryBlocks::default()),
     };
     let config = LimitsConfig {
@@ -379,7 +420,10 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 /// Who is typing: in Redis for a cluster, in memory for one node.
 fn typing_state(settings: &Settings, redis: Option<&RedisHealth>) -> Arc<dyn TypingState> {
     match redis {
-        Some(redis) => Arc::new(RedisTyping::new(redis.client(), &settings.redis_prefix)),
+        Some(redis) => Arc::new(FallbackTyping::new(
+            RedisTyping::new(redis.client(), &settings.redis_prefix, redis.link()),
+            redis.link(),
+        )),
         None => Arc::new(TypingTracker::default()),
     }
 }
@@ -403,9 +447,13 @@ fn ws_config(settings: &Settings) -> WsConfig {
 
 /// The cluster's publication feed, read from now on; publications reach this node's
 /// sockets once `/realtime` is its sink.
-async fn start_feed(settings: &Settings, url: &str) -> anyhow::Result<Arc<Feed>> {
+async fn start_feed(
+    settings: &Settings,
+    url: &str,
+    redis: &RedisHealth,
+) -> anyhow::Result<Arc<Feed>> {
     let feed = Arc::new(Feed::new(&settings.redis_prefix));
-    feed.start(url, settings.redis_timeout()).await?;
+    feed.start(url, redis.link(), redis.deadline()).await?;
     Ok(feed)
 }
 
@@ -424,13 +472,12 @@ fn realtime_state(
     let (history, feed): (Arc<dyn ChannelHistory>, Option<Arc<dyn LiveFeed>>) = match redis {
         Some((redis, feed)) => {
             let shared = Arc::new(RedisHistory::new(
-                redis.client(),
+                redis,
                 &settings.redis_prefix,
                 size,
                 ttl,
                 clock.clone(),
                 feed,
-                settings.redis_timeout(),
             ));
             (shared.clone(), Some(shared))
         }

@@ -70,9 +70,10 @@ pub async fn mount(
     let builder = configured(settings, verifier, states);
     match (&settings.redis_url, redis) {
         (Some(url), Some(health)) => {
-            let driver = ResilientDriver::connect(url, settings.redis_timeout()).await?;
+            let driver = ResilientDriver::connect(url, &health).await?;
             let config = RedisAdapterConfig {
                 prefix: settings.redis_prefix.clone().into(),
+                request_timeout: settings.adapter_request_timeout(),
                 // Per namespace, between the subscriber and the adapter; the default (1024)
                 // drops messages in a reconnect storm.
                 stream_buffer: 1 << 14,

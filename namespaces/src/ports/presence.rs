@@ -112,4 +112,10 @@ pub trait PresenceRegistry: Send + Sync + 'static {
     /// Drops users offline since before `before` (ms). Keeps memory bounded by recent
     /// users, at the price of their `lastSeen`. A store with expiring keys does nothing.
     async fn forget_offline_before(&self, before: i64);
+
+    /// True while this registry answers from one node's own view (a cluster without
+    /// Redis): other nodes' users look offline, and answers say so.
+    fn degraded(&self) -> bool {
+        false
+    }
 }

@@ -232,6 +232,17 @@ impl Presence {
         }
     }
 
+    /// An answer about presence, with `degraded: true` while it comes from this node's
+    /// own view alone (a cluster node without Redis: users of other nodes look offline).
+    pub fn answer(&self, mut ack: serde_json::Value) -> serde_json::Value {
+        if self.inner.registry.degraded()
+            && let Some(fields) = ack.as_object_mut()
+        {
+            fields.insert("degraded".into(), serde_json::Value::Bool(true));
+        }
+        ack
+    }
+
     /// What others see of `user_ids`, unknown users as offline.
     pub async fn views(&self, user_ids: &[String]) -> Vec<PresenceView> {
         let now = self.now();

@@ -49,7 +49,8 @@ async fn on_presence_get<A: Adapter>(
     req: Incoming<A>,
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
-        Ok(json!({ "users": st.presence().views(&body.user_ids.0).await }))
+        let users = st.presence().views(&body.user_ids.0).await;
+        Ok(st.presence().answer(json!({ "users": users })))
     })
     .await;
 }
@@ -90,7 +91,7 @@ async fn on_presence_watch<A: Adapter>(
         if !denied.is_empty() {
             ack["denied"] = json!(denied);
         }
-        Ok(ack)
+        Ok(st.presence().answer(ack))
     })
     .await;
 }
@@ -143,7 +144,7 @@ async fn on_presence_members<A: Adapter>(
             })
             .map(|view| json!({ "userId": view.user_id, "status": view.status }))
             .collect();
-        Ok(json!({ "members": members }))
+        Ok(st.presence().answer(json!({ "members": members })))
     })
     .await;
 }

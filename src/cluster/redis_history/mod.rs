@@ -14,6 +14,8 @@ use switchyard_namespaces::ports::{
     ChannelHistory, Clock, LiveFeed, Publication, Recovery, StoreError, StoreResult,
 };
 
+use super::link::RedisLink;
+use super::redis::RedisHealth;
 use super::redis_clock::RedisClock;
 use super::redis_feed::{Feed, MARKER_WAIT};
 
@@ -54,6 +56,7 @@ pub struct RedisHistory {
     /// `redis_timeout_ms`: how long a publish's caller waits for its script.
     deadline: Duration,
     redis_clock: RedisClock,
+    link: RedisLink,
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
@@ -63,23 +66,33 @@ fn unavailable(err: impl std::fmt::Display) -> StoreError {
 
 impl RedisHistory {
     pub fn new(
-        client: Client,
+        redis: &RedisHealth,
         prefix: &str,
         size: usize,
         ttl: Duration,
         clock: std::sync::Arc<dyn Clock>,
         feed: Arc<Feed>,
-        deadline: Duration,
     ) -> Self {
         Self {
-            client,
+            client: redis.client(),
+            link: redis.link(),
+            deadline: redis.deadline(),
             prefix: prefix.to_owned(),
             size,
             ttl,
             clock,
             feed,
-            deadline,
             redis_clock: RedisClock::default(),
+        }
+    }
+
+    /// While Redis is known to be away a publish or a recovery is refused at once: it
+    /// would only wait out its deadline.
+    fn reachable(&self) -> StoreResult<()> {
+        if self.link.is_up() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable("Redis unreachable".into()))
         }
     }
 
@@ -182,6 +195,7 @@ impl ChannelHistory for RedisHistory {
         ts: i64,
         idempotency_key: Option<&str>,
     ) -> StoreResult<(Publication, bool)> {
+        self.reachable()?;
         let Some(key) = idempotency_key else {
             return Ok((self.append_now(channel, event, data, ts).await?, true));
         };
@@ -225,6 +239,7 @@ impl ChannelHistory for RedisHistory {
 
     #[tracing::instrument(skip_all, name = "redis.history.since")]
     async fn since(&self, channel: &str, epoch: &str, offset: u64) -> StoreResult<Recovery> {
+        self.reachable()?;
         let json: String = self
             .client
             .eval(SINCE, self.keys(channel), vec![offset.to_string()])
@@ -270,6 +285,7 @@ impl LiveFeed for RedisHistory {
         channel: &str,
         join: Box<dyn FnOnce() + Send>,
     ) -> StoreResult<u64> {
+        self.reachable()?;
         let marker = uuid::Uuid::new_v4().simple().to_string();
         let reached = self.feed.expect_marker(&marker, join);
         let offset_key = self.keys(channel).swap_remove(1);

@@ -12,19 +12,11 @@ use super::RedisHistory;
 use crate::cluster::redis_feed::Feed;
 
 async fn history() -> RedisHistory {
-    let (client, prefix) = crate::cluster::test_redis().await;
+    let (redis, prefix) = crate::cluster::test_redis_health().await;
     let feed = Arc::new(Feed::new(&prefix));
     let clock = Arc::new(SystemClock::new());
     let ttl = Duration::from_secs(60);
-    RedisHistory::new(
-        client,
-        &prefix,
-        10,
-        ttl,
-        clock,
-        feed,
-        Duration::from_secs(1),
-    )
+    RedisHistory::new(&redis, &prefix, 10, ttl, clock, feed)
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ use switchyard_namespaces::ports::{
 };
 use tokio::task::JoinHandle;
 
+use super::link::RedisLink;
 use scripts::{MEMBERS, UNLIST, UserScripts};
 
 /// How long keys of a user with no socket are kept: the forget horizon of one node.
@@ -70,14 +71,17 @@ pub struct RedisPresence {
     clock: Arc<dyn Clock>,
     scripts: UserScripts,
     local: Mutex<HashMap<String, LocalSocket>>,
-}
-
-fn degraded<T: Default>(what: &str, err: fred::error::Error) -> T {
-    super::degraded("presence", what, err)
+    link: RedisLink,
 }
 
 impl RedisPresence {
-    pub fn new(client: Client, prefix: &str, ttl: PresenceTtl, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        client: Client,
+        prefix: &str,
+        ttl: PresenceTtl,
+        clock: Arc<dyn Clock>,
+        link: RedisLink,
+    ) -> Self {
         Self {
             client,
             prefix: format!("{prefix}:pr"),
@@ -85,7 +89,12 @@ impl RedisPresence {
             clock,
             scripts: UserScripts::default(),
             local: Mutex::default(),
+            link,
         }
+    }
+
+    fn degraded<T: Default>(&self, what: &str, err: fred::error::Error) -> T {
+        self.link.degraded("presence", what, err)
     }
 
     /// Refreshes this node's entries every third of the TTL until aborted.
@@ -150,19 +159,23 @@ impl RedisPresence {
             )
             .await;
         if let Err(err) = listed {
-            degraded::<()>("listing a user online", err);
+            self.degraded::<()>("listing a user online", err);
         }
     }
 
     async fn socket_change(&self, script: &str, user_id: &str, args: Vec<String>) -> Change {
         match self.user_script::<Vec<String>>(script, user_id, args).await {
             Ok(reply) => change_of(reply),
-            Err(err) => degraded("a socket change", err),
+            Err(err) => self.degraded("a socket change", err),
         }
     }
 
     /// Re-asserts every socket of this node and its channels, user by user.
     pub(crate) async fn refresh(&self) {
+        if !self.link.is_up() {
+            // Rebuilt when Redis returns (`FallbackPresence::rebuild`).
+            return;
+        }
         let now = self.clock.now_ms();
         let expiry = self.expiry(now);
         for (user_id, held) in self.local_snapshot() {
@@ -178,13 +191,38 @@ impl RedisPresence {
                 .user_script(&self.scripts.refresh, &user_id, args)
                 .await;
             if let Err(err) = refreshed {
-                degraded::<()>("refreshing sockets", err);
+                self.degraded::<()>("refreshing sockets", err);
                 return;
             }
             self.list_online(&user_id, expiry).await;
             for (sid, channel) in held.channels {
                 self.index_member(&channel, &sid, &user_id, expiry).await;
             }
+        }
+    }
+
+    /// Remembers a socket opened while Redis was away, for the rebuild to re-assert.
+    pub(crate) fn hold(&self, user_id: &str, socket_id: &str) {
+        let socket = LocalSocket {
+            user_id: user_id.to_owned(),
+            channels: HashSet::new(),
+        };
+        self.local().insert(socket_id.to_owned(), socket);
+    }
+
+    pub(crate) fn release(&self, socket_id: &str) {
+        self.local().remove(socket_id);
+    }
+
+    pub(crate) fn hold_channel(&self, socket_id: &str, channel: &str) {
+        if let Some(socket) = self.local().get_mut(socket_id) {
+            socket.channels.insert(channel.to_owned());
+        }
+    }
+
+    pub(crate) fn release_channel(&self, socket_id: &str, channel: &str) {
+        if let Some(socket) = self.local().get_mut(socket_id) {
+            socket.channels.remove(channel);
         }
     }
 
@@ -213,7 +251,7 @@ impl RedisPresence {
             )
             .await;
         if let Err(err) = added {
-            degraded::<()>("indexing a channel member", err);
+            self.degraded::<()>("indexing a channel member", err);
             return;
         }
         let kept: Result<Value, _> = self
@@ -221,7 +259,7 @@ impl RedisPresence {
             .pexpire(self.channel_key(channel), KEEP_MS, None)
             .await;
         if let Err(err) = kept {
-            degraded::<()>("keeping a channel index", err);
+            self.degraded::<()>("keeping a channel index", err);
         }
     }
 
@@ -231,7 +269,7 @@ impl RedisPresence {
             .zrem(self.channel_key(channel), format!("{socket_id} {user_id}"))
             .await;
         if let Err(err) = removed {
-            degraded::<()>("unindexing a channel member", err);
+            self.degraded::<()>("unindexing a channel member", err);
         }
     }
 
@@ -241,7 +279,7 @@ impl RedisPresence {
             .await
         {
             Ok(reply) => reply,
-            Err(err) => return degraded("reading a record", err),
+            Err(err) => return self.degraded("reading a record", err),
         };
         record_of(user_id, &reply)
     }
@@ -258,7 +296,7 @@ impl RedisPresence {
             )
             .await;
         if let Err(err) = unlisted {
-            degraded::<()>("unlisting a user", err);
+            self.degraded::<()>("unlisting a user", err);
         }
         (change.flipped || !change.left_channels.is_empty()).then(|| Reaped {
             user_id: user_id.to_owned(),
@@ -332,7 +370,7 @@ impl PresenceRegistry for RedisPresence {
             .user_script::<Value>(&self.scripts.set_status, user_id, args)
             .await
         {
-            degraded::<()>("setting a status", err);
+            self.degraded::<()>("setting a status", err);
         }
     }
 
@@ -342,7 +380,7 @@ impl PresenceRegistry for RedisPresence {
             .user_script::<Value>(&self.scripts.touch, user_id, args)
             .await
         {
-            degraded::<()>("recording activity", err);
+            self.degraded::<()>("recording activity", err);
         }
     }
 
@@ -383,7 +421,7 @@ impl PresenceRegistry for RedisPresence {
             .await
         {
             Ok(first) => first == 1,
-            Err(err) => degraded("joining a channel", err),
+            Err(err) => self.degraded("joining a channel", err),
         };
         self.index_member(channel, socket_id, user_id, expiry).await;
         first
@@ -404,7 +442,7 @@ impl PresenceRegistry for RedisPresence {
             .await
         {
             Ok(last) => last == 1,
-            Err(err) => degraded("leaving a channel", err),
+            Err(err) => self.degraded("leaving a channel", err),
         };
         self.unindex_member(channel, socket_id, user_id).await;
         last
@@ -435,7 +473,7 @@ impl PresenceRegistry for RedisPresence {
             .await
         {
             Ok(entries) => entries,
-            Err(err) => return degraded("reading a user's channels", err),
+            Err(err) => return self.degraded("reading a user's channels", err),
         };
         let mut channels: Vec<String> = entries
             .iter()
@@ -456,7 +494,7 @@ impl PresenceRegistry for RedisPresence {
             .await
         {
             Ok(count) => count.max(0) as usize,
-            Err(err) => degraded("counting channel subscribers", err),
+            Err(err) => self.degraded("counting channel subscribers", err),
         }
     }
 
@@ -469,7 +507,7 @@ impl PresenceRegistry for RedisPresence {
             .await
         {
             Ok(entries) => entries,
-            Err(err) => return degraded("reading channel members", err),
+            Err(err) => return self.degraded("reading channel members", err),
         };
         let mut users: Vec<String> = entries
             .iter()
@@ -487,7 +525,7 @@ impl PresenceRegistry for RedisPresence {
             .await
         {
             Ok(changed) => changed == 1,
-            Err(err) => degraded("recording a told status", err),
+            Err(err) => self.degraded("recording a told status", err),
         }
     }
 
@@ -497,7 +535,7 @@ impl PresenceRegistry for RedisPresence {
         use fred::prelude::HashesInterface;
         match self.client.hget(info, "told").await {
             Ok(told) => told,
-            Err(err) => degraded("reading a told status", err),
+            Err(err) => self.degraded("reading a told status", err),
         }
     }
 
@@ -514,7 +552,7 @@ impl PresenceRegistry for RedisPresence {
             .await
         {
             Ok(users) => users,
-            Err(err) => return degraded("finding expired users", err),
+            Err(err) => return self.degraded("finding expired users", err),
         };
         let mut reaped = Vec::new();
         for user in expired {

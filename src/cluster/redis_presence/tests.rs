@@ -9,6 +9,7 @@ use switchyard_namespaces::ports::PresenceRegistry;
 use switchyard_namespaces::presence::Status;
 
 use super::{PresenceTtl, RedisPresence};
+use crate::cluster::link::RedisLink;
 use crate::cluster::presence_contract::{Heartbeat, ManualClock, Node};
 
 const TTL: PresenceTtl = PresenceTtl {
@@ -18,7 +19,7 @@ const TTL: PresenceTtl = PresenceTtl {
 /// A registry with a key prefix of its own, and the client it uses.
 async fn fresh(clock: Arc<ManualClock>) -> (Arc<RedisPresence>, fred::prelude::Client) {
     let (client, prefix) = crate::cluster::test_redis().await;
-    let registry = RedisPresence::new(client.clone(), &prefix, TTL, clock);
+    let registry = RedisPresence::new(client.clone(), &prefix, TTL, clock, RedisLink::default());
     (Arc::new(registry), client)
 }
 
@@ -40,7 +41,13 @@ async fn two_nodes() -> (Node, Node, Arc<RedisPresence>, Arc<ManualClock>) {
     let clock = ManualClock::new();
     let (a, client) = fresh(clock.clone()).await;
     let prefix = a.prefix.trim_end_matches(":pr").to_owned();
-    let b = Arc::new(RedisPresence::new(client, &prefix, TTL, clock.clone()));
+    let b = Arc::new(RedisPresence::new(
+        client,
+        &prefix,
+        TTL,
+        clock.clone(),
+        RedisLink::default(),
+    ));
     (
         Node::new(a.clone(), clock.clone()),
         Node::new(b, clock.clone()),

@@ -5,9 +5,12 @@
 
 use std::time::{Duration, Instant};
 
+mod degraded;
 mod postgres;
 mod proxy;
 mod redis;
+mod resync;
+mod slow_redis;
 
 /// `request`'s answer, failing the test when it takes longer than `bound`: a request
 /// that outlives its deadline by that much is a hang.

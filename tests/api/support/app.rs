@@ -109,6 +109,22 @@ impl TestApp {
         }
     }
 
+    /// As [`Self::another_node`], with settings of its own (a Redis URL through another
+    /// path, say).
+    pub async fn another_node_with(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        let (addr, stop, server) = start(&settings).await;
+        TestApp {
+            addr,
+            settings,
+            stop: Some(stop),
+            server: Some(server),
+            pg_database: None,
+            _dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
     /// Signals the server to stop (as SIGTERM would) without waiting for it.
     pub fn begin_shutdown(&mut self) {
         if let Some(stop) = self.stop.take() {

@@ -1,0 +1,136 @@
+//! Nothing lost silently when Redis returns (issue 19 item 3): sockets that may have missed
+//! cross-node events are told `server:draining` and recover what they missed; presence is
+//! rebuilt after Redis restarts empty, and watchers end up told the truth.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::recovers_within;
+use crate::cluster::private_redis::PrivateRedis;
+use crate::conversations::{create, send};
+use crate::support::fault_proxy::FaultProxy;
+use crate::support::scrape::scrape;
+use crate::support::{Db, SioClient, TestApp};
+
+/// The probe's detection, the settle time and the reconnect spread, with room for a busy
+/// machine: a correctness bound, not a measurement.
+const TOLD_WITHIN: Duration = Duration::from_secs(10);
+
+/// Node `a` reaches the private Redis through the proxy, node `b` directly.
+async fn split_cluster(redis: &PrivateRedis, proxy: &FaultProxy) -> (TestApp, TestApp) {
+    let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
+    let (through, direct) = (format!("redis://{}", proxy.addr()), redis.url());
+    let a = TestApp::spawn_with(Db::Postgres, |s| {
+        s.redis_url = Some(through);
+        s.redis_prefix = prefix;
+        s.drain_reconnect_spread_ms = 200;
+    })
+    .await;
+    let b = a.another_node_with(|s| s.redis_url = Some(direct)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (a, b)
+}
+
+async fn degraded(app: &TestApp) -> bool {
+    let res = reqwest::get(app.url("/health/ready")).await.expect("ready");
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    body["redis"] == json!("degraded")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_redis_and_its_peers_tell_their_sockets_to_resync() {
+    let redis = PrivateRedis::start();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let (a, b) = split_cluster(&redis, &proxy).await;
+    let mut alice = a.connect("/ws", "alice").await;
+    let mut bob = b.connect("/ws", "bob").await;
+    let conversation = create(&alice, &["bob"]).await;
+    bob.expect("conversation:new").await;
+
+    proxy.blackhole();
+    recovers_within(Duration::from_secs(8), async || degraded(&a).await).await;
+    let stored = send(&alice, &conversation, "during", "sent while cut off").await;
+    proxy.heal();
+
+    let told = bob.within("server:draining", TOLD_WITHIN).await;
+    let told = told.expect("bob's node did not lose Redis, but missed what alice's sent");
+    assert!(
+        told.data["reconnectInMs"].as_u64().is_some(),
+        "{:?}",
+        told.data
+    );
+    assert!(
+        alice.within("server:draining", TOLD_WITHIN).await.is_some(),
+        "alice's node lost Redis"
+    );
+    missed_message_is_recovered(&bob, &conversation, &stored).await;
+    let metrics = scrape(&b.url("/metrics")).await;
+    assert!(metrics.sum("switchyard_resyncs_total", &[("reason", "peer")]) >= 1.0);
+}
+
+/// What the contract's recovery gives back after the signal.
+async fn missed_message_is_recovered(bob: &SioClient, conversation: &str, stored: &Value) {
+    let body = json!({ "cursors": { conversation: 0 } });
+    let ack = bob.emit_ack("message:sync", body).await;
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+    let ids: Vec<&Value> = ack["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| &m["id"])
+        .collect();
+    assert!(ids.contains(&&stored["id"]), "{ack}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_is_rebuilt_after_redis_restarts_empty() {
+    let mut redis = PrivateRedis::start();
+    let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
+    let url = redis.url();
+    let a = TestApp::spawn_with(Db::Postgres, |s| {
+        s.redis_url = Some(url);
+        s.redis_prefix = prefix;
+        s.presence_ttl_secs = 6;
+    })
+    .await;
+    let b = a.another_node().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _alice = a.connect("/realtime", "alice").await;
+    let mut bob = b.connect("/realtime", "bob").await;
+    let ack = bob
+        .emit_ack("presence:watch", json!({ "userIds": ["alice"] }))
+        .await;
+    assert_eq!(ack["users"][0]["status"], json!("online"), "{ack}");
+
+    redis.stop();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    redis.resume();
+
+    // Within the presence TTL, bob's node sees alice online again from Redis...
+    let token = b.token_with(json!({ "sub": "backend", "roles": ["service"] }));
+    recovers_within(Duration::from_secs(6), async || {
+        let res = reqwest::Client::new()
+            .get(b.url("/api/v1/presence/alice"))
+            .bearer_auth(&token)
+            .send()
+            .await;
+        let Ok(res) = res else { return false };
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        body["users"][0]["status"] == json!("online")
+            && body["users"][0]["devices"] == json!(1)
+            && body.get("degraded").is_none()
+    })
+    .await;
+    // ...and what watchers were last told of her is the truth.
+    let mut last = None;
+    while let Some(event) = bob.within("presence", Duration::from_secs(3)).await {
+        if event.data["userId"] == json!("alice") {
+            last = Some(event.data["status"].clone());
+        }
+    }
+    assert!(
+        last.is_none() || last == Some(json!("online")),
+        "watchers were last told alice is {last:?}"
+    );
+}
