@@ -1,8 +1,9 @@
 //! Stopping gracefully: on SIGTERM the node turns not-ready, refuses new connections with
 //! `server_draining`, tells every socket `server:draining {reconnectInMs}` with a jittered
 //! delay (so a pod's clients do not all reconnect at once), waits for them to leave and for
-//! in-flight events to finish, then closes the Socket.IO side itself, because axum's
-//! graceful shutdown does not end upgraded WebSocket connections.
+//! in-flight events to finish, forgets the sockets still open in the cluster's presence,
+//! then closes the Socket.IO side itself, because axum's graceful shutdown does not end
+//! upgraded WebSocket connections.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,9 +12,16 @@ use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State};
+use switchyard_namespaces::broadcast::background_broadcasts;
 use switchyard_namespaces::incoming::events_in_flight;
+use switchyard_namespaces::presence::Presence;
 
 use crate::gateway::Gateway;
+
+/// What the end of a drain keeps of the grace period: forgetting the sockets left in the
+/// cluster's presence (and telling others), then closing them and flushing.
+const FORGET_WITHIN: Duration = Duration::from_secs(1);
+const CLOSE_WITHIN: Duration = Duration::from_secs(1);
 
 /// Whether this node is draining; shared by readiness, the connect middleware and the
 /// shutdown sequence.
@@ -90,6 +98,7 @@ pub async fn signal() {
 pub async fn drain_after(
     stop: impl Future<Output = ()>,
     gateway: Arc<dyn Gateway>,
+    presence: Presence,
     drain: Drain,
     config: DrainConfig,
 ) {
@@ -97,8 +106,10 @@ pub async fn drain_after(
     drain.start();
     let sockets = gateway.tell_draining(config.reconnect_spread);
     tracing::info!(sockets, "draining: clients told to reconnect elsewhere");
-    // Leave a second of the grace period for closing and flushing.
-    let budget = config.grace.saturating_sub(Duration::from_secs(1));
+    let budget = config
+        .grace
+        .saturating_sub(FORGET_WITHIN)
+        .saturating_sub(CLOSE_WITHIN);
     let wait_for_clients = (config.reconnect_spread + Duration::from_secs(1)).min(budget);
     wait_until(|| gateway.open_sockets() == 0, wait_for_clients).await;
     wait_until(
@@ -110,7 +121,26 @@ pub async fn drain_after(
         left = gateway.open_sockets(),
         "closing the remaining sockets"
     );
+    forget_sockets(&presence).await;
     gateway.close().await;
+}
+
+/// Unregisters this node's sockets from presence while the namespaces can still tell
+/// watchers on other nodes: the disconnect handlers of the sockets `close` ends do not
+/// finish before the process exits, which left them online until their entries expired.
+async fn forget_sockets(presence: &Presence) {
+    let forgotten = tokio::time::timeout(FORGET_WITHIN, async {
+        let sockets = presence.close_local_sockets().await;
+        wait_until(|| background_broadcasts() == 0, FORGET_WITHIN).await;
+        sockets
+    })
+    .await;
+    match forgotten {
+        Ok(sockets) => tracing::info!(sockets, "sockets forgotten in presence"),
+        Err(_) => tracing::warn!(
+            "presence not updated in time; the rest of this node's sockets expire by themselves"
+        ),
+    }
 }
 
 async fn wait_until(mut done: impl FnMut() -> bool, limit: Duration) {

@@ -281,6 +281,31 @@ pub async fn unknown_users_are_offline_with_no_last_seen(n: Node) {
     );
 }
 
+pub async fn a_draining_node_forgets_its_sockets_and_tells_others_once(n: Node) {
+    n.open("alice", "a1").await;
+    n.presence.join("public:a", "alice", "a1").await;
+    n.open("carol", "c1").await;
+    n.open("carol", "c2").await;
+    n.told.take();
+    assert_eq!(n.presence.close_local_sockets().await, 3);
+    let mut told = n.told.take();
+    told.sort();
+    assert_eq!(
+        told,
+        vec![
+            "alice=offline via [\"public:a\"]",
+            "carol=offline via []",
+            "leave public:a alice",
+        ]
+    );
+    assert!(n.registry.local_sockets().is_empty());
+    assert!(n.registry.members("public:a").await.is_empty());
+    // The socket's own disconnect handler, if it still runs, changes nothing.
+    n.presence.socket_closed("alice", "a1").await;
+    assert!(n.told.take().is_empty());
+    assert_eq!(n.status("alice").await, Status::Offline);
+}
+
 /// Runs every scenario above on fresh registries made by `fresh`.
 #[macro_export]
 macro_rules! presence_contract {
@@ -326,6 +351,12 @@ macro_rules! presence_contract {
         #[tokio::test]
         async fn channels_beyond_the_limit_are_not_told_presence() {
             contract::channels_beyond_the_limit_are_not_told_presence(node().await.0).await;
+        }
+
+        #[tokio::test]
+        async fn a_draining_node_forgets_its_sockets_and_tells_others_once() {
+            contract::a_draining_node_forgets_its_sockets_and_tells_others_once(node().await.0)
+                .await;
         }
 
         #[tokio::test]

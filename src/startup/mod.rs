@@ -245,7 +245,7 @@ impl Application {
             drain_config,
         } = self;
         let mut background = vec![
-            tokio::spawn(presence.run_sweeper()),
+            tokio::spawn(presence.clone().run_sweeper()),
             tokio::spawn(event_rate.run_sampler()),
             tokio::spawn(crate::telemetry::sample_pending_notifications(db.clone())),
         ];
@@ -256,7 +256,13 @@ impl Application {
         background.push(tokio::spawn(forget_idle_clients(guard)));
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown::drain_after(stop, gateway, drain, drain_config))
+            .with_graceful_shutdown(shutdown::drain_after(
+                stop,
+                gateway,
+                presence,
+                drain,
+                drain_config,
+            ))
             .await
             .context("serving");
         background.iter().for_each(|task| task.abort());

@@ -5,7 +5,6 @@ use futures_util::StreamExt;
 use serde::de::IgnoredAny;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
 
 use super::payloads::Create;
 use super::{NotificationsState, PATH, emits};
@@ -129,42 +128,13 @@ fn new_for(
     }
 }
 
-/// Sends every pending notification to one socket that just connected.
-pub(super) async fn send_pending<A: Adapter>(
-    s: &SocketRef<A>,
+/// Marks the notification delivered on the first ack that arrives.
+pub(super) fn spawn_mark_on_ack<S>(
+    acks: S,
     state: &NotificationsState,
     user_id: &str,
-) {
-    let config = &state.inner.config;
-    let pending: Vec<Notification> = match state
-        .store()
-        .pending(user_id, state.now(), config.max_pending)
-        .await
-    {
-        Ok(pending) => pending,
-        Err(err) => {
-            let err = NsError::from(err);
-            s.emit("error", &err.error_body()).ok();
-            return;
-        }
-    };
-    for notification in pending {
-        match s
-            .timeout(config.ack_timeout)
-            .emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification)
-        {
-            Ok(ack) => spawn_mark_on_ack(ack, state, user_id, &notification),
-            Err(err) => {
-                tracing::debug!(error = %err, "socket gone while sending pending notifications");
-                return;
-            }
-        }
-    }
-}
-
-/// Marks the notification delivered on the first ack that arrives.
-fn spawn_mark_on_ack<S>(acks: S, state: &NotificationsState, user_id: &str, n: &Notification)
-where
+    n: &Notification,
+) where
     S: futures_util::Stream<
             Item = (
                 socketioxide::socket::Sid,

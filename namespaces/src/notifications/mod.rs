@@ -4,6 +4,7 @@
 
 mod deliver;
 mod handlers;
+mod replay;
 pub use handlers::event_table;
 pub mod payloads;
 
@@ -108,11 +109,12 @@ pub async fn prepare_socket<A: Adapter>(
 }
 
 /// Runs after the client has seen `connect`, so what is sent here reaches it: the
-/// pending notifications, highest priority first, then oldest first.
+/// pending notifications, highest priority first, then oldest first, once the store can
+/// read them (the connect never waits for the database).
 pub async fn on_connect<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<NotificationsState>,
     Extension(me): Extension<Identity>,
 ) {
-    deliver::send_pending(&s, &state, &me.user_id).await;
+    replay::replay_pending(&s, &state, &me.user_id).await;
 }

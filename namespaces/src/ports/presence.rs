@@ -102,6 +102,9 @@ pub trait PresenceRegistry: Send + Sync + 'static {
     /// (socket, channel) pairs this node keeps for its own sockets: what their
     /// subscriptions cost here, back to nothing once they close.
     fn local_subscriptions(&self) -> usize;
+    /// (user, socket) of every socket this node holds: what a draining node forgets
+    /// before it exits.
+    fn local_sockets(&self) -> Vec<(String, String)>;
     /// Records `told` as the last status told to others of the user; true when it differs
     /// from the previous one, so among nodes deriving the same change only one tells it.
     async fn mark_told(&self, user_id: &str, told: &str) -> bool;

@@ -3,6 +3,7 @@
 //! time since the last activity, and whether any socket is open, on any node.
 
 mod channel_limit;
+mod closing;
 mod view;
 
 use std::sync::atomic::{AtomicI64, Ordering};

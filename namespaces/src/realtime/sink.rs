@@ -7,7 +7,7 @@ use socketioxide::adapter::Adapter;
 
 use super::channels::channel_room;
 use super::{PATH, emits};
-use crate::broadcast::broadcast;
+use crate::broadcast::{InBackground, broadcast};
 use crate::ports::{Publication, PublicationSink};
 use crate::presence::{PresenceEvent, PresenceSink};
 use crate::rooms::user_room;
@@ -43,7 +43,9 @@ impl<A: Adapter> RealtimeSink<A> {
         data: serde_json::Value,
     ) {
         let Some(ns) = self.io.of(PATH) else { return };
+        let counted = InBackground::start();
         tokio::spawn(async move {
+            let _counted = counted;
             let emit = ns.to(rooms).except(except);
             if let Err(err) = broadcast(PATH, event, emit.emit(event, &data)).await {
                 tracing::warn!(event, error = %err, "presence broadcast failed");

@@ -220,6 +220,15 @@ impl PresenceRegistry for MemoryPresence {
             .sum()
     }
 
+    fn local_sockets(&self) -> Vec<(String, String)> {
+        let state = self.state();
+        state
+            .sockets
+            .iter()
+            .map(|(sid, (user, _))| (user.clone(), sid.clone()))
+            .collect()
+    }
+
     async fn subscribers(&self, channel: &str) -> usize {
         let state = self.state();
         state

@@ -455,6 +455,13 @@ impl PresenceRegistry for RedisPresence {
             .sum()
     }
 
+    fn local_sockets(&self) -> Vec<(String, String)> {
+        self.local()
+            .iter()
+            .map(|(sid, socket)| (socket.user_id.clone(), sid.clone()))
+            .collect()
+    }
+
     #[tracing::instrument(skip_all, name = "redis.presence.channels_of_socket")]
     async fn channels_of_socket(&self, socket_id: &str) -> Vec<String> {
         self.local()

@@ -1,5 +1,6 @@
 //! SIGTERM on one node of a cluster: its clients are told to go, come back on another
-//! node, and find everything the draining node acknowledged.
+//! node, and find everything the draining node acknowledged; watchers elsewhere are told
+//! at once that the users it closed went offline.
 
 use std::time::Duration;
 
@@ -83,4 +84,73 @@ async fn a_drained_nodes_clients_move_on_and_nothing_acked_is_lost() {
         (1..=stored.len() as i64).collect::<Vec<_>>(),
         "no gaps, no duplicates"
     );
+}
+
+/// Well under the presence TTL (30 s here): a drained node's sockets must not wait for
+/// their entries to expire, as those of a node that died do.
+const TOLD_WITHIN: Duration = Duration::from_secs(4);
+
+#[tokio::test]
+async fn a_drain_unregisters_the_sockets_it_closes() {
+    let (survivor, _other) = cluster().await;
+    let mut doomed = ProcessNode::spawn_with(
+        &survivor.settings,
+        &[
+            ("SWITCHYARD_SHUTDOWN_GRACE_SECS", "5"),
+            ("SWITCHYARD_DRAIN_RECONNECT_SPREAD_MS", "200"),
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut watcher = survivor.connect("/realtime", "erin").await;
+    let room = json!({ "channels": ["public:lobby"] });
+    watcher.emit_ack("subscribe", room.clone()).await;
+    // Alice stays through the drain's whole wait: the drain closes her socket.
+    let alice = doomed.connect(&survivor, "/realtime", "alice").await;
+    alice.emit_ack("subscribe", room).await;
+    let watched = watcher
+        .emit_ack("presence:watch", json!({ "userIds": ["alice"] }))
+        .await;
+    assert_eq!(watched["users"][0]["status"], json!("online"));
+    let terminated = std::process::Command::new("kill")
+        .args(["-TERM", &doomed.gateway.pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(terminated.success());
+
+    let told = watcher
+        .within("presence", TOLD_WITHIN)
+        .await
+        .expect("watcher told alice went offline");
+    assert_eq!(
+        (told.data["userId"].clone(), told.data["status"].clone()),
+        (json!("alice"), json!("offline"))
+    );
+    let got = watcher
+        .emit_ack("presence:get", json!({ "userIds": ["alice"] }))
+        .await;
+    assert_eq!(
+        (
+            got["users"][0]["status"].clone(),
+            got["users"][0]["devices"].clone()
+        ),
+        (json!("offline"), json!(0))
+    );
+    let members = watcher
+        .emit_ack("presence:members", json!({ "channel": "public:lobby" }))
+        .await;
+    assert_eq!(
+        members["members"],
+        json!([{ "userId": "erin", "status": "online" }]),
+        "alice's channel membership went with her socket"
+    );
+    let exited = tokio::time::timeout(Duration::from_secs(8), async {
+        loop {
+            if let Some(status) = doomed.gateway.try_wait() {
+                break status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let status = exited.await.expect("exits within the grace period");
+    assert!(status.success(), "a clean drain exits 0: {status:?}");
 }
