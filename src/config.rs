@@ -77,6 +77,11 @@ pub struct Settings {
     /// Channels with more subscribed sockets than this are not told `presence:join`,
     /// `presence:leave` or status changes; `0` (the default) is no limit.
     pub presence_channel_limit: usize,
+    /// A connection whose outgoing queue stays full this many milliseconds (every send to
+    /// it failing meanwhile: its client stopped reading) is closed, its sockets counted in
+    /// `switchyard_slow_consumers_total`, rather than missing events silently from then
+    /// on; 0 never closes one.
+    pub slow_consumer_grace_ms: u64,
     /// Who may subscribe to which channels; see PROTOCOL.md §3 for the defaults.
     pub channel_rules: Vec<ChannelRule>,
     /// Channels one socket may be subscribed to at once, its own `user:{sub}` included.
@@ -151,6 +156,7 @@ impl Default for Settings {
             presence_away_secs: 900,
             presence_ttl_secs: 30,
             presence_channel_limit: 0,
+            slow_consumer_grace_ms: 5_000,
             channel_rules: default_rules(),
             max_subscriptions_per_socket: SocketCaps::default().subscriptions,
             max_watched_users_per_socket: SocketCaps::default().watched_users,

@@ -32,4 +32,5 @@ mod receipts;
 mod security;
 mod session;
 mod sessions;
+mod slow_consumer;
 mod telemetry;

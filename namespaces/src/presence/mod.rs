@@ -135,7 +135,12 @@ impl Presence {
         crate::metrics::connection_opened(ns);
         s.on_disconnect(
             move |s: SocketRef<A>, reason: DisconnectReason| async move {
-                tracing::debug!(ns = s.ns(), user = %user, "disconnected");
+                if reason == DisconnectReason::SlowConsumer {
+                    // Said once per socket: it missed events, and its client will reconnect.
+                    tracing::warn!(ns = s.ns(), user = %user, %reason, "disconnected: slow consumer");
+                } else {
+                    tracing::debug!(ns = s.ns(), user = %user, "disconnected");
+                }
                 crate::metrics::connection_closed(ns, reason);
                 this.socket_closed(&user, &s.id.to_string()).await;
             },
