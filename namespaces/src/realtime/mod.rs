@@ -38,6 +38,7 @@ pub mod events {
     pub const PRESENCE_WATCH: &str = "presence:watch";
     pub const PRESENCE_UNWATCH: &str = "presence:unwatch";
     pub const PRESENCE_MEMBERS: &str = "presence:members";
+    pub const PRESENCE_STATS: &str = "presence:stats";
     pub const ACTIVITY: &str = "activity";
     pub const DRAFT_GET: &str = "draft:get";
     pub const DRAFT_SYNC: &str = "draft:sync";
