@@ -75,7 +75,9 @@ pub struct Settings {
     /// offline within this many seconds (each node refreshes its sockets' entries).
     pub presence_ttl_secs: u64,
     /// Channels with more subscribed sockets than this are not told `presence:join`,
-    /// `presence:leave` or status changes; `0` (the default) is no limit.
+    /// `presence:leave` or status changes, unless their channel rule says `joinLeave`;
+    /// `0` is no limit. 100 by default: each announcement goes to every subscriber, so a
+    /// big channel rejoining after a deploy costs N² messages.
     pub presence_channel_limit: usize,
     /// A connection whose outgoing queue stays full this many milliseconds (every send to
     /// it failing meanwhile: its client stopped reading) is closed, its sockets counted in
@@ -155,7 +157,7 @@ impl Default for Settings {
             presence_idle_secs: 300,
             presence_away_secs: 900,
             presence_ttl_secs: 30,
-            presence_channel_limit: 0,
+            presence_channel_limit: 100,
             slow_consumer_grace_ms: 5_000,
             channel_rules: default_rules(),
             max_subscriptions_per_socket: SocketCaps::default().subscriptions,

@@ -24,6 +24,7 @@ mod messages;
 mod metrics;
 mod notifications;
 mod presence;
+mod presence_scale;
 mod push;
 mod push_doc;
 mod push_fairness;

@@ -17,7 +17,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
 pub use publish::{PublishAck, publish};
-pub use rules::{Allow, ChannelRule, RulePattern, default_rules};
+pub use rules::{Allow, ChannelRule, RulePattern, default_rules, join_leave};
 pub use sink::RealtimeSink;
 
 use crate::dispatch::Events;
