@@ -49,7 +49,10 @@ pub struct Settings {
     /// A connection (Engine.IO session) with no namespace is closed after this many
     /// milliseconds: one that never connects one, or whose last namespace has left.
     pub connect_timeout_ms: u64,
-    /// New connections (handshakes) per client IP per minute; 0 turns the limit off.
+    /// New connections (handshakes) per client IP per minute, in bursts of a quarter; 0
+    /// turns the limit off. 6,000 (burst 1,500) by default: one carrier-grade NAT address
+    /// can front a thousand users, who all reconnect within the drain spread after a
+    /// deploy (README, Settings).
     pub handshakes_per_ip_per_minute: u32,
     /// CIDRs (comma-separated) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Option<String>,
@@ -143,7 +146,7 @@ impl Default for Settings {
             max_connections_per_ip: 50,
             max_connections: 100_000,
             connect_timeout_ms: 10_000,
-            handshakes_per_ip_per_minute: 600,
+            handshakes_per_ip_per_minute: 6_000,
             trusted_proxies: None,
             cors_origins: Vec::new(),
             rate_limits: "default".into(),
