@@ -89,8 +89,10 @@ async fn join_leave_rules_tell_big_channels_always_and_quiet_ones_never() {
         ChannelRule::new("stage:*", Allow::Any).map(|r| r.with_join_leave(true)),
         ChannelRule::new("lobby:*", Allow::Any).map(|r| r.with_join_leave(false)),
     ];
+    // Within 2 sockets a channel is told by size: the stage's third join needs its rule,
+    // and the lobby's two sockets would be told but for theirs.
     let app = TestApp::spawn_with(Db::Sqlite, move |s| {
-        s.presence_channel_limit = 1;
+        s.presence_channel_limit = 2;
         s.channel_rules
             .extend(rules.into_iter().map(|r| r.expect("valid rule")));
     })
@@ -117,7 +119,7 @@ async fn join_leave_rules_tell_big_channels_always_and_quiet_ones_never() {
     );
 
     let dave = app.connect("/realtime", "dave").await;
-    // Two sockets: within any size limit, yet the rule says never.
+    // Two sockets: within the size limit, yet the rule says never.
     subscribe(&bob, "lobby:1").await;
     subscribe(&dave, "lobby:1").await;
     dave.emit_ack("presence:set", json!({ "status": "away" }))
