@@ -53,7 +53,10 @@ pub struct Settings {
     /// A connection (Engine.IO session) with no namespace is closed after this many
     /// milliseconds: one that never connects one, or whose last namespace has left.
     pub connect_timeout_ms: u64,
-    /// New connections (handshakes) per client IP per minute; 0 turns the limit off.
+    /// New connections (handshakes) per client IP per minute, in bursts of a quarter; 0
+    /// turns the limit off. 6,000 (burst 1,500) by default: one carrier-grade NAT address
+    /// can front a thousand users, who all reconnect within the drain spread after a
+    /// deploy (README, Settings).
     pub handshakes_per_ip_per_minute: u32,
     /// CIDRs (comma-separated) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Option<String>,
@@ -79,8 +82,15 @@ pub struct Settings {
     /// offline within this many seconds (each node refreshes its sockets' entries).
     pub presence_ttl_secs: u64,
     /// Channels with more subscribed sockets than this are not told `presence:join`,
-    /// `presence:leave` or status changes; `0` (the default) is no limit.
+    /// `presence:leave` or status changes, unless their channel rule says `joinLeave`;
+    /// `0` is no limit. 100 by default: each announcement goes to every subscriber, so a
+    /// big channel rejoining after a deploy costs N² messages.
     pub presence_channel_limit: usize,
+    /// A connection whose outgoing queue stays full this many milliseconds (every send to
+    /// it failing meanwhile: its client stopped reading) is closed, its sockets counted in
+    /// `switchyard_slow_consumers_total`, rather than missing events silently from then
+    /// on; 0 never closes one.
+    pub slow_consumer_grace_ms: u64,
     /// Who may subscribe to which channels; see PROTOCOL.md §3 for the defaults.
     pub channel_rules: Vec<ChannelRule>,
     /// Channels one socket may be subscribed to at once, its own `user:{sub}` included.
@@ -141,7 +151,7 @@ impl Default for Settings {
             max_connections_per_ip: 50,
             max_connections: 100_000,
             connect_timeout_ms: 10_000,
-            handshakes_per_ip_per_minute: 600,
+            handshakes_per_ip_per_minute: 6_000,
             trusted_proxies: None,
             cors_origins: Vec::new(),
             rate_limits: "default".into(),
@@ -155,7 +165,8 @@ impl Default for Settings {
             presence_idle_secs: 300,
             presence_away_secs: 900,
             presence_ttl_secs: 30,
-            presence_channel_limit: 0,
+            presence_channel_limit: 100,
+            slow_consumer_grace_ms: 5_000,
             channel_rules: default_rules(),
             max_subscriptions_per_socket: SocketCaps::default().subscriptions,
             max_watched_users_per_socket: SocketCaps::default().watched_users,

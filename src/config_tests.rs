@@ -29,6 +29,29 @@ fn defaults_match_the_contract() {
 }
 
 #[test]
+fn defaults_are_safe_at_scale() {
+    let s = Settings::default();
+    // Joins told only in channels of at most 100 (PROTOCOL.md §3); a carrier-grade NAT
+    // address reconnecting after a deploy fits the handshake burst (6,000 / 4).
+    assert_eq!(s.presence_channel_limit, 100);
+    assert_eq!(s.handshakes_per_ip_per_minute, 6_000);
+    assert_eq!(s.slow_consumer_grace_ms, 5_000);
+}
+
+#[test]
+fn join_leave_comes_from_a_channel_rule_in_the_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "s.toml",
+            "[[channel_rules]]\npattern = \"stage:*\"\nallow = \"any\"\njoinLeave = true\n",
+        )?;
+        let s = Settings::load(Some(Path::new("s.toml"))).map_err(|e| e.to_string())?;
+        assert_eq!(s.channel_rules[0].join_leave, Some(true));
+        Ok(())
+    });
+}
+
+#[test]
 fn socket_caps_come_from_the_environment_and_are_at_least_one() {
     Jail::expect_with(|jail| {
         jail.set_env("SWITCHYARD_MAX_SUBSCRIPTIONS_PER_SOCKET", "20");

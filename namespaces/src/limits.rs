@@ -297,6 +297,7 @@ mod tests {
     #[test]
     fn classes_map_events_as_the_contract_says() {
         assert_eq!(EventClass::of("presence:watch"), Some(EventClass::Presence));
+        assert_eq!(EventClass::of("presence:stats"), Some(EventClass::Presence));
         assert_eq!(EventClass::of("typing:stop"), Some(EventClass::Typing));
         assert_eq!(EventClass::of("draft:sync"), Some(EventClass::Draft));
         assert_eq!(EventClass::of("draft:get"), None);

@@ -19,6 +19,9 @@ pub const ENGINE_SESSIONS: &str = "switchyard_engine_sessions";
 pub const CONNECTS_TOTAL: &str = "switchyard_connects_total";
 /// Sockets closed, by `ns` and `reason` (see [`disconnect_reason`]).
 pub const DISCONNECTS_TOTAL: &str = "switchyard_disconnects_total";
+/// Sockets closed because their connection's outgoing queue stayed full (the client
+/// stopped reading), by `ns`.
+pub const SLOW_CONSUMERS_TOTAL: &str = "switchyard_slow_consumers_total";
 /// Client events answered, by `ns` and `event` (a handled event name, or `unknown`).
 pub const EVENTS_RECEIVED_TOTAL: &str = "switchyard_events_received_total";
 /// Client events answered with an error, by `ns`, `event` and the contract's `code`.
@@ -122,6 +125,10 @@ pub fn describe() {
     describe_counter!(CONNECTS_TOTAL, "Sockets accepted, by ns");
     describe_counter!(DISCONNECTS_TOTAL, "Sockets closed, by ns and reason");
     describe_counter!(
+        SLOW_CONSUMERS_TOTAL,
+        "Sockets closed because their outgoing queue stayed full, by ns"
+    );
+    describe_counter!(
         EVENTS_RECEIVED_TOTAL,
         "Client events answered, by ns and event"
     );
@@ -193,6 +200,7 @@ pub fn register_known_series() {
     for ns in NAMESPACES {
         metrics::gauge!(CONNECTIONS, "ns" => *ns).increment(0.0);
         metrics::counter!(CONNECTS_TOTAL, "ns" => *ns).increment(0);
+        metrics::counter!(SLOW_CONSUMERS_TOTAL, "ns" => *ns).increment(0);
     }
     for outcome in PUSH_OUTCOMES {
         metrics::counter!(PUSH_ATTEMPTS_TOTAL, "outcome" => *outcome).increment(0);
@@ -255,6 +263,7 @@ pub fn disconnect_reason(reason: DisconnectReason) -> &'static str {
         ClientNSDisconnect => "client_disconnect",
         ServerNSDisconnect => "server_disconnect",
         ClosingServer => "closing_server",
+        SlowConsumer => "slow_consumer",
     }
 }
 
@@ -269,6 +278,9 @@ pub fn connection_closed(ns: &'static str, reason: DisconnectReason) {
     metrics::gauge!(CONNECTIONS, "ns" => ns).decrement(1.0);
     metrics::counter!(DISCONNECTS_TOTAL, "ns" => ns, "reason" => disconnect_reason(reason))
         .increment(1);
+    if reason == DisconnectReason::SlowConsumer {
+        metrics::counter!(SLOW_CONSUMERS_TOTAL, "ns" => ns).increment(1);
+    }
 }
 
 /// One emit to rooms of `ns`.

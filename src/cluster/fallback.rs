@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_namespaces::ports::{
-    Change, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped, Started, TypingState,
-    UserBlocks,
+    Change, ChannelStats, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped, Started,
+    TypingState, UserBlocks,
 };
 use tokio::sync::watch;
 
@@ -173,6 +173,17 @@ impl PresenceRegistry for FallbackPresence {
 
     fn local_subscriptions(&self) -> usize {
         self.redis.local_subscriptions()
+    }
+
+    fn local_sockets(&self) -> Vec<(String, String)> {
+        self.redis.local_sockets()
+    }
+
+    async fn stats(&self, channel: &str) -> ChannelStats {
+        match self.shared() {
+            Some(redis) => redis.stats(channel).await,
+            None => self.own.stats(channel).await,
+        }
     }
 
     async fn mark_told(&self, user_id: &str, told: &str) -> bool {

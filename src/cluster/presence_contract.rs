@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use switchyard_namespaces::ports::{ChosenStatus, Clock, PresenceRegistry};
+use switchyard_namespaces::ports::{ChannelStats, ChosenStatus, Clock, PresenceRegistry};
 use switchyard_namespaces::presence::{
     Presence, PresenceConfig, PresenceEvent, PresenceSink, Status,
 };
@@ -273,6 +273,21 @@ pub async fn channels_beyond_the_limit_are_not_told_presence(n: Node) {
     assert_eq!(n.registry.subscribers("public:big").await, 1);
 }
 
+pub async fn channel_stats_count_users_and_sockets(n: Node) {
+    let p = &n.presence;
+    for (user, sid) in [("ann", "a1"), ("ann", "a2"), ("bob", "b1")] {
+        n.open(user, sid).await;
+        p.join("public:s", user, sid).await;
+    }
+    let stats = |users, sockets| ChannelStats { users, sockets };
+    assert_eq!(n.registry.stats("public:s").await, stats(2, 3));
+    p.leave("public:s", "ann", "a2").await;
+    assert_eq!(n.registry.stats("public:s").await, stats(2, 2));
+    p.socket_closed("bob", "b1").await;
+    assert_eq!(n.registry.stats("public:s").await, stats(1, 1));
+    assert_eq!(n.registry.stats("public:none").await, stats(0, 0));
+}
+
 pub async fn unknown_users_are_offline_with_no_last_seen(n: Node) {
     let view = &n.presence.views(&["ghost".into()]).await[0];
     assert_eq!(
@@ -357,6 +372,11 @@ macro_rules! presence_contract {
         async fn a_draining_node_forgets_its_sockets_and_tells_others_once() {
             contract::a_draining_node_forgets_its_sockets_and_tells_others_once(node().await.0)
                 .await;
+        }
+
+        #[tokio::test]
+        async fn channel_stats_count_users_and_sockets() {
+            contract::channel_stats_count_users_and_sockets(node().await.0).await;
         }
 
         #[tokio::test]

@@ -346,6 +346,7 @@ fn presence_config(settings: &Settings) -> PresenceConfig {
         away_after: Duration::from_secs(settings.presence_away_secs),
         reap_every: presence_ttl(settings).reap_every(),
         channel_limit: settings.presence_channel_limit,
+        channel_rules: settings.channel_rules.clone(),
     }
 }
 

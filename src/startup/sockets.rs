@@ -112,7 +112,7 @@ fn configured(
     states: States,
 ) -> SocketIoBuilder {
     let engine_limit = (settings.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
-    SocketIo::builder()
+    let builder = SocketIo::builder()
         .with_state(verifier)
         .with_state(states.drain)
         .with_state(states.limits)
@@ -126,7 +126,12 @@ fn configured(
         .ws_read_buffer_size(WS_READ_BUFFER)
         // A session with no namespace is closed after this, on both protocols and once its
         // last namespace has left (vendor/socketioxide/PATCHES.md).
-        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms))
+        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
+    // A client whose queue stays full is closed (vendor/socketioxide/PATCHES.md, item 4).
+    match settings.slow_consumer_grace_ms {
+        0 => builder,
+        grace => builder.slow_consumer_timeout(Duration::from_millis(grace)),
+    }
 }
 
 fn finish<A: Adapter + DefinedAdapter>(

@@ -22,7 +22,7 @@ pub use notifications::{
     DeviceRegistration, NewNotification, Notification, NotificationStore, Platform, Priority,
     ReadSelection,
 };
-pub use presence::{Change, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped};
+pub use presence::{Change, ChannelStats, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped};
 pub use typing::{Started, TYPING_TIMEOUT, TypingState};
 
 /// Why a store call failed, in the terms a handler answers with.

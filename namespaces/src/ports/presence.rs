@@ -67,6 +67,15 @@ pub struct Reaped {
     pub left_channels: Vec<String>,
 }
 
+/// How many are in a channel, on every node (`presence:stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChannelStats {
+    /// Distinct users with at least one subscribed socket.
+    pub users: usize,
+    /// Subscribed sockets.
+    pub sockets: usize,
+}
+
 /// Sockets, statuses and channel membership of users. One node keeps them in memory; a
 /// cluster shares them through Redis, where each socket entry carries an expiry that its
 /// node keeps refreshing, so a node that dies stops counting by itself.
@@ -105,6 +114,10 @@ pub trait PresenceRegistry: Send + Sync + 'static {
     /// (user, socket) of every socket this node holds: what a draining node forgets
     /// before it exits.
     fn local_sockets(&self) -> Vec<(String, String)>;
+    /// Users and sockets in `channel`, counted where the entries are (one round trip in a
+    /// cluster) rather than by sending every member to the caller: channels that are too
+    /// big to announce joins in are the ones asked.
+    async fn stats(&self, channel: &str) -> ChannelStats;
     /// Records `told` as the last status told to others of the user; true when it differs
     /// from the previous one, so among nodes deriving the same change only one tells it.
     async fn mark_told(&self, user_id: &str, told: &str) -> bool;

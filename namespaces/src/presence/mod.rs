@@ -18,12 +18,14 @@ pub use view::{PresenceEvent, PresenceView, Status, displayed};
 
 use crate::Identity;
 use crate::ports::{Change, ChosenStatus, Clock, PresenceRegistry};
+use crate::realtime::ChannelRule;
 
 /// Users offline this long are forgotten (they then show `lastSeen: null`).
 const FORGET_OFFLINE_AFTER_MS: i64 = 24 * 3600 * 1000;
 
-/// Thresholds of the derived statuses, and how often expired sockets are looked for.
-#[derive(Debug, Clone, Copy)]
+/// Thresholds of the derived statuses, how often expired sockets are looked for, and
+/// which channels are told who joins, leaves or changes status.
+#[derive(Debug, Clone)]
 pub struct PresenceConfig {
     pub idle_after: Duration,
     pub away_after: Duration,
@@ -33,6 +35,9 @@ pub struct PresenceConfig {
     /// changes status (0: every channel is). Each such announcement goes to every
     /// subscriber, so a channel of N rejoining after a restart costs N² messages.
     pub channel_limit: usize,
+    /// The channel rules: one whose `joinLeave` is set overrides `channel_limit` for its
+    /// channels (see [`crate::realtime::join_leave`]).
+    pub channel_rules: Vec<ChannelRule>,
 }
 
 impl Default for PresenceConfig {
@@ -41,7 +46,8 @@ impl Default for PresenceConfig {
             idle_after: Duration::from_secs(300),
             away_after: Duration::from_secs(900),
             reap_every: Duration::from_secs(5),
-            channel_limit: 0,
+            channel_limit: 100,
+            channel_rules: Vec::new(),
         }
     }
 }
@@ -136,7 +142,12 @@ impl Presence {
         crate::metrics::connection_opened(ns);
         s.on_disconnect(
             move |s: SocketRef<A>, reason: DisconnectReason| async move {
-                tracing::debug!(ns = s.ns(), user = %user, "disconnected");
+                if reason == DisconnectReason::SlowConsumer {
+                    // Said once per socket: it missed events, and its client will reconnect.
+                    tracing::warn!(ns = s.ns(), user = %user, %reason, "disconnected: slow consumer");
+                } else {
+                    tracing::debug!(ns = s.ns(), user = %user, "disconnected");
+                }
                 crate::metrics::connection_closed(ns, reason);
                 this.socket_closed(&user, &s.id.to_string()).await;
             },
@@ -184,7 +195,7 @@ impl Presence {
         if channels.is_empty() || !self.is_visible(user_id).await {
             return;
         }
-        let channels = self.within_limit(channels.to_vec(), 1).await;
+        let channels = self.within_limit(channels.to_vec(), user_id, 1).await;
         self.with_sink(|sink| {
             for channel in &channels {
                 sink.channel_left(channel, user_id);
@@ -199,7 +210,7 @@ impl Presence {
             .joined(channel, user_id, socket_id)
             .await
             && self.is_visible(user_id).await
-            && self.is_told_in(channel, 0).await
+            && self.is_told_in(channel, user_id, 0).await
         {
             self.with_sink(|sink| sink.channel_joined(channel, user_id));
         }
@@ -208,7 +219,7 @@ impl Presence {
     pub async fn leave(&self, channel: &str, user_id: &str, socket_id: &str) {
         if self.inner.registry.left(channel, user_id, socket_id).await
             && self.is_visible(user_id).await
-            && self.is_told_in(channel, 1).await
+            && self.is_told_in(channel, user_id, 1).await
         {
             self.with_sink(|sink| sink.channel_left(channel, user_id));
         }
@@ -312,7 +323,7 @@ impl Presence {
         channels.extend(extra_channels);
         channels.sort();
         channels.dedup();
-        let channels = self.within_limit(channels, 0).await;
+        let channels = self.within_limit(channels, user_id, 0).await;
         self.with_sink(|sink| sink.status_changed(event, channels));
     }
 

@@ -17,7 +17,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
 pub use publish::{PublishAck, publish};
-pub use rules::{Allow, ChannelRule, RulePattern, default_rules};
+pub use rules::{Allow, ChannelRule, RulePattern, default_rules, join_leave};
 pub use sink::RealtimeSink;
 
 use crate::dispatch::Events;
@@ -38,6 +38,7 @@ pub mod events {
     pub const PRESENCE_WATCH: &str = "presence:watch";
     pub const PRESENCE_UNWATCH: &str = "presence:unwatch";
     pub const PRESENCE_MEMBERS: &str = "presence:members";
+    pub const PRESENCE_STATS: &str = "presence:stats";
     pub const ACTIVITY: &str = "activity";
     pub const DRAFT_GET: &str = "draft:get";
     pub const DRAFT_SYNC: &str = "draft:sync";

@@ -141,6 +141,7 @@ pub struct PresenceSet {
     pub message: Option<StatusMessage>,
 }
 
+/// `presence:members` and `presence:stats`: one channel.
 #[derive(Debug, Deserialize)]
 pub struct PresenceMembers {
     pub channel: ChannelName,

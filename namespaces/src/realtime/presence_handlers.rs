@@ -1,4 +1,4 @@
-//! `/realtime` presence handlers: set, get, watch, unwatch, members.
+//! `/realtime` presence handlers: set, get, watch, unwatch, members, stats.
 
 use std::collections::HashSet;
 
@@ -24,6 +24,7 @@ pub(super) fn add<A: Adapter>(table: EventTable<A>) -> EventTable<A> {
         .on(events::PRESENCE_WATCH, on_presence_watch::<A>)
         .on(events::PRESENCE_UNWATCH, on_presence_unwatch::<A>)
         .on(events::PRESENCE_MEMBERS, on_presence_members::<A>)
+        .on(events::PRESENCE_STATS, on_presence_stats::<A>)
 }
 
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_SET, user = %me.user_id))]
@@ -126,9 +127,7 @@ async fn on_presence_members<A: Adapter>(
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceMembers| {
         let channel = body.channel.as_str();
-        if !s.rooms().iter().any(|room| *room == channel_room(channel)) {
-            return Err(NsError::forbidden("subscribe to the channel first"));
-        }
+        ensure_subscribed(&s, channel)?;
         let users = st.presence().registry().members(channel).await;
         let records = st.presence().registry().records(&users).await;
         let members: Vec<_> = st
@@ -147,4 +146,33 @@ async fn on_presence_members<A: Adapter>(
         Ok(st.presence().answer(json!({ "members": members })))
     })
     .await;
+}
+
+/// Users and sockets in a channel the socket is subscribed to, on every node: what a
+/// client of a channel too big for `presence:join`/`presence:leave` shows instead.
+/// Invisible users count: the numbers name no one.
+#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_STATS, user = %me.user_id))]
+async fn on_presence_stats<A: Adapter>(
+    s: SocketRef<A>,
+    State(st): State<RealtimeState>,
+    Extension(me): Extension<Identity>,
+    req: Incoming<A>,
+) {
+    req.respond(st.inner.max_payload_bytes, async |body: PresenceMembers| {
+        let channel = body.channel.as_str();
+        ensure_subscribed(&s, channel)?;
+        let stats = st.presence().registry().stats(channel).await;
+        let counts = json!({ "users": stats.users, "sockets": stats.sockets });
+        Ok(st.presence().answer(counts))
+    })
+    .await;
+}
+
+/// Who is in a channel is told only to its subscribers.
+fn ensure_subscribed<A: Adapter>(s: &SocketRef<A>, channel: &str) -> Result<(), NsError> {
+    if s.rooms().iter().any(|room| *room == channel_room(channel)) {
+        Ok(())
+    } else {
+        Err(NsError::forbidden("subscribe to the channel first"))
+    }
 }

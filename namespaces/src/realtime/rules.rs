@@ -124,6 +124,12 @@ impl RulePattern {
 pub struct ChannelRule {
     pub pattern: RulePattern,
     pub allow: Allow,
+    /// `joinLeave`: `true` tells `presence:join`/`presence:leave` and status changes in the
+    /// rule's channels whatever their size, `false` never (a big broadcast channel whose
+    /// members need no roster); absent, `presence_channel_limit` decides. As Centrifugo's
+    /// per-namespace `join_leave`.
+    #[serde(default, rename = "joinLeave", skip_serializing_if = "Option::is_none")]
+    pub join_leave: Option<bool>,
 }
 
 impl ChannelRule {
@@ -133,7 +139,16 @@ impl ChannelRule {
         Ok(Self {
             pattern: RulePattern::try_from(pattern.to_owned())?,
             allow,
+            join_leave: None,
         })
+    }
+
+    /// The same rule, telling joins and leaves always (`true`) or never (`false`).
+    pub fn with_join_leave(self, join_leave: bool) -> Self {
+        Self {
+            join_leave: Some(join_leave),
+            ..self
+        }
     }
 }
 
@@ -170,6 +185,17 @@ pub fn may_subscribe(rules: &[ChannelRule], who: &Identity, channel: &str) -> bo
             .channels
             .iter()
             .any(|pattern| glob_match(pattern, channel))
+}
+
+/// Whether `channel` is told who joins and leaves by rule: the `joinLeave` of the first
+/// rule that sets one and whose pattern matches (`{sub}` standing for `user_id`, the user
+/// told about); `None` when no such rule does, and the channel's size decides.
+pub fn join_leave(rules: &[ChannelRule], user_id: &str, channel: &str) -> Option<bool> {
+    rules
+        .iter()
+        .filter(|rule| rule.join_leave.is_some())
+        .find(|rule| rule.pattern.matches(user_id, channel))
+        .and_then(|rule| rule.join_leave)
 }
 
 /// `*` matches any run of characters, everything else itself.

@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::few_strings::FewStrings;
 use async_trait::async_trait;
 use switchyard_namespaces::ports::{
-    Change, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped,
+    Change, ChannelStats, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped,
 };
 
 #[derive(Default)]
@@ -235,6 +235,17 @@ impl PresenceRegistry for MemoryPresence {
             .members
             .get(channel)
             .map_or(0, |users| users.values().map(FewStrings::len).sum())
+    }
+
+    async fn stats(&self, channel: &str) -> ChannelStats {
+        let state = self.state();
+        state
+            .members
+            .get(channel)
+            .map_or_else(ChannelStats::default, |users| ChannelStats {
+                users: users.len(),
+                sockets: users.values().map(FewStrings::len).sum(),
+            })
     }
 }
 

@@ -17,12 +17,12 @@ use fred::prelude::{Client, KeysInterface, LuaInterface, SortedSetsInterface};
 use fred::types::sorted_sets::Ordering as ZOrdering;
 use fred::types::{Limit, Value};
 use switchyard_namespaces::ports::{
-    Change, ChosenStatus, Clock, PresenceRecord, PresenceRegistry, Reaped,
+    Change, ChannelStats, ChosenStatus, Clock, PresenceRecord, PresenceRegistry, Reaped,
 };
 use tokio::task::JoinHandle;
 
 use super::link::RedisLink;
-use scripts::{MEMBERS, UNLIST, UserScripts};
+use scripts::{MEMBERS, STATS, UNLIST, UserScripts};
 
 /// How long keys of a user with no socket are kept: the forget horizon of one node.
 const KEEP_MS: i64 = 24 * 3600 * 1000;
@@ -502,6 +502,22 @@ impl PresenceRegistry for RedisPresence {
         {
             Ok(count) => count.max(0) as usize,
             Err(err) => self.degraded("counting channel subscribers", err),
+        }
+    }
+
+    #[tracing::instrument(skip_all, name = "redis.presence.stats")]
+    async fn stats(&self, channel: &str) -> ChannelStats {
+        let now = self.clock.now_ms().to_string();
+        match self
+            .client
+            .eval::<(i64, i64), _, _, _>(STATS, vec![self.channel_key(channel)], vec![now])
+            .await
+        {
+            Ok((users, sockets)) => ChannelStats {
+                users: users.max(0) as usize,
+                sockets: sockets.max(0) as usize,
+            },
+            Err(err) => self.degraded("counting a channel", err),
         }
     }
 

@@ -143,6 +143,19 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 "#;
 
+/// One channel key, ARGV: now. Forgets expired entries (`socket user`), then answers
+/// `{users, sockets}`: counted in Redis, so a channel of thousands costs one round trip
+/// and two numbers, not its member list.
+pub const STATS: &str = r#"
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+local users, seen = 0, {}
+for _, entry in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local user = string.match(entry, ' (.*)$')
+  if user and not seen[user] then seen[user] = true; users = users + 1 end
+end
+return {users, redis.call('ZCARD', KEYS[1])}
+"#;
+
 /// The online index (one key: users scored by their latest socket expiry), ARGV: user,
 /// now. Forgets the user unless a socket refreshed it meanwhile.
 pub const UNLIST: &str = r#"

@@ -374,6 +374,29 @@ for (const transport of TRANSPORTS) {
       }
     });
 
+    test('presence:stats counts users and sockets of a subscribed channel; others get forbidden', T, async () => {
+      const aliceId = uniqueUser('alice');
+      const alice1 = await join(aliceId);
+      const alice2 = await join(aliceId);
+      const bob = await join(uniqueUser('bob'));
+      const carol = await join(uniqueUser('carol'));
+      try {
+        const room = channelName('pitch');
+        for (const who of [alice1, alice2, bob]) await subscribe(who, [room]);
+        // Invisible users count: the numbers name no one.
+        await setStatus(bob, 'invisible');
+        assert.deepEqual(await request(bob.socket, 'presence:stats', { channel: room }), { ok: true, users: 2, sockets: 3 });
+        assert.equal(errorCodeOf(await request(carol.socket, 'presence:stats', { channel: room })), 'forbidden');
+        assert.equal(errorCodeOf(await request(carol.socket, 'presence:stats', {})), 'invalid_payload');
+        alice2.socket.close();
+        await eventually(async () =>
+          assert.deepEqual(await request(bob.socket, 'presence:stats', { channel: room }), { ok: true, users: 2, sockets: 2 }),
+        );
+      } finally {
+        closeAll(alice1.socket, alice2.socket, bob.socket, carol.socket);
+      }
+    });
+
     test('presence:join on a user\'s first socket in a channel, presence:leave on the last', T, async () => {
       const aliceId = uniqueUser('alice');
       const bob = await join(uniqueUser('bob'));

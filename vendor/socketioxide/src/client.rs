@@ -245,6 +245,9 @@ pub struct SocketData<A: Adapter> {
 
     /// Namespaces this connection is connected to (Switchyard's patch).
     pub(crate) namespaces: AtomicUsize,
+
+    /// How long the outgoing queue has stayed full (Switchyard's patch).
+    pub(crate) queue: crate::slow_consumer::QueueWatch,
 }
 impl<A: Adapter> Default for SocketData<A> {
     fn default() -> Self {
@@ -253,6 +256,7 @@ impl<A: Adapter> Default for SocketData<A> {
             connect_recv_tx: Mutex::new(None),
             io: OnceLock::new(),
             namespaces: AtomicUsize::new(0),
+            queue: Default::default(),
         }
     }
 }
@@ -302,10 +306,13 @@ impl<A: Adapter> EngineIoHandler for Client<A> {
             .filter_map(|ns| ns.get_socket(socket.id).ok())
             .collect();
 
-        let _cnt = socks
-            .into_iter()
-            .map(|s| s.close(reason.clone().into()))
-            .count();
+        // Switchyard's patch: the engine knows no reason for a client that stopped reading.
+        let reason = if socket.data.queue.is_closing() {
+            DisconnectReason::SlowConsumer
+        } else {
+            reason.into()
+        };
+        let _cnt = socks.into_iter().map(|s| s.close(reason)).count();
 
         #[cfg(feature = "tracing")]
         tracing::debug!("disconnect handle spawned for {_cnt} namespaces");

@@ -115,6 +115,11 @@ pub struct SocketIoConfig {
 
     /// A global server identifier
     pub server_id: Uid,
+
+    /// Close a connection whose outgoing queue stays full this long (Switchyard's patch).
+    ///
+    /// Defaults to `None`: never, sends to it fail with `InternalChannelFull`.
+    pub slow_consumer_timeout: Option<Duration>,
 }
 
 impl Default for SocketIoConfig {
@@ -129,6 +134,7 @@ impl Default for SocketIoConfig {
             parser: Parser::default(),
             parse_config: ParseConfig::default(),
             server_id: Uid::new(),
+            slow_consumer_timeout: None,
         }
     }
 }
@@ -277,6 +283,19 @@ impl<A: Adapter> SocketIoBuilder<A> {
     #[inline]
     pub fn connect_timeout(mut self, connect_timeout: Duration) -> Self {
         self.config.connect_timeout = connect_timeout;
+        self
+    }
+
+    /// Closes a connection whose outgoing queue stays full for `timeout`: every send to it
+    /// in that time failed with `InternalChannelFull` (the client stopped reading, or
+    /// reads slower than it is sent to). Its sockets are disconnected with
+    /// [`DisconnectReason::SlowConsumer`](crate::socket::DisconnectReason::SlowConsumer)
+    /// instead of missing every packet from then on (Switchyard's patch).
+    ///
+    /// Defaults to never.
+    #[inline]
+    pub fn slow_consumer_timeout(mut self, timeout: Duration) -> Self {
+        self.config.slow_consumer_timeout = Some(timeout);
         self
     }
 

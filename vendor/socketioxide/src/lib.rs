@@ -359,6 +359,8 @@ mod errors;
 mod io;
 mod ns;
 mod parser;
+/// Switchyard's patch.
+mod slow_consumer;
 
 /// Socket.IO protocol version.
 /// It is accessible with the [`Socket::protocol`](socket::Socket) method or as an extractor

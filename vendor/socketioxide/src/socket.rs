@@ -74,6 +74,11 @@ pub enum DisconnectReason {
 
     /// The server is being closed
     ClosingServer,
+
+    /// The client did not read what was sent to it: its outgoing queue stayed full for the
+    /// [`slow_consumer_timeout`](crate::SocketIoBuilder::slow_consumer_timeout)
+    /// (Switchyard's patch).
+    SlowConsumer,
 }
 
 impl std::fmt::Display for DisconnectReason {
@@ -88,6 +93,7 @@ impl std::fmt::Display for DisconnectReason {
             ClientNSDisconnect => "client has manually disconnected the socket from the namespace",
             ServerNSDisconnect => "socket was forcefully disconnected from the namespace",
             ClosingServer => "server is being closed",
+            SlowConsumer => "client did not read what was sent to it in time",
         };
         f.write_str(str)
     }
@@ -732,9 +738,30 @@ impl<A: Adapter> Socket<A> {
 
     pub(crate) fn reserve(&self) -> Result<Permit<'_>, SocketError> {
         match self.esocket.reserve() {
-            Ok(permit) => Ok(permit),
-            Err(TrySendError::Full(_)) => Err(SocketError::InternalChannelFull),
+            Ok(permit) => {
+                self.esocket.data.queue.sent();
+                Ok(permit)
+            }
+            Err(TrySendError::Full(_)) => {
+                self.queue_full();
+                Err(SocketError::InternalChannelFull)
+            }
             Err(TrySendError::Closed(_)) => Err(SocketError::Closed),
+        }
+    }
+
+    /// Switchyard's patch: a send found the queue full. Once every send has for the
+    /// slow-consumer timeout, the connection is closed at the engine, since a full queue
+    /// cannot carry a DISCONNECT packet; its sockets are closed with
+    /// [`DisconnectReason::SlowConsumer`].
+    fn queue_full(&self) {
+        let Some(timeout) = self.get_io().config().slow_consumer_timeout else {
+            return;
+        };
+        if self.esocket.data.queue.full(timeout) {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(?self.id, "outgoing queue stayed full, closing the connection");
+            self.esocket.close(EIoDisconnectReason::ClosingServer);
         }
     }
 

@@ -173,3 +173,27 @@ fn small_patterns_match_exactly_like_the_reference() {
         }
     }
 }
+
+#[test]
+fn join_leave_comes_from_the_first_rule_that_sets_it() {
+    let rules: Vec<ChannelRule> = serde_json::from_value(serde_json::json!([
+        {"pattern": "public:*", "allow": "any"},
+        {"pattern": "stage:*", "allow": "any", "joinLeave": false},
+        {"pattern": "room:{sub}", "allow": "any", "joinLeave": true},
+        {"pattern": "*", "allow": "claims", "joinLeave": true},
+    ]))
+    .expect("valid rules");
+    assert_eq!(join_leave(&rules, "ann", "stage:main"), Some(false));
+    assert_eq!(join_leave(&rules, "ann", "room:ann"), Some(true));
+    // `room:{sub}` is not bob's room; the catch-all decides.
+    assert_eq!(join_leave(&rules, "bob", "room:ann"), Some(true));
+    assert_eq!(join_leave(&rules[..2], "ann", "public:lobby"), None);
+    let back = serde_json::to_value(&rules[1]).expect("serializes");
+    assert_eq!(back["joinLeave"], false);
+    assert!(
+        serde_json::to_value(&rules[0])
+            .expect("serializes")
+            .get("joinLeave")
+            .is_none()
+    );
+}

@@ -321,7 +321,9 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
                 if unflushed {
                     #[cfg(feature = "tracing")]
                     tracing::trace!(sid = %socket.id, "ws flush");
-                    tx.flush().await.ok();
+                    if write_or_give_up(&socket, tx.flush()).await.is_none() {
+                        return;
+                    }
                     unflushed = false;
                 }
                 let next = tokio::select! {
@@ -339,9 +341,13 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
             let Some(msg) = ws_message(socket.protocol, packet) else {
                 continue;
             };
-            if let Err(_e) = tx.feed(msg).await {
-                #[cfg(feature = "tracing")]
-                tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+            match write_or_give_up(&socket, tx.feed(msg)).await {
+                Some(Ok(())) => {}
+                Some(Err(_e)) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!("[sid={}] error sending packet: {}", socket.id, _e);
+                }
+                None => return,
             }
             unflushed = true;
         }
@@ -350,8 +356,34 @@ async fn forward_to_socket<H: EngineIoHandler, S>(
     #[cfg(feature = "tracing")]
     tracing::trace!(sid = %socket.id, "ws closing flush");
 
-    tx.flush().await.ok();
-    tx.close().await.ok();
+    if write_or_give_up(&socket, tx.flush()).await.is_some() {
+        write_or_give_up(&socket, tx.close()).await;
+    }
+}
+
+/// Switchyard's patch: how long a write may still take once the session is closed.
+const CLOSING_WRITE_GRACE: Duration = Duration::from_secs(2);
+
+/// Switchyard's patch: `write` (a feed, flush or close of the websocket), given up
+/// (`None`) when the session is closed and it has not completed within
+/// [`CLOSING_WRITE_GRACE`] more. A client that stops reading fills its TCP window and
+/// leaves the write pending forever; the writer holds the session's queue lock meanwhile,
+/// so the session's close, and the handler's `on_disconnect`, would wait forever too.
+async fn write_or_give_up<D, F>(
+    socket: &Socket<D>,
+    write: F,
+) -> Option<Result<(), tungstenite::Error>>
+where
+    D: Default + Send + Sync + 'static,
+    F: Future<Output = Result<(), tungstenite::Error>>,
+{
+    let mut write = std::pin::pin!(write);
+    tokio::select! {
+        biased;
+        done = &mut write => return Some(done),
+        _ = socket.cancellation_token.cancelled() => {}
+    }
+    tokio::time::timeout(CLOSING_WRITE_GRACE, write).await.ok()
 }
 
 /// The websocket message for a packet; none for a Noop.
