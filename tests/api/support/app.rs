@@ -97,16 +97,7 @@ impl TestApp {
     /// A second node of the same gateway: same settings, database and Redis, its own port.
     /// The first node owns the database and must outlive this one.
     pub async fn another_node(&self) -> TestApp {
-        let (addr, stop, server) = start(&self.settings).await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        TestApp {
-            addr,
-            settings: self.settings.clone(),
-            stop: Some(stop),
-            server: Some(server),
-            pg_database: None,
-            _dir: dir,
-        }
+        self.another_node_with(|_| {}).await
     }
 
     /// As [`Self::another_node`], with settings of its own (a Redis URL through another
