@@ -4,6 +4,7 @@
 pub mod fallback;
 pub mod link;
 pub mod memory;
+mod publication_entry;
 pub mod redis;
 pub mod redis_blocks;
 pub mod redis_clock;

@@ -19,8 +19,8 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::oneshot;
 
 use super::link::RedisLink;
+use super::publication_entry::Entry;
 use super::redis::feed_subscriber;
-use super::redis_history::Entry;
 use super::resync::{Reason, ResyncRequests};
 
 /// How long a `subscribe` with `since` waits for its marker to come back.

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::prelude::{Client, Expiration, KeysInterface, LuaInterface, SetOptions};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use switchyard_namespaces::ports::{
     ChannelHistory, Clock, LiveFeed, Publication, Recovery, StoreError, StoreResult,
 };
 
 use super::link::RedisLink;
+use super::publication_entry::Entry;
 use super::redis::RedisHealth;
 use super::redis_clock::RedisClock;
 use super::redis_feed::{Feed, MARKER_WAIT};
@@ -29,14 +30,6 @@ use scripts::{APPEND, MARK, SINCE};
 const IDEMPOTENCY_SECS: i64 = 300;
 /// A publish racing one with the same key waits this long for the first to finish.
 const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(2);
-
-/// What a log entry keeps besides its offset and epoch.
-#[derive(Serialize, Deserialize)]
-pub(super) struct Entry {
-    pub event: String,
-    pub data: Value,
-    pub ts: i64,
-}
 
 #[derive(Deserialize)]
 struct Snapshot {
