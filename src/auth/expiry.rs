@@ -8,13 +8,31 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::time::{DelayQueue, delay_queue};
 
-use super::session::Session;
+/// The expiry (seconds since the Unix epoch) of the token a socket holds now: what the
+/// clock watches, and what a refresh moves on (`session.rs`).
+#[derive(Clone)]
+pub struct Session(Arc<AtomicI64>);
+
+impl Session {
+    pub(super) fn new(expires_at: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(expires_at)))
+    }
+
+    pub(super) fn expires_at(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A refresh only ever moves the expiry on.
+    pub(super) fn extend_to(&self, expires_at: i64) {
+        self.0.fetch_max(expires_at, Ordering::SeqCst);
+    }
+}
 
 /// What the clock does to a socket, whatever its namespace's adapter.
 pub trait ExpiryTarget: Send + Sync + 'static {

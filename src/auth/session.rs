@@ -4,7 +4,6 @@
 //! the socket's identity, roles and channel grants included.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -18,7 +17,7 @@ use switchyard_namespaces::dispatch::EventTable;
 use switchyard_namespaces::incoming::Incoming;
 use switchyard_namespaces::realtime::{self, RealtimeState};
 
-use super::expiry::{ExpiryClock, ExpiryTarget, Watched};
+use super::expiry::{ExpiryClock, ExpiryTarget, Session, Watched};
 use super::{AuthError, TokenVerifier};
 
 /// Client → server, on every namespace.
@@ -33,25 +32,6 @@ pub mod emits {
 
 /// A token is far smaller than this; it only bounds what a refresh may carry.
 const MAX_REFRESH_BYTES: usize = 16 * 1024;
-
-/// The expiry (seconds since the Unix epoch) of the token a socket holds now.
-#[derive(Clone)]
-pub struct Session(Arc<AtomicI64>);
-
-impl Session {
-    pub(super) fn new(expires_at: i64) -> Self {
-        Self(Arc::new(AtomicI64::new(expires_at)))
-    }
-
-    pub(super) fn expires_at(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-
-    /// A refresh only ever moves the expiry on.
-    pub(super) fn extend_to(&self, expires_at: i64) {
-        self.0.fetch_max(expires_at, Ordering::SeqCst);
-    }
-}
 
 #[derive(Deserialize)]
 struct Refresh {
