@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fred::prelude::{Client, PubsubInterface};
+use switchyard_namespaces::ports::PresenceRegistry;
 use tokio::sync::mpsc;
 
 use super::fallback::FallbackPresence;
@@ -110,7 +111,10 @@ impl Resync {
 
     async fn resync(&self, reason: Reason) {
         if reason == Reason::RedisReturned {
-            self.presence.rebuild().await;
+            // Rebuilt when the first trigger came, unless Redis returned again since.
+            if self.presence.degraded() {
+                self.presence.rebuild().await;
+            }
             self.ask_peers().await;
         }
         let told = self.gateway.tell_draining(self.spread);
