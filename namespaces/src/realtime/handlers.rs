@@ -1,6 +1,6 @@
 //! `/realtime` socket handlers: channels, activity, latency and drafts.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
@@ -49,42 +49,42 @@ async fn on_subscribe<A: Adapter>(
     req: Incoming<A>,
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: Subscribe| {
-        let mut reply = Subscribed::default();
+        let (mut subscribed, mut denied) = (Vec::new(), Vec::new());
+        let (mut recovered, mut missed) = (BTreeMap::new(), BTreeMap::new());
         let (sid, cap) = (s.id.to_string(), st.inner.caps.subscriptions);
         let mut held = held_channels(&s);
         for raw in body.channels.0 {
             let Ok(channel) = ChannelName::try_from(raw.clone()) else {
-                reply
-                    .denied
-                    .push(Denied::new(&raw, ErrorCode::InvalidPayload));
+                denied.push(Denied::new(&raw, ErrorCode::InvalidPayload));
                 continue;
             };
             let channel = channel.as_str();
             if !may_subscribe(&st.inner.rules, &me, channel) {
-                reply
-                    .denied
-                    .push(Denied::new(channel, ErrorCode::Forbidden));
+                denied.push(Denied::new(channel, ErrorCode::Forbidden));
                 continue;
             }
             if !held.contains(channel) && held.len() >= cap {
-                reply.denied.push(Denied::over_cap(channel, cap));
+                denied.push(Denied::over_cap(channel, cap));
                 continue;
             }
             match body.since.get(channel) {
                 Some(position) => {
                     let replay = join_and_recover(&s, &st, channel, position).await?;
-                    reply.recovered.insert(channel.to_owned(), replay.is_some());
-                    reply
-                        .missed
-                        .insert(channel.to_owned(), replay.unwrap_or_default());
+                    recovered.insert(channel.to_owned(), replay.is_some());
+                    missed.insert(channel.to_owned(), replay.unwrap_or_default());
                 }
                 None => s.join(channel_room(channel)),
             }
             st.presence().join(channel, &me.user_id, &sid).await;
             held.insert(channel.to_owned());
-            reply.subscribed.push(channel.to_owned());
+            subscribed.push(channel.to_owned());
         }
-        Ok(reply)
+        Ok(Subscribed {
+            subscribed,
+            denied,
+            recovered,
+            missed,
+        })
     })
     .await;
 }

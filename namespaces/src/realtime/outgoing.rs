@@ -86,7 +86,7 @@ impl Emit for Unsubscribed {
 
 /// The reply to `subscribe`: per channel asked, subscribed or denied; for those asked
 /// with `since`, whether history could tell what was missed, and what.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Subscribed {
     pub subscribed: Vec<String>,
     pub denied: Vec<Denied>,
@@ -205,4 +205,48 @@ pub struct Members {
 pub struct Member {
     pub user_id: String,
     pub status: Status,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::ack::ok_body;
+    use crate::presence::PresenceAnswer;
+
+    #[test]
+    fn replies_keep_their_wire_shape() {
+        let refused = vec![
+            Denied::new("bad", ErrorCode::InvalidPayload),
+            Denied::over_cap("public:a", 2),
+        ];
+        assert_eq!(
+            serde_json::to_value(&refused).ok(),
+            Some(json!([
+                { "channel": "bad", "code": "invalid_payload" },
+                { "channel": "public:a", "code": "invalid_payload",
+                  "message": "a socket holds at most 2 subscriptions (max_subscriptions_per_socket)" },
+            ]))
+        );
+        let watched = PresenceAnswer {
+            answer: UsersPresence {
+                users: Vec::new(),
+                denied: vec![NotWatched::over_cap("u".into(), 1)],
+            },
+            degraded: true,
+        };
+        assert_eq!(
+            ok_body(watched),
+            json!({ "ok": true, "users": [], "degraded": true, "denied": [{
+                "userId": "u", "code": "invalid_payload",
+                "message": "a socket watches at most 1 users (max_watched_users_per_socket)",
+            }] })
+        );
+        let plain = PresenceAnswer {
+            answer: UsersPresence::of(Vec::new()),
+            degraded: false,
+        };
+        assert_eq!(ok_body(plain), json!({ "ok": true, "users": [] }));
+    }
 }
