@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rand::Rng;
-use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use switchyard_namespaces::NsError;
+use switchyard_namespaces::emit::{Announcement, Emit, ServerDraining, tell};
 use switchyard_namespaces::notifications::{self, NotificationsState};
 use switchyard_namespaces::realtime::payloads::Publish;
 use switchyard_namespaces::realtime::{self, PublishAck, RealtimeState};
@@ -26,7 +26,7 @@ pub struct NamespaceCounts {
 #[async_trait]
 pub trait Gateway: Send + Sync + 'static {
     /// `announcement` to every socket of every namespace, cluster-wide.
-    async fn announce(&self, event: &Value) -> anyhow::Result<()>;
+    async fn announce(&self, event: &Announcement) -> anyhow::Result<()>;
     /// Closes every socket of the user on every namespace, cluster-wide.
     async fn disconnect_user(&self, user_id: &str) -> anyhow::Result<()>;
     async fn publish(&self, realtime: &RealtimeState, req: Publish) -> Result<PublishAck, NsError>;
@@ -46,9 +46,9 @@ pub trait Gateway: Send + Sync + 'static {
 
 #[async_trait]
 impl<A: Adapter> Gateway for SocketIo<A> {
-    async fn announce(&self, event: &Value) -> anyhow::Result<()> {
+    async fn announce(&self, event: &Announcement) -> anyhow::Result<()> {
         for ns in self.nsps() {
-            ns.emit("announcement", event)
+            ns.emit(Announcement::EVENT, event)
                 .await
                 .map_err(|e| anyhow::anyhow!("announce failed: {e}"))?;
         }
@@ -105,11 +105,8 @@ impl<A: Adapter> Gateway for SocketIo<A> {
         let mut told = 0;
         for ns in self.nsps() {
             for socket in ns.local().sockets() {
-                let delay = rand::rng().random_range(0..=spread.as_millis() as u64);
-                if socket
-                    .emit("server:draining", &json!({ "reconnectInMs": delay }))
-                    .is_ok()
-                {
+                let reconnect_in_ms = rand::rng().random_range(0..=spread.as_millis() as u64);
+                if tell(&socket, &ServerDraining { reconnect_in_ms }).is_ok() {
                     told += 1;
                 }
             }

@@ -34,6 +34,17 @@ impl ErrorCode {
     }
 }
 
+/// The `error` object of PROTOCOL.md §2: in a failed ack, and the payload of the `error`
+/// event (see [`crate::emit`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorObject {
+    pub code: ErrorCode,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
+}
+
 /// An error a handler answers with. `details` are extra fields merged into the ack
 /// (for example `current` on a draft conflict).
 /// Its `Display` is the bare code, which is what a connect middleware's refusal sends as
@@ -83,11 +94,16 @@ impl NsError {
 
     /// The `error` object: `{code, message, retryAfterMs?}`.
     pub fn error_body(&self) -> Value {
-        let mut body = json!({ "code": self.code, "message": self.message });
-        if let Some(ms) = self.retry_after_ms {
-            body["retryAfterMs"] = json!(ms);
+        serde_json::to_value(self.error_object()).unwrap_or(Value::Null)
+    }
+
+    /// The `error` object, typed: what an `error` event carries and a failed ack nests.
+    pub fn error_object(&self) -> ErrorObject {
+        ErrorObject {
+            code: self.code,
+            message: self.message.clone(),
+            retry_after_ms: self.retry_after_ms,
         }
-        body
     }
 
     /// The whole failed ack: `{ok: false, error, ...details}`.

@@ -16,7 +16,8 @@ use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide_core::Value as RawValue;
 
-use crate::ack::{ErrorCode, NsError, ok_body};
+use crate::ack::{ErrorCode, ErrorObject, NsError, ok_body};
+use crate::emit::tell;
 use crate::limits::SocketLimiter;
 use crate::metrics as names;
 use crate::presence::ActivityHook;
@@ -221,7 +222,7 @@ impl<A: Adapter> Incoming<A> {
         let sent = match (&result, wants_ack) {
             (Ok(data), true) => ack.send(&ok_body(data)),
             (Err(err), true) => ack.send(&err.ack_body()),
-            (Err(err), false) => emit_error_event(socket, err.error_body()),
+            (Err(err), false) => emit_error_event(socket, err.error_object()),
             (Ok(_), false) => Ok(()),
         };
         if let Err(err) = sent {
@@ -246,17 +247,17 @@ const CONNECTED_WAIT: Duration = Duration::from_millis(500);
 /// room emits do not check the mark and need none of this.
 fn emit_error_event<A: Adapter>(
     socket: Arc<Socket<A>>,
-    body: Value,
+    body: ErrorObject,
 ) -> Result<(), socketioxide::SendError> {
     if socket.connected() {
-        return socket.emit("error", &body);
+        return tell(&socket, &body);
     }
     tokio::spawn(async move {
         let give_up = tokio::time::Instant::now() + CONNECTED_WAIT;
         while !socket.connected() && tokio::time::Instant::now() < give_up {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        if let Err(err) = socket.emit("error", &body) {
+        if let Err(err) = tell(&socket, &body) {
             tracing::debug!(error = %err, "error event not sent");
         }
     });

@@ -7,6 +7,7 @@
 pub mod ack;
 pub mod broadcast;
 pub mod dispatch;
+pub mod emit;
 pub mod identity;
 pub mod incoming;
 pub mod limits;

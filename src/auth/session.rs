@@ -6,14 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 use switchyard_namespaces::Identity;
 use switchyard_namespaces::ack::{ErrorCode, NsError};
 use switchyard_namespaces::dispatch::EventTable;
+use switchyard_namespaces::emit::{Emit, tell};
 use switchyard_namespaces::incoming::Incoming;
 use switchyard_namespaces::realtime::{self, RealtimeState};
 
@@ -28,6 +28,24 @@ pub mod events {
 /// Server → client, on every namespace.
 pub mod emits {
     pub const AUTH_EXPIRED: &str = "auth:expired";
+}
+
+/// `auth:expired`: the token expired; the socket is closed after `graceMs` unless it
+/// refreshes the token first.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthExpired {
+    grace_ms: u64,
+}
+
+impl Emit for AuthExpired {
+    const EVENT: &'static str = emits::AUTH_EXPIRED;
+}
+
+/// The reply to `auth:refresh`: the new token's expiry.
+#[derive(Serialize)]
+struct Refreshed {
+    exp: i64,
 }
 
 /// A token is far smaller than this; it only bounds what a refresh may carry.
@@ -90,7 +108,7 @@ impl<A: Adapter> ExpiryTarget for SocketTarget<A> {
             return false;
         };
         let grace_ms = grace.as_millis() as u64;
-        if let Err(err) = s.emit(emits::AUTH_EXPIRED, &json!({ "graceMs": grace_ms })) {
+        if let Err(err) = tell(&s, &AuthExpired { grace_ms }) {
             tracing::debug!(error = %err, "auth:expired not sent");
         }
         true
@@ -133,7 +151,7 @@ async fn on_refresh<A: Adapter>(
         if s.ns() == realtime::PATH {
             realtime::reauthorize(&s, &realtime_state, &fresh).await;
         }
-        Ok(json!({ "exp": exp }))
+        Ok(Refreshed { exp })
     })
     .await;
 }

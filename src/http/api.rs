@@ -6,11 +6,13 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use switchyard_namespaces::notifications;
 use switchyard_namespaces::notifications::payloads::BodyText;
+use switchyard_namespaces::presence::PresenceAnswer;
 use switchyard_namespaces::realtime::PublishAck;
+use switchyard_namespaces::realtime::outgoing::UsersPresence;
 use switchyard_namespaces::realtime::payloads::{PresenceUsers, Publish};
 use switchyard_namespaces::ws::payloads::Title;
+use switchyard_namespaces::{emit, notifications};
 
 use super::{AppError, AppState, JsonBody};
 use crate::auth::Caller;
@@ -49,8 +51,12 @@ async fn announce(
     let ts = switchyard_namespaces::ports::Clock::now_ms(
         &switchyard_namespaces::ports::SystemClock::new(),
     );
-    let event =
-        json!({ "title": a.title.into_string(), "body": a.body.0, "data": a.data, "ts": ts });
+    let event = emit::Announcement {
+        title: a.title.into_string(),
+        body: a.body.0,
+        data: a.data,
+        ts,
+    };
     state.gateway.announce(&event).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
@@ -81,22 +87,22 @@ async fn presence_of(
     State(state): State<AppState>,
     caller: Caller,
     Path(user_id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PresenceAnswer<UsersPresence>>, AppError> {
     caller.require_any(&["service"])?;
     let presence = state.realtime.presence();
     let users = presence.views(&[user_id]).await;
-    Ok(Json(presence.answer(json!({ "users": users }))))
+    Ok(Json(presence.answer(UsersPresence::of(users))))
 }
 
 async fn presence_query(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(req): JsonBody<PresenceUsers>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<PresenceAnswer<UsersPresence>>, AppError> {
     caller.require_any(&["service"])?;
     let presence = state.realtime.presence();
     let users = presence.views(&req.user_ids.0).await;
-    Ok(Json(presence.answer(json!({ "users": users }))))
+    Ok(Json(presence.answer(UsersPresence::of(users))))
 }
 
 /// Connections and rooms per namespace on this node, the `/realtime` subscriptions its

@@ -7,9 +7,9 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
 use super::payloads::Create;
-use super::{NotificationsState, PATH, emits};
+use super::{NotificationsState, PATH};
 use crate::NsError;
-use crate::broadcast::broadcast;
+use crate::broadcast::emit_with_ack_to;
 use crate::ports::{NewNotification, Notification};
 use crate::rooms::user_room;
 
@@ -91,10 +91,9 @@ pub async fn notify_user<A: Adapter>(
         let sockets = ns
             .to(user_room(user_id))
             .timeout(state.inner.config.ack_timeout);
-        let emit = sockets.emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification);
-        match broadcast(PATH, emits::NOTIFICATION, emit).await {
-            Ok(acks) => spawn_mark_on_ack(acks, state, user_id, &notification),
-            Err(err) => tracing::warn!(error = %err, "notification stored but not sent live"),
+        // Not sent live (logged): the push, when enabled, is still due after the ack timeout.
+        if let Some(acks) = emit_with_ack_to(sockets, PATH, &notification).await {
+            spawn_mark_on_ack(acks, state, user_id, &notification);
         }
     }
     Ok(notification.id)

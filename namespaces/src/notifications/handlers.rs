@@ -1,13 +1,13 @@
 //! `/notifications` socket handlers: list, read, device tokens.
 
-use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
+use super::outgoing::{NotificationPage, NotificationRead, Unread};
 use super::payloads::{DeviceRegister, DeviceUnregister, List, Read};
-use super::{NotificationsState, PATH, emits, events};
+use super::{NotificationsState, PATH, events};
 use crate::Identity;
-use crate::broadcast::broadcast;
+use crate::broadcast::emit_to;
 use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 use crate::ports::DeviceRegistration;
@@ -36,7 +36,7 @@ async fn on_list<A: Adapter>(
             .list_notifications(&me.user_id, before, body.limit.get(), body.unread_only, now)
             .await?;
         let unread = st.store().unread_count(&me.user_id, now).await?;
-        Ok(json!({ "items": items, "unread": unread }))
+        Ok(NotificationPage { items, unread })
     })
     .await;
 }
@@ -53,13 +53,10 @@ async fn on_read<A: Adapter>(
         let ids = st.store().mark_read(&me.user_id, &which, now).await?;
         let unread = st.store().unread_count(&me.user_id, now).await?;
         if !ids.is_empty() {
-            let event = json!({ "ids": ids, "unread": unread });
             let others = s.to(crate::rooms::user_room(&me.user_id));
-            if let Err(err) = broadcast(PATH, emits::READ, others.emit(emits::READ, &event)).await {
-                tracing::warn!(error = %err, "notification:read not sent to other sockets");
-            }
+            emit_to(others, PATH, &NotificationRead { ids, unread }).await;
         }
-        Ok(json!({ "unread": unread }))
+        Ok(Unread { unread })
     })
     .await;
 }
@@ -83,7 +80,7 @@ async fn on_device_register<A: Adapter>(
             st.store()
                 .register_device(&me.user_id, device, max_devices, st.now())
                 .await?;
-            Ok(json!({}))
+            Ok(())
         },
     )
     .await;
@@ -101,7 +98,7 @@ async fn on_device_unregister<A: Adapter>(
             st.store()
                 .unregister_device(&me.user_id, &body.token.0)
                 .await?;
-            Ok(json!({}))
+            Ok(())
         },
     )
     .await;

@@ -4,8 +4,10 @@
 
 mod deliver;
 mod handlers;
+pub mod outgoing;
 mod replay;
 pub use handlers::event_table;
+pub use outgoing::emits;
 pub mod payloads;
 
 use std::sync::Arc;
@@ -29,11 +31,6 @@ pub mod events {
     pub const READ: &str = "notification:read";
     pub const DEVICE_REGISTER: &str = "device:register";
     pub const DEVICE_UNREGISTER: &str = "device:unregister";
-}
-
-pub mod emits {
-    pub const NOTIFICATION: &str = "notification";
-    pub const READ: &str = "notification:read";
 }
 
 /// The knobs of `/notifications` that come from settings.

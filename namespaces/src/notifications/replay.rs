@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use serde::de::IgnoredAny;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
+use super::NotificationsState;
 use super::deliver::spawn_mark_on_ack;
-use super::{NotificationsState, emits};
 use crate::NsError;
+use crate::emit::{tell, tell_with_ack};
 use crate::ports::Notification;
 
 /// Backoff between reads: from the first retry, doubled up to the last. The cap keeps a
@@ -42,7 +42,7 @@ pub(super) async fn replay_pending<A: Adapter>(
             Ok(pending) => return send_all(s, state, user_id, pending),
             Err(err) if !told => {
                 told = true;
-                s.emit("error", &NsError::from(err).error_body()).ok();
+                tell(s, &NsError::from(err).error_object()).ok();
             }
             Err(_) => {}
         }
@@ -76,10 +76,7 @@ fn send_all<A: Adapter>(
 ) {
     let ack_timeout = state.inner.config.ack_timeout;
     for notification in pending {
-        match s
-            .timeout(ack_timeout)
-            .emit_with_ack::<_, IgnoredAny>(emits::NOTIFICATION, &notification)
-        {
+        match tell_with_ack(s, ack_timeout, &notification) {
             Ok(ack) => spawn_mark_on_ack(ack, state, user_id, &notification),
             Err(err) => {
                 tracing::debug!(error = %err, "socket gone while sending pending notifications");

@@ -67,8 +67,8 @@ pub struct Reaped {
     pub left_channels: Vec<String>,
 }
 
-/// How many are in a channel, on every node (`presence:stats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// How many are in a channel, on every node (`presence:stats`, which replies with it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ChannelStats {
     /// Distinct users with at least one subscribed socket.
     pub users: usize,

@@ -14,7 +14,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use socketioxide::socket::DisconnectReason;
 
-pub use view::{PresenceEvent, PresenceView, Status, displayed};
+pub use view::{PresenceAnswer, PresenceEvent, PresenceView, Status, displayed};
 
 use crate::Identity;
 use crate::ports::{Change, ChosenStatus, Clock, PresenceRegistry};
@@ -246,13 +246,11 @@ impl Presence {
 
     /// An answer about presence, with `degraded: true` while it comes from this node's
     /// own view alone (a cluster node without Redis: users of other nodes look offline).
-    pub fn answer(&self, mut ack: serde_json::Value) -> serde_json::Value {
-        if self.inner.registry.degraded()
-            && let Some(fields) = ack.as_object_mut()
-        {
-            fields.insert("degraded".into(), serde_json::Value::Bool(true));
+    pub fn answer<T: serde::Serialize>(&self, answer: T) -> PresenceAnswer<T> {
+        PresenceAnswer {
+            answer,
+            degraded: self.inner.registry.degraded(),
         }
-        ack
     }
 
     /// What others see of `user_ids`, unknown users as offline.

@@ -50,6 +50,16 @@ pub fn displayed(record: &PresenceRecord, now: i64, config: &PresenceConfig) -> 
     }
 }
 
+/// An answer about presence (see [`super::Presence::answer`]): its own fields, and
+/// `degraded: true` only while it comes from this node's view alone.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PresenceAnswer<T> {
+    #[serde(flatten)]
+    pub answer: T,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub degraded: bool,
+}
+
 /// One entry of `presence:get` and friends.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

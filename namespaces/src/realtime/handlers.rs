@@ -1,23 +1,23 @@
 //! `/realtime` socket handlers: channels, activity, latency and drafts.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
-use serde_json::{Map, Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
 use super::channels::{ChannelName, channel_room, room_channel};
+use super::outgoing::{Denied, DraftSaved, DraftUpdated, LatencyPong, Subscribed, stale_draft};
 use super::payloads::{
     Activity, DraftGet, DraftSync, LatencyPing, Position, Subscribe, Unsubscribe,
 };
 use super::rules::may_subscribe;
-use super::{PATH, RealtimeState, emits, events, presence_handlers};
+use super::{PATH, RealtimeState, events, presence_handlers};
 use crate::Identity;
 use crate::ack::{ErrorCode, NsError};
-use crate::broadcast::broadcast;
+use crate::broadcast::emit_to;
 use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
-use crate::ports::{DraftWrite, Recovery};
+use crate::ports::{DraftWrite, Publication, Recovery};
 use crate::rooms::user_room;
 
 /// The events of `/realtime` and their handlers (shared by its sockets, see
@@ -31,21 +31,6 @@ pub fn event_table<A: Adapter>() -> EventTable<A> {
         .on(events::DRAFT_GET, on_draft_get::<A>)
         .on(events::DRAFT_SYNC, on_draft_sync::<A>);
     presence_handlers::add(table)
-}
-
-/// Why one channel of a subscribe was refused.
-fn denial(channel: &str, code: ErrorCode) -> Value {
-    json!({ "channel": channel, "code": code })
-}
-
-/// A channel refused because the socket holds as many as it may: `invalid_payload`, with
-/// a message naming the limit so the client can tell it from a bad name.
-fn over_cap(channel: &str, cap: usize) -> Value {
-    json!({
-        "channel": channel,
-        "code": ErrorCode::InvalidPayload,
-        "message": format!("a socket holds at most {cap} subscriptions (max_subscriptions_per_socket)"),
-    })
 }
 
 /// The channels the socket is subscribed to now: its channel rooms.
@@ -65,35 +50,41 @@ async fn on_subscribe<A: Adapter>(
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: Subscribe| {
         let (mut subscribed, mut denied) = (Vec::new(), Vec::new());
-        let (mut recovered, mut missed) = (Map::new(), Map::new());
+        let (mut recovered, mut missed) = (BTreeMap::new(), BTreeMap::new());
         let (sid, cap) = (s.id.to_string(), st.inner.caps.subscriptions);
         let mut held = held_channels(&s);
         for raw in body.channels.0 {
             let Ok(channel) = ChannelName::try_from(raw.clone()) else {
-                denied.push(denial(&raw, ErrorCode::InvalidPayload));
+                denied.push(Denied::new(&raw, ErrorCode::InvalidPayload));
                 continue;
             };
-            if !may_subscribe(&st.inner.rules, &me, channel.as_str()) {
-                denied.push(denial(channel.as_str(), ErrorCode::Forbidden));
+            let channel = channel.as_str();
+            if !may_subscribe(&st.inner.rules, &me, channel) {
+                denied.push(Denied::new(channel, ErrorCode::Forbidden));
                 continue;
             }
-            if !held.contains(channel.as_str()) && held.len() >= cap {
-                denied.push(over_cap(channel.as_str(), cap));
+            if !held.contains(channel) && held.len() >= cap {
+                denied.push(Denied::over_cap(channel, cap));
                 continue;
             }
-            match body.since.get(channel.as_str()) {
+            match body.since.get(channel) {
                 Some(position) => {
-                    let replay = join_and_recover(&s, &st, channel.as_str(), position).await?;
-                    recovered.insert(channel.to_string(), Value::Bool(replay.is_some()));
-                    missed.insert(channel.to_string(), json!(replay.unwrap_or_default()));
+                    let replay = join_and_recover(&s, &st, channel, position).await?;
+                    recovered.insert(channel.to_owned(), replay.is_some());
+                    missed.insert(channel.to_owned(), replay.unwrap_or_default());
                 }
-                None => s.join(channel_room(channel.as_str())),
+                None => s.join(channel_room(channel)),
             }
-            st.presence().join(channel.as_str(), &me.user_id, &sid).await;
-            held.insert(channel.to_string());
-            subscribed.push(channel.to_string());
+            st.presence().join(channel, &me.user_id, &sid).await;
+            held.insert(channel.to_owned());
+            subscribed.push(channel.to_owned());
         }
-        Ok(json!({ "subscribed": subscribed, "denied": denied, "recovered": recovered, "missed": missed }))
+        Ok(Subscribed {
+            subscribed,
+            denied,
+            recovered,
+            missed,
+        })
     })
     .await;
 }
@@ -106,7 +97,7 @@ async fn join_and_recover<A: Adapter>(
     st: &RealtimeState,
     channel: &str,
     at: &Position,
-) -> Result<Option<Vec<Value>>, NsError> {
+) -> Result<Option<Vec<Publication>>, NsError> {
     let room = channel_room(channel);
     let replay_until = match &st.inner.feed {
         // Cluster: join where the feed stands, replay what came before.
@@ -132,13 +123,12 @@ async fn recover(
     channel: &str,
     at: &Position,
     until: Option<u64>,
-) -> Result<Option<Vec<Value>>, NsError> {
+) -> Result<Option<Vec<Publication>>, NsError> {
     let replay = match st.history().since(channel, &at.epoch.0, at.offset).await? {
         Recovery::Recovered(publications) => Some(
             publications
-                .iter()
+                .into_iter()
                 .filter(|p| until.is_none_or(|last| p.offset <= last))
-                .filter_map(|p| serde_json::to_value(p).ok())
                 .collect(),
         ),
         Recovery::Lost => None,
@@ -161,7 +151,7 @@ async fn on_unsubscribe<A: Adapter>(
             s.leave(channel_room(&channel));
             st.presence().leave(&channel, &me.user_id, &sid).await;
         }
-        Ok(json!({}))
+        Ok(())
     })
     .await;
 }
@@ -173,10 +163,8 @@ async fn on_activity<A: Adapter>(
     req: Incoming<A>,
 ) {
     // The event extractor already counted it as activity; only the payload is checked.
-    req.respond(st.inner.max_payload_bytes, async |_: Activity| {
-        Ok(json!({}))
-    })
-    .await;
+    req.respond(st.inner.max_payload_bytes, async |_: Activity| Ok(()))
+        .await;
 }
 
 #[tracing::instrument(skip_all, fields(ns = PATH, event = events::LATENCY_PING, user = %me.user_id))]
@@ -186,7 +174,10 @@ async fn on_latency_ping<A: Adapter>(
     req: Incoming<A>,
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: LatencyPing| {
-        Ok(json!({ "t": body.t, "serverTime": st.now() }))
+        Ok(LatencyPong {
+            t: body.t,
+            server_time: st.now(),
+        })
     })
     .await;
 }
@@ -221,24 +212,27 @@ async fn on_draft_sync<A: Adapter>(
         let write = st
             .inner
             .drafts
-            .save_draft(&me.user_id, draft_id, i64::from(body.base_version), &body.content.0, st.now())
+            .save_draft(
+                &me.user_id,
+                draft_id,
+                i64::from(body.base_version),
+                &body.content.0,
+                st.now(),
+            )
             .await?;
         match write {
             DraftWrite::Saved(draft) => {
-                let event = json!({ "draftId": draft_id, "version": draft.version, "content": draft.content });
-                let others = s.to(user_room(&me.user_id)).emit(emits::DRAFT_UPDATED, &event);
-                if let Err(err) = broadcast(PATH, emits::DRAFT_UPDATED, others).await {
-                    tracing::warn!(error = %err, "draft:updated not sent");
-                }
-                Ok(json!({ "version": draft.version }))
+                let event = DraftUpdated {
+                    draft_id,
+                    version: draft.version,
+                    content: &draft.content,
+                };
+                emit_to(s.to(user_room(&me.user_id)), PATH, &event).await;
+                Ok(DraftSaved {
+                    version: draft.version,
+                })
             }
-            DraftWrite::Stale(current) => {
-                let mut err = NsError::new(ErrorCode::Conflict, "baseVersion is not the current version");
-                let mut details = Map::new();
-                details.insert("current".into(), json!({ "version": current.version, "content": current.content }));
-                err.details = Some(details);
-                Err(err)
-            }
+            DraftWrite::Stale(current) => Err(stale_draft(current)),
         }
     })
     .await;

@@ -4,6 +4,8 @@ pub mod channels;
 mod handlers;
 pub use handlers::event_table;
 mod order;
+pub mod outgoing;
+pub use outgoing::emits;
 pub mod payloads;
 mod presence_handlers;
 mod publish;
@@ -12,7 +14,6 @@ mod sink;
 
 use std::sync::Arc;
 
-use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
@@ -43,17 +44,6 @@ pub mod events {
     pub const DRAFT_GET: &str = "draft:get";
     pub const DRAFT_SYNC: &str = "draft:sync";
     pub const LATENCY_PING: &str = "latency:ping";
-}
-
-/// Server → client events.
-pub mod emits {
-    pub const EVENT: &str = "event";
-    pub const PRESENCE: &str = "presence";
-    pub const PRESENCE_JOIN: &str = "presence:join";
-    pub const PRESENCE_LEAVE: &str = "presence:leave";
-    pub const DRAFT_UPDATED: &str = "draft:updated";
-    /// `{channels, code}`: channels the server left for the socket (see [`super::reauthorize`]).
-    pub const UNSUBSCRIBED: &str = "unsubscribed";
 }
 
 /// What `/realtime` handlers share. Cheap to clone.
@@ -186,8 +176,11 @@ pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me
     for channel in &lost {
         state.presence().leave(channel, &me.user_id, &sid).await;
     }
-    let told = json!({ "channels": lost, "code": ErrorCode::Forbidden });
-    if let Err(err) = s.emit(emits::UNSUBSCRIBED, &told) {
+    let told = outgoing::Unsubscribed {
+        channels: lost,
+        code: ErrorCode::Forbidden,
+    };
+    if let Err(err) = crate::emit::tell(s, &told) {
         tracing::debug!(error = %err, "unsubscribed not sent");
     }
 }

@@ -2,20 +2,20 @@
 
 use std::collections::HashSet;
 
-use serde_json::json;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
 use super::channels::channel_room;
+use super::outgoing::{Member, Members, NotWatched, UsersPresence};
 use super::payloads::{PresenceMembers, PresenceSet, PresenceUsers};
 use super::sink::{room_watched, watch_room};
 use super::{PATH, RealtimeState, events};
 use crate::Identity;
-use crate::ack::{ErrorCode, NsError};
+use crate::ack::NsError;
 use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 use crate::ports::ChosenStatus;
-use crate::presence::Status;
+use crate::presence::{Presence, Status};
 
 pub(super) fn add<A: Adapter>(table: EventTable<A>) -> EventTable<A> {
     table
@@ -38,7 +38,7 @@ async fn on_presence_set<A: Adapter>(
         st.presence()
             .set_status(&me.user_id, body.status, message)
             .await;
-        Ok(json!({}))
+        Ok(())
     })
     .await;
 }
@@ -51,7 +51,7 @@ async fn on_presence_get<A: Adapter>(
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
         let users = st.presence().views(&body.user_ids.0).await;
-        Ok(st.presence().answer(json!({ "users": users })))
+        Ok(st.presence().answer(UsersPresence::of(users)))
     })
     .await;
 }
@@ -79,20 +79,12 @@ async fn on_presence_watch<A: Adapter>(
                 held.insert(user.clone());
                 watched.push(user);
             } else {
-                denied.push(json!({
-                    "userId": user,
-                    "code": ErrorCode::InvalidPayload,
-                    "message": format!("a socket watches at most {cap} users (max_watched_users_per_socket)"),
-                }));
+                denied.push(NotWatched::over_cap(user, cap));
             }
         }
         s.join(watched.iter().map(|u| watch_room(u)).collect::<Vec<_>>());
-        let mut ack = json!({ "users": st.presence().views(&watched).await });
-        // Only when the cap refused someone: below it the ack is what it always was.
-        if !denied.is_empty() {
-            ack["denied"] = json!(denied);
-        }
-        Ok(st.presence().answer(ack))
+        let users = st.presence().views(&watched).await;
+        Ok(st.presence().answer(UsersPresence { users, denied }))
     })
     .await;
 }
@@ -112,7 +104,7 @@ async fn on_presence_unwatch<A: Adapter>(
                 .map(|u| watch_room(u))
                 .collect::<Vec<_>>(),
         );
-        Ok(json!({}))
+        Ok(())
     })
     .await;
 }
@@ -126,24 +118,9 @@ async fn on_presence_members<A: Adapter>(
     req: Incoming<A>,
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceMembers| {
-        let channel = body.channel.as_str();
-        ensure_subscribed(&s, channel)?;
-        let users = st.presence().registry().members(channel).await;
-        let records = st.presence().registry().records(&users).await;
-        let members: Vec<_> = st
-            .presence()
-            .views(&users)
-            .await
-            .into_iter()
-            .filter(|view| {
-                let invisible = records
-                    .iter()
-                    .any(|r| r.user_id == view.user_id && r.chosen == ChosenStatus::Invisible);
-                !invisible && view.status != Status::Offline
-            })
-            .map(|view| json!({ "userId": view.user_id, "status": view.status }))
-            .collect();
-        Ok(st.presence().answer(json!({ "members": members })))
+        let channel = subscribed_channel(&s, &body)?;
+        let members = visible_members(st.presence(), channel).await;
+        Ok(st.presence().answer(members))
     })
     .await;
 }
@@ -159,20 +136,45 @@ async fn on_presence_stats<A: Adapter>(
     req: Incoming<A>,
 ) {
     req.respond(st.inner.max_payload_bytes, async |body: PresenceMembers| {
-        let channel = body.channel.as_str();
-        ensure_subscribed(&s, channel)?;
+        let channel = subscribed_channel(&s, &body)?;
         let stats = st.presence().registry().stats(channel).await;
-        let counts = json!({ "users": stats.users, "sockets": stats.sockets });
-        Ok(st.presence().answer(counts))
+        Ok(st.presence().answer(stats))
     })
     .await;
 }
 
-/// Who is in a channel is told only to its subscribers.
-fn ensure_subscribed<A: Adapter>(s: &SocketRef<A>, channel: &str) -> Result<(), NsError> {
-    if s.rooms().iter().any(|room| *room == channel_room(channel)) {
-        Ok(())
+/// The channel asked about: who is in a channel is told only to its subscribers.
+fn subscribed_channel<'a, A: Adapter>(
+    s: &SocketRef<A>,
+    body: &'a PresenceMembers,
+) -> Result<&'a str, NsError> {
+    let channel = body.channel.as_str();
+    let room = channel_room(channel);
+    if s.rooms().iter().any(|joined| *joined == room) {
+        Ok(channel)
     } else {
         Err(NsError::forbidden("subscribe to the channel first"))
     }
+}
+
+/// The channel's members as others may see them: invisible and offline users left out.
+async fn visible_members(presence: &Presence, channel: &str) -> Members {
+    let users = presence.registry().members(channel).await;
+    let records = presence.registry().records(&users).await;
+    let is_invisible = |user_id: &str| {
+        records
+            .iter()
+            .any(|r| r.user_id == user_id && r.chosen == ChosenStatus::Invisible)
+    };
+    let members = presence
+        .views(&users)
+        .await
+        .into_iter()
+        .filter(|view| !is_invisible(&view.user_id) && view.status != Status::Offline)
+        .map(|view| Member {
+            user_id: view.user_id,
+            status: view.status,
+        })
+        .collect();
+    Members { members }
 }

@@ -11,9 +11,9 @@ use socketioxide::operators::BroadcastOperators;
 
 use super::channels::channel_room;
 use super::payloads::Publish;
-use super::{PATH, RealtimeState, emits};
+use super::{PATH, RealtimeState};
 use crate::NsError;
-use crate::broadcast::broadcast;
+use crate::broadcast::emit_to;
 
 /// The answer to a publish: where the publication sits in its channel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,10 +52,7 @@ pub async fn publish<A: Adapter>(
     if delivers_here && let Some(ns) = io.of(PATH) {
         let subscribers = ns.to(channel_room(&publication.channel));
         sample_fanout(&publication.channel, &subscribers);
-        let emit = subscribers.emit(emits::EVENT, &publication);
-        if let Err(err) = broadcast(PATH, emits::EVENT, emit).await {
-            tracing::warn!(error = %err, "publication stored but not broadcast");
-        }
+        emit_to(subscribers, PATH, &publication).await;
     }
     Ok(PublishAck {
         offset: publication.offset,

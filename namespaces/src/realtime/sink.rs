@@ -1,13 +1,14 @@
 //! Presence changes told through `/realtime` rooms: watchers of a user and the channels
 //! the user is in.
 
-use serde_json::json;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
+use super::PATH;
 use super::channels::channel_room;
-use super::{PATH, emits};
-use crate::broadcast::{InBackground, broadcast};
+use super::outgoing::{PresenceJoin, PresenceLeave};
+use crate::broadcast::{InBackground, emit_to};
+use crate::emit::Emit;
 use crate::ports::{Publication, PublicationSink};
 use crate::presence::{PresenceEvent, PresenceSink};
 use crate::rooms::user_room;
@@ -35,21 +36,12 @@ impl<A: Adapter> RealtimeSink<A> {
 
     /// Emits on `/realtime` in the background: presence is told from synchronous paths
     /// (disconnects, timers) that must not wait on sockets.
-    fn emit(
-        &self,
-        rooms: Vec<String>,
-        except: String,
-        event: &'static str,
-        data: serde_json::Value,
-    ) {
+    fn emit<E: Emit + Send + Sync + 'static>(&self, rooms: Vec<String>, except: String, event: E) {
         let Some(ns) = self.io.of(PATH) else { return };
         let counted = InBackground::start();
         tokio::spawn(async move {
             let _counted = counted;
-            let emit = ns.to(rooms).except(except);
-            if let Err(err) = broadcast(PATH, event, emit.emit(event, &data)).await {
-                tracing::warn!(event, error = %err, "presence broadcast failed");
-            }
+            emit_to(ns.to(rooms).except(except), PATH, &event).await;
         });
     }
 }
@@ -61,10 +53,7 @@ impl<A: Adapter> PublicationSink for RealtimeSink<A> {
         let Some(ns) = self.io.of(PATH) else { return };
         let subscribers = ns.local().to(channel_room(&publication.channel));
         super::publish::sample_fanout(&publication.channel, &subscribers);
-        let emit = subscribers.emit(emits::EVENT, publication);
-        if let Err(err) = broadcast(PATH, emits::EVENT, emit).await {
-            tracing::warn!(error = %err, "publication not delivered to this node's sockets");
-        }
+        emit_to(subscribers, PATH, publication).await;
     }
 }
 
@@ -73,29 +62,22 @@ impl<A: Adapter> PresenceSink for RealtimeSink<A> {
         let mut rooms: Vec<String> = channels.iter().map(|c| channel_room(c)).collect();
         rooms.push(watch_room(&event.user_id));
         let except = user_room(&event.user_id);
-        match serde_json::to_value(&event) {
-            Ok(data) => self.emit(rooms, except, emits::PRESENCE, data),
-            Err(err) => tracing::error!(error = %err, "presence event unserializable"),
-        }
+        self.emit(rooms, except, event);
     }
 
     fn channel_joined(&self, channel: &str, user_id: &str) {
-        let data = json!({ "channel": channel, "userId": user_id });
-        self.emit(
-            vec![channel_room(channel)],
-            user_room(user_id),
-            emits::PRESENCE_JOIN,
-            data,
-        );
+        let event = PresenceJoin {
+            channel: channel.to_owned(),
+            user_id: user_id.to_owned(),
+        };
+        self.emit(vec![channel_room(channel)], user_room(user_id), event);
     }
 
     fn channel_left(&self, channel: &str, user_id: &str) {
-        let data = json!({ "channel": channel, "userId": user_id });
-        self.emit(
-            vec![channel_room(channel)],
-            user_room(user_id),
-            emits::PRESENCE_LEAVE,
-            data,
-        );
+        let event = PresenceLeave {
+            channel: channel.to_owned(),
+            user_id: user_id.to_owned(),
+        };
+        self.emit(vec![channel_room(channel)], user_room(user_id), event);
     }
 }

@@ -4,18 +4,22 @@
 use futures_util::StreamExt;
 use futures_util::stream::select_all;
 use serde::de::IgnoredAny;
-use serde_json::{Value, json};
+use serde_json::json;
 use socketioxide::AckError;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
+use super::outgoing::{
+    self, ConversationNew, Conversations, MessageDeleted, MessageDelivered, MessageNew,
+    MessageUpdated, SentMessage,
+};
 use super::payloads::{
     CreateConversation, DeleteMessage, EditMessage, Empty, History, Read, SendMessage, Sync, Typing,
 };
-use super::{PATH, TYPING_TIMEOUT, WsState, emits, events};
+use super::{PATH, TYPING_TIMEOUT, WsState, events};
 use crate::Identity;
-use crate::broadcast::broadcast;
+use crate::broadcast::{emit_to, emit_with_ack_to};
 use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 use crate::notifications::{Notice, NotificationsState, notify_user};
@@ -37,14 +41,6 @@ pub fn event_table<A: Adapter>() -> EventTable<A> {
         .on(events::TYPING_STOP, on_typing_stop::<A>)
 }
 
-/// Emits to rooms fail only when the adapter cannot reach its peers; the event is then
-/// lost for them, which the log must show.
-fn log_emit_failure<E: std::fmt::Display>(event: &str, result: Result<(), E>) {
-    if let Err(err) = result {
-        tracing::warn!(event, error = %err, "broadcast failed");
-    }
-}
-
 #[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::CONVERSATION_CREATE, user = %me.user_id))]
 async fn on_conversation_create<A: Adapter>(
     s: SocketRef<A>,
@@ -61,17 +57,12 @@ async fn on_conversation_create<A: Adapter>(
             .map(|p| user_room(p))
             .collect();
         let room = conversation_room(&conversation.id);
-        log_emit_failure("join", s.within(rooms.clone()).join(room).await);
-        let event = json!({ "conversation": conversation });
-        log_emit_failure(
-            emits::CONVERSATION_NEW,
-            broadcast(
-                PATH,
-                emits::CONVERSATION_NEW,
-                s.to(rooms).emit(emits::CONVERSATION_NEW, &event),
-            )
-            .await,
-        );
+        if let Err(err) = s.within(rooms.clone()).join(room).await {
+            // Their sockets elsewhere miss the conversation's events until they reconnect.
+            tracing::warn!(error = %err, "participants not joined to the conversation");
+        }
+        let event = ConversationNew { conversation };
+        emit_to(s.to(rooms), PATH, &event).await;
         Ok(event)
     })
     .await;
@@ -86,7 +77,7 @@ async fn on_conversation_list<A: Adapter>(
     let max = st.inner.max_payload_bytes;
     req.respond(max, async |_: Empty| {
         let conversations = st.chat().list(&me.user_id).await?;
-        Ok(json!({ "conversations": conversations }))
+        Ok(Conversations { conversations })
     })
     .await;
 }
@@ -117,7 +108,7 @@ async fn on_message_send<A: Adapter>(
             // A resend: the first send already told everyone.
             Inserted::Existing(message) => message,
         };
-        Ok(json!({ "message": message }))
+        Ok(SentMessage { message })
     })
     .await;
 }
@@ -132,30 +123,27 @@ async fn fan_out_new_message<A: Adapter>(
     participants: &[String],
     message: &Message,
 ) {
-    let event = json!({ "message": message });
-    let own = s.to(user_room(sender)).emit(emits::MESSAGE_NEW, &event);
-    log_emit_failure(
-        emits::MESSAGE_NEW,
-        broadcast(PATH, emits::MESSAGE_NEW, own).await,
-    );
+    let event = MessageNew { message };
+    emit_to(s.to(user_room(sender)), PATH, &event).await;
     let mut acks = Vec::new();
     for recipient in participants.iter().filter(|p| *p != sender) {
-        let emit = s
+        let to = s
             .to(user_room(recipient))
-            .timeout(st.inner.delivery_ack_timeout)
-            .emit_with_ack::<_, IgnoredAny>(emits::MESSAGE_NEW, &event);
-        match broadcast(PATH, emits::MESSAGE_NEW, emit).await {
-            Ok(stream) => {
-                let recipient = recipient.clone();
-                acks.push(Box::pin(
-                    stream.map(move |(_, ack)| (recipient.clone(), ack)),
-                ));
-            }
-            Err(err) => tracing::warn!(error = %err, "message:new not sent"),
+            .timeout(st.inner.delivery_ack_timeout);
+        if let Some(stream) = emit_with_ack_to(to, PATH, &event).await {
+            let recipient = recipient.clone();
+            acks.push(Box::pin(
+                stream.map(move |(_, ack)| (recipient.clone(), ack)),
+            ));
         }
     }
     if !acks.is_empty() {
-        let receipt = json!({ "conversationId": message.conversation_id, "seq": message.seq });
+        // Whose ack came first is filled in when it comes.
+        let receipt = MessageDelivered {
+            conversation_id: message.conversation_id.clone(),
+            seq: message.seq,
+            user_id: String::new(),
+        };
         tokio::spawn(report_first_delivery(
             s.clone(),
             st.clone(),
@@ -230,7 +218,7 @@ async fn report_first_delivery<A: Adapter, S>(
     s: SocketRef<A>,
     st: WsState,
     sender: String,
-    (mut receipt, stored_at): (Value, i64),
+    (mut receipt, stored_at): (MessageDelivered, i64),
     mut acks: S,
 ) where
     S: futures_util::Stream<Item = (String, Result<IgnoredAny, AckError>)> + Unpin,
@@ -238,13 +226,9 @@ async fn report_first_delivery<A: Adapter, S>(
     while let Some((recipient, ack)) = acks.next().await {
         // Any answer, even one we cannot decode, proves the message arrived.
         if matches!(ack, Ok(_) | Err(AckError::Decode(_))) {
-            receipt["userId"] = Value::String(recipient);
+            receipt.user_id = recipient;
             crate::metrics::delivered("message", stored_at, st.chat().now_ms());
-            let sent = s
-                .within(user_room(&sender))
-                .emit(emits::MESSAGE_DELIVERED, &receipt);
-            let sent = broadcast(PATH, emits::MESSAGE_DELIVERED, sent).await;
-            log_emit_failure(emits::MESSAGE_DELIVERED, sent);
+            emit_to(s.within(user_room(&sender)), PATH, &receipt).await;
             return;
         }
     }
@@ -260,17 +244,9 @@ async fn on_message_edit<A: Adapter>(
     let max = st.inner.max_payload_bytes;
     req.respond(max, async |body: EditMessage| {
         let message = st.chat().edit(&me.user_id, body).await?;
-        let event = json!({ "message": message });
         let room = conversation_room(&message.conversation_id);
-        log_emit_failure(
-            emits::MESSAGE_UPDATED,
-            broadcast(
-                PATH,
-                emits::MESSAGE_UPDATED,
-                s.to(room).emit(emits::MESSAGE_UPDATED, &event),
-            )
-            .await,
-        );
+        let event = MessageUpdated { message };
+        emit_to(s.to(room), PATH, &event).await;
         Ok(event)
     })
     .await;
@@ -286,18 +262,13 @@ async fn on_message_delete<A: Adapter>(
     let max = st.inner.max_payload_bytes;
     req.respond(max, async |body: DeleteMessage| {
         let message = st.chat().delete(&me.user_id, body).await?;
-        let event = json!({ "conversationId": message.conversation_id, "messageId": message.id });
         let room = conversation_room(&message.conversation_id);
-        log_emit_failure(
-            emits::MESSAGE_DELETED,
-            broadcast(
-                PATH,
-                emits::MESSAGE_DELETED,
-                s.to(room).emit(emits::MESSAGE_DELETED, &event),
-            )
-            .await,
-        );
-        Ok(json!({}))
+        let event = MessageDeleted {
+            conversation_id: message.conversation_id,
+            message_id: message.id,
+        };
+        emit_to(s.to(room), PATH, &event).await;
+        Ok(())
     })
     .await;
 }
@@ -339,16 +310,8 @@ async fn on_message_read<A: Adapter>(
     req.respond(max, async |body: Read| {
         let receipt = st.chat().read(&me.user_id, body).await?;
         let room = conversation_room(&receipt.conversation_id);
-        log_emit_failure(
-            emits::MESSAGE_READ,
-            broadcast(
-                PATH,
-                emits::MESSAGE_READ,
-                s.to(room).emit(emits::MESSAGE_READ, &receipt),
-            )
-            .await,
-        );
-        Ok(json!({}))
+        emit_to(s.to(room), PATH, &receipt).await;
+        Ok(())
     })
     .await;
 }
@@ -377,7 +340,7 @@ async fn on_typing_start<A: Adapter>(
             me.user_id.clone(),
             started.generation,
         ));
-        Ok(json!({}))
+        Ok(())
     })
     .await;
 }
@@ -417,7 +380,7 @@ async fn on_typing_stop<A: Adapter>(
         if st.inner.typing.stop(&conversation_id, &me.user_id).await {
             announce_typing(&s, &conversation_id, &me.user_id, false).await;
         }
-        Ok(json!({}))
+        Ok(())
     })
     .await;
 }
@@ -429,10 +392,13 @@ async fn announce_typing<A: Adapter>(
     user_id: &str,
     typing: bool,
 ) {
-    let event = json!({ "conversationId": conversation_id, "userId": user_id, "typing": typing });
-    let sent = s
+    let others = s
         .within(conversation_room(conversation_id))
-        .except(user_room(user_id))
-        .emit(emits::TYPING, &event);
-    log_emit_failure(emits::TYPING, broadcast(PATH, emits::TYPING, sent).await);
+        .except(user_room(user_id));
+    let event = outgoing::Typing {
+        conversation_id,
+        user_id,
+        typing,
+    };
+    emit_to(others, PATH, &event).await;
 }

@@ -3,6 +3,8 @@
 mod chat;
 mod handlers;
 pub use handlers::event_table;
+pub mod outgoing;
+pub use outgoing::emits;
 pub mod payloads;
 
 #[cfg(test)]
@@ -38,17 +40,6 @@ pub mod events {
     pub const MESSAGE_READ: &str = "message:read";
     pub const TYPING_START: &str = "typing:start";
     pub const TYPING_STOP: &str = "typing:stop";
-}
-
-/// Server → client events.
-pub mod emits {
-    pub const CONVERSATION_NEW: &str = "conversation:new";
-    pub const MESSAGE_NEW: &str = "message:new";
-    pub const MESSAGE_DELIVERED: &str = "message:delivered";
-    pub const MESSAGE_UPDATED: &str = "message:updated";
-    pub const MESSAGE_DELETED: &str = "message:deleted";
-    pub const MESSAGE_READ: &str = "message:read";
-    pub const TYPING: &str = "typing";
 }
 
 /// Everything `/ws` handlers share. Cheap to clone.
