@@ -4,10 +4,12 @@
 mod deadline;
 mod devices;
 mod drafts;
+mod message_rows;
 mod messages;
 mod notifications;
 mod push_queue;
 mod queries;
+mod sql;
 
 use std::str::FromStr;
 use std::sync::Arc;
