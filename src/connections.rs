@@ -11,7 +11,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ipnet::IpNet;
-use switchyard_namespaces::metrics::ENGINE_SESSIONS;
+
+use crate::telemetry::metrics::ENGINE_SESSIONS;
 
 mod forwarded;
 use forwarded::forwarded_hop;

@@ -1,7 +1,9 @@
-//! Metric names, in one place, following Prometheus conventions (units in names, `_total`
-//! counters, bounded label values: never a user id or channel name). `src/telemetry`
-//! installs the recorder that `GET /metrics` renders, gives the histograms their buckets
-//! and calls [`describe`].
+//! The namespaces' metric names (sockets, events, emits, deliveries, rate limits), following
+//! Prometheus conventions (units in names, `_total` counters, bounded label values: never
+//! a user id or channel name). What the gateway runs on (database, Redis, FCM, tokens,
+//! Engine.IO sessions) is named in `src/telemetry/metrics.rs`. `src/telemetry` installs
+//! the recorder that `GET /metrics` renders, gives the histograms their buckets and calls
+//! [`describe`].
 //!
 //! The Socket.IO namespace is the label `ns`, never `namespace`: Prometheus adds
 //! `namespace` (the Kubernetes one) when it scrapes a pod.
@@ -12,9 +14,6 @@ use socketioxide::socket::DisconnectReason;
 
 /// Gauge: open Socket.IO sockets on this node, by `ns`.
 pub const CONNECTIONS: &str = "switchyard_connections";
-/// Engine.IO sessions open on this node, each holding a place under the connection caps
-/// from its handshake on, whether or not it connected a namespace.
-pub const ENGINE_SESSIONS: &str = "switchyard_engine_sessions";
 /// Sockets accepted, by `ns`.
 pub const CONNECTS_TOTAL: &str = "switchyard_connects_total";
 /// Sockets closed, by `ns` and `reason` (see [`disconnect_reason`]).
@@ -37,31 +36,8 @@ pub const PUBLICATION_FANOUT_SOCKETS: &str = "switchyard_publication_fanout_sock
 /// Histogram: from being stored to the first client ack, by `kind` = `message` |
 /// `notification`.
 pub const DELIVERY_LATENCY_SECONDS: &str = "switchyard_delivery_latency_seconds";
-/// Gauge: undelivered, unexpired notifications in the database (cluster-wide, sampled).
-pub const NOTIFICATIONS_PENDING: &str = "switchyard_notifications_pending";
 /// Pending notifications pushed out of a user's queue by newer ones.
 pub const NOTIFICATIONS_DROPPED_TOTAL: &str = "switchyard_notifications_dropped_total";
-/// Push attempts to FCM, labelled `outcome` = `sent` | `invalid_token` | `retry` | `failed`.
-pub const PUSH_ATTEMPTS_TOTAL: &str = "switchyard_push_attempts_total";
-/// Refused tokens, by `code` (`missing_token` | `invalid_token` | `token_expired`) and
-/// `transport` (`socket` | `http`).
-pub const AUTH_FAILURES_TOTAL: &str = "switchyard_auth_failures_total";
-/// Redis calls that failed, by `area`.
-pub const REDIS_ERRORS_TOTAL: &str = "switchyard_redis_errors_total";
-/// Publications the cluster feed skipped because this node read it too slowly.
-pub const FEED_LAGGED_TOTAL: &str = "switchyard_feed_lagged_total";
-/// Database calls that failed (nothing was stored or read).
-pub const DB_ERRORS_TOTAL: &str = "switchyard_db_errors_total";
-/// Histogram: how long a store call waited for a pooled database connection, by `call`
-/// (see [`DB_CALLS`]). Grows when every connection is busy.
-pub const DB_ACQUIRE_SECONDS: &str = "switchyard_db_acquire_seconds";
-/// Histogram: from sending a store call's statements to the database's answer, commit
-/// included (PostgreSQL answers after the commit's WAL flush), by `call`. Grows when the
-/// database or its disk is slow.
-pub const DB_STATEMENT_SECONDS: &str = "switchyard_db_statement_seconds";
-/// Store calls timed by [`DB_ACQUIRE_SECONDS`] and [`DB_STATEMENT_SECONDS`]: the one on
-/// every chat message's path between its arrival and its delivery.
-pub const DB_CALLS: &[&str] = &["insert_message"];
 /// `subscribe` with `since`, per channel, by `recovered` = `true` | `false`.
 pub const RECOVERIES_TOTAL: &str = "switchyard_recoveries_total";
 /// Events and handshakes refused `rate_limited`, by `class` (`all`, `message`, `typing`,
@@ -70,19 +46,6 @@ pub const RATE_LIMITED_TOTAL: &str = "switchyard_rate_limited_total";
 /// Classes of [`RATE_LIMITED_TOTAL`].
 pub const RATE_LIMIT_CLASSES: &[&str] =
     &["all", "message", "typing", "presence", "draft", "handshake"];
-
-/// Areas of [`REDIS_ERRORS_TOTAL`].
-pub const REDIS_AREAS: &[&str] = &["presence", "typing", "history", "feed", "adapter"];
-/// Outcomes of [`PUSH_ATTEMPTS_TOTAL`].
-pub const PUSH_OUTCOMES: &[&str] = &["sent", "invalid_token", "retry", "failed"];
-/// Codes of [`AUTH_FAILURES_TOTAL`].
-pub const AUTH_CODES: &[&str] = &[
-    "missing_token",
-    "invalid_token",
-    "token_expired",
-    "rate_limited",
-    "too_many_connections",
-];
 
 /// Latencies of one request: a millisecond to ten seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -93,11 +56,6 @@ pub const LATENCY_BUCKETS: &[f64] = &[
 pub const DELIVERY_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
     3600.0, 21600.0, 86400.0,
-];
-/// Database waits: a pooled connection is usually handed over in microseconds, a
-/// statement answered in a millisecond or two.
-pub const DB_BUCKETS: &[f64] = &[
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 /// Sockets per publication.
 pub const FANOUT_BUCKETS: &[f64] = &[
@@ -110,18 +68,12 @@ pub const HISTOGRAMS: &[(&str, &[f64])] = &[
     (HANDLER_DURATION_SECONDS, LATENCY_BUCKETS),
     (DELIVERY_LATENCY_SECONDS, DELIVERY_BUCKETS),
     (PUBLICATION_FANOUT_SOCKETS, FANOUT_BUCKETS),
-    (DB_ACQUIRE_SECONDS, DB_BUCKETS),
-    (DB_STATEMENT_SECONDS, DB_BUCKETS),
 ];
 
 /// Help texts; call once the recorder is installed.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(CONNECTIONS, "Open Socket.IO sockets on this node, by ns");
-    describe_gauge!(
-        ENGINE_SESSIONS,
-        "Engine.IO sessions open on this node (the connections the caps count)"
-    );
     describe_counter!(CONNECTS_TOTAL, "Sockets accepted, by ns");
     describe_counter!(DISCONNECTS_TOTAL, "Sockets closed, by ns and reason");
     describe_counter!(
@@ -157,31 +109,9 @@ pub fn describe() {
         Unit::Seconds,
         "From stored to the first client ack, by kind"
     );
-    describe_gauge!(
-        NOTIFICATIONS_PENDING,
-        "Undelivered, unexpired notifications in the database (cluster-wide)"
-    );
     describe_counter!(
         NOTIFICATIONS_DROPPED_TOTAL,
         "Pending notifications dropped for newer ones"
-    );
-    describe_counter!(PUSH_ATTEMPTS_TOTAL, "FCM push attempts, by outcome");
-    describe_counter!(AUTH_FAILURES_TOTAL, "Refused tokens, by code and transport");
-    describe_counter!(REDIS_ERRORS_TOTAL, "Failed Redis calls, by area");
-    describe_counter!(
-        FEED_LAGGED_TOTAL,
-        "Publications the cluster feed skipped on this node"
-    );
-    describe_counter!(DB_ERRORS_TOTAL, "Failed database calls");
-    describe_histogram!(
-        DB_ACQUIRE_SECONDS,
-        Unit::Seconds,
-        "Wait for a pooled database connection, by call"
-    );
-    describe_histogram!(
-        DB_STATEMENT_SECONDS,
-        Unit::Seconds,
-        "From sending a store call's statements to the answer, commit included, by call"
     );
     describe_counter!(
         RECOVERIES_TOTAL,
@@ -196,23 +126,10 @@ pub fn describe() {
 /// Creates the series whose label values are known in advance, at zero, so they exist
 /// (and `rate()` works) before the first occurrence.
 pub fn register_known_series() {
-    metrics::gauge!(ENGINE_SESSIONS).increment(0.0);
     for ns in NAMESPACES {
         metrics::gauge!(CONNECTIONS, "ns" => *ns).increment(0.0);
         metrics::counter!(CONNECTS_TOTAL, "ns" => *ns).increment(0);
         metrics::counter!(SLOW_CONSUMERS_TOTAL, "ns" => *ns).increment(0);
-    }
-    for outcome in PUSH_OUTCOMES {
-        metrics::counter!(PUSH_ATTEMPTS_TOTAL, "outcome" => *outcome).increment(0);
-    }
-    for code in AUTH_CODES {
-        for transport in ["socket", "http"] {
-            metrics::counter!(AUTH_FAILURES_TOTAL, "code" => *code, "transport" => transport)
-                .increment(0);
-        }
-    }
-    for area in REDIS_AREAS {
-        metrics::counter!(REDIS_ERRORS_TOTAL, "area" => *area).increment(0);
     }
     for class in RATE_LIMIT_CLASSES {
         metrics::counter!(RATE_LIMITED_TOTAL, "class" => *class).increment(0);
@@ -220,18 +137,12 @@ pub fn register_known_series() {
     for recovered in ["true", "false"] {
         metrics::counter!(RECOVERIES_TOTAL, "recovered" => recovered).increment(0);
     }
-    metrics::counter!(DB_ERRORS_TOTAL).increment(0);
     metrics::counter!(NOTIFICATIONS_DROPPED_TOTAL).increment(0);
-    metrics::counter!(FEED_LAGGED_TOTAL).increment(0);
     for kind in ["message", "notification"] {
         // A histogram appears once registered, with empty buckets.
         let _ = metrics::histogram!(DELIVERY_LATENCY_SECONDS, "kind" => kind);
     }
     let _ = metrics::histogram!(PUBLICATION_FANOUT_SOCKETS);
-    for call in DB_CALLS {
-        let _ = metrics::histogram!(DB_ACQUIRE_SECONDS, "call" => *call);
-        let _ = metrics::histogram!(DB_STATEMENT_SECONDS, "call" => *call);
-    }
 }
 
 /// The namespaces the gateway serves.

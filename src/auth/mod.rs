@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use switchyard_namespaces::Identity;
-use switchyard_namespaces::metrics::AUTH_FAILURES_TOTAL;
 
 use crate::config::Settings;
+use crate::telemetry::metrics::AUTH_FAILURES_TOTAL;
 pub use claims::{Claims, issue_token};
 pub use expiry::ExpiryClock;
 pub use http::Caller;

@@ -39,8 +39,7 @@ pub async fn test_redis_health() -> (redis::RedisHealth, String) {
     (redis, prefix)
 }
 
-/// Counts a failed Redis call; `area` is one of `metrics::REDIS_AREAS`.
+/// Counts a failed Redis call; `area` is one of `telemetry::metrics::REDIS_AREAS`.
 fn redis_error(area: &'static str) {
-    metrics::counter!(switchyard_namespaces::metrics::REDIS_ERRORS_TOTAL, "area" => area)
-        .increment(1);
+    metrics::counter!(crate::telemetry::metrics::REDIS_ERRORS_TOTAL, "area" => area).increment(1);
 }

@@ -132,7 +132,7 @@ impl Feed {
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::error!(missed, "publication feed fell behind; publications lost");
-                    metrics::counter!(switchyard_namespaces::metrics::FEED_LAGGED_TOTAL)
+                    metrics::counter!(crate::telemetry::metrics::FEED_LAGGED_TOTAL)
                         .increment(missed);
                     link.came_back();
                 }

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use rand::Rng;
-use switchyard_namespaces::metrics::PUSH_ATTEMPTS_TOTAL;
 use switchyard_namespaces::ports::{Clock, Priority};
 
 use super::fcm::{FcmClient, PushMessage, SendOutcome};
 use crate::store::{AttemptOutcome, PushQueue, QueuedPush};
+use crate::telemetry::metrics::PUSH_ATTEMPTS_TOTAL;
 
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerConfig {

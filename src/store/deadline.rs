@@ -36,7 +36,7 @@ impl<S: ?Sized> Deadline<S> {
         match tokio::time::timeout(self.limit, call).await {
             Ok(answer) => answer,
             Err(elapsed) => {
-                metrics::counter!(switchyard_namespaces::metrics::DB_ERRORS_TOTAL).increment(1);
+                metrics::counter!(crate::telemetry::metrics::DB_ERRORS_TOTAL).increment(1);
                 Err(StoreError::Unavailable(
                     format!(
                         "the database did not answer within {:?} ({elapsed})",

@@ -1,9 +1,10 @@
 //! Device tokens on SQLite and PostgreSQL: who holds a token, the per-user cap, and the
 //! queued pushes that must not outlive a token's owner (PROTOCOL.md §4).
 
-use sqlx::{Postgres, Sqlite};
+use sqlx::{ColumnIndex, Encode, Executor, Type};
 use switchyard_namespaces::ports::{DeviceRegistration, StoreError, StoreResult};
 
+use super::sql::{Column, Param, Sql};
 use super::{SqlStore, unavailable};
 
 mod sql {
@@ -38,94 +39,90 @@ fn held_by_another() -> StoreError {
     )
 }
 
-macro_rules! sql_devices {
-    ($db:ty) => {
-        impl SqlStore<$db> {
-            pub(super) async fn store_device(
-                &self,
-                user_id: &str,
-                device: DeviceRegistration<'_>,
-                max_devices: i64,
-                now: i64,
-            ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err(unavailable)?;
-                let stored: Option<String> = sqlx::query_scalar(sql::UPSERT)
-                    .bind(device.token)
-                    .bind(user_id)
-                    .bind(device.platform.as_str())
-                    .bind(device.app_id)
-                    .bind(device.installation_id)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                if stored.is_none() {
-                    return Err(held_by_another());
-                }
-                sqlx::query(sql::DROP_OTHERS_PUSHES)
-                    .bind(device.token)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                Self::evict(&mut tx, user_id, device.token, max_devices).await?;
-                tx.commit().await.map_err(unavailable)
-            }
-
-            /// Removes the user's devices beyond `max_devices`, oldest registration first,
-            /// with the pushes still queued for them.
-            async fn evict(
-                tx: &mut sqlx::Transaction<'_, $db>,
-                user_id: &str,
-                kept_token: &str,
-                max_devices: i64,
-            ) -> StoreResult<()> {
-                let evicted: Vec<String> = sqlx::query_scalar(sql::EVICT)
-                    .bind(user_id)
-                    .bind(kept_token)
-                    .bind(max_devices)
-                    .fetch_all(&mut **tx)
-                    .await
-                    .map_err(unavailable)?;
-                for token in &evicted {
-                    sqlx::query(sql::DROP_PUSHES)
-                        .bind(token)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(unavailable)?;
-                }
-                if !evicted.is_empty() {
-                    tracing::info!(evicted = evicted.len(), "oldest devices evicted");
-                }
-                Ok(())
-            }
-
-            pub(super) async fn remove_device(
-                &self,
-                user_id: &str,
-                token: &str,
-            ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await.map_err(unavailable)?;
-                let removed = sqlx::query(sql::UNREGISTER)
-                    .bind(token)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?
-                    .rows_affected();
-                if removed == 0 {
-                    return Err(StoreError::NotFound);
-                }
-                sqlx::query(sql::DROP_PUSHES)
-                    .bind(token)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                tx.commit().await.map_err(unavailable)
-            }
+impl<DB: Sql> SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
+    String: Column<DB>,
+    i64: Param<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    pub(super) async fn store_device(
+        &self,
+        user_id: &str,
+        device: DeviceRegistration<'_>,
+        max_devices: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let stored: Option<String> = sqlx::query_scalar(sql::UPSERT)
+            .bind(device.token)
+            .bind(user_id)
+            .bind(device.platform.as_str())
+            .bind(device.app_id)
+            .bind(device.installation_id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if stored.is_none() {
+            return Err(held_by_another());
         }
-    };
-}
+        sqlx::query(sql::DROP_OTHERS_PUSHES)
+            .bind(device.token)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        Self::evict(&mut tx, user_id, device.token, max_devices).await?;
+        tx.commit().await.map_err(unavailable)
+    }
 
-sql_devices!(Sqlite);
-sql_devices!(Postgres);
+    /// Removes the user's devices beyond `max_devices`, oldest registration first,
+    /// with the pushes still queued for them.
+    async fn evict(
+        tx: &mut sqlx::Transaction<'_, DB>,
+        user_id: &str,
+        kept_token: &str,
+        max_devices: i64,
+    ) -> StoreResult<()> {
+        let evicted: Vec<String> = sqlx::query_scalar(sql::EVICT)
+            .bind(user_id)
+            .bind(kept_token)
+            .bind(max_devices)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+        for token in &evicted {
+            sqlx::query(sql::DROP_PUSHES)
+                .bind(token)
+                .execute(&mut **tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        if !evicted.is_empty() {
+            tracing::info!(evicted = evicted.len(), "oldest devices evicted");
+        }
+        Ok(())
+    }
+
+    pub(super) async fn remove_device(&self, user_id: &str, token: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let removed = sqlx::query(sql::UNREGISTER)
+            .bind(token)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if DB::rows_affected(&removed) == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query(sql::DROP_PUSHES)
+            .bind(token)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+}

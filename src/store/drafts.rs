@@ -2,9 +2,10 @@
 //! devices saving the same base version cannot both win.
 
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{ColumnIndex, Encode, Executor, Type};
 use switchyard_namespaces::ports::{Draft, DraftStore, DraftWrite, StoreResult};
 
+use super::sql::{Column, Sql};
 use super::{SqlStore, unavailable};
 
 const SELECT: &str =
@@ -34,61 +35,60 @@ impl From<DraftRow> for Draft {
     }
 }
 
-macro_rules! sql_draft_store {
-    ($db:ty) => {
-        #[async_trait]
-        impl DraftStore for SqlStore<$db> {
-            #[tracing::instrument(skip_all, name = "db.draft")]
-            async fn draft(&self, user_id: &str, draft_id: &str) -> StoreResult<Option<Draft>> {
-                let row: Option<DraftRow> = sqlx::query_as(SELECT)
-                    .bind(user_id)
-                    .bind(draft_id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(row.map(Draft::from))
-            }
+#[async_trait]
+impl<DB: Sql> DraftStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    String: Column<DB>,
+    i64: Column<DB>,
+{
+    #[tracing::instrument(skip_all, name = "db.draft")]
+    async fn draft(&self, user_id: &str, draft_id: &str) -> StoreResult<Option<Draft>> {
+        let row: Option<DraftRow> = sqlx::query_as(SELECT)
+            .bind(user_id)
+            .bind(draft_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map(Draft::from))
+    }
 
-            #[tracing::instrument(skip_all, name = "db.save_draft")]
-            async fn save_draft(
-                &self,
-                user_id: &str,
-                draft_id: &str,
-                base_version: i64,
-                content: &str,
-                at: i64,
-            ) -> StoreResult<DraftWrite> {
-                let written: Option<DraftRow> = if base_version == 0 {
-                    sqlx::query_as(CREATE)
-                        .bind(user_id)
-                        .bind(draft_id)
-                        .bind(content)
-                        .bind(at)
-                } else {
-                    sqlx::query_as(ADVANCE)
-                        .bind(user_id)
-                        .bind(draft_id)
-                        .bind(base_version)
-                        .bind(content)
-                        .bind(at)
-                }
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-                if let Some(saved) = written {
-                    return Ok(DraftWrite::Saved(saved.into()));
-                }
-                // A base version for a draft that does not exist has nothing to build on.
-                let current = self.draft(user_id, draft_id).await?;
-                Ok(DraftWrite::Stale(current.unwrap_or(Draft {
-                    version: 0,
-                    content: String::new(),
-                    updated_at: 0,
-                })))
-            }
+    #[tracing::instrument(skip_all, name = "db.save_draft")]
+    async fn save_draft(
+        &self,
+        user_id: &str,
+        draft_id: &str,
+        base_version: i64,
+        content: &str,
+        at: i64,
+    ) -> StoreResult<DraftWrite> {
+        let written: Option<DraftRow> = if base_version == 0 {
+            sqlx::query_as(CREATE)
+                .bind(user_id)
+                .bind(draft_id)
+                .bind(content)
+                .bind(at)
+        } else {
+            sqlx::query_as(ADVANCE)
+                .bind(user_id)
+                .bind(draft_id)
+                .bind(base_version)
+                .bind(content)
+                .bind(at)
         }
-    };
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        if let Some(saved) = written {
+            return Ok(DraftWrite::Saved(saved.into()));
+        }
+        // A base version for a draft that does not exist has nothing to build on.
+        let current = self.draft(user_id, draft_id).await?;
+        Ok(DraftWrite::Stale(current.unwrap_or(Draft {
+            version: 0,
+            content: String::new(),
+            updated_at: 0,
+        })))
+    }
 }
-
-sql_draft_store!(Sqlite);
-sql_draft_store!(Postgres);

@@ -4,10 +4,12 @@
 mod deadline;
 mod devices;
 mod drafts;
+mod message_rows;
 mod messages;
 mod notifications;
 mod push_queue;
 mod queries;
+mod sql;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,8 +20,9 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, Postgres, Sqlite};
-use switchyard_namespaces::metrics::{DB_ACQUIRE_SECONDS, DB_STATEMENT_SECONDS};
 use switchyard_namespaces::ports::{DraftStore, MessageStore, NotificationStore};
+
+use crate::telemetry::metrics::{DB_ACQUIRE_SECONDS, DB_ERRORS_TOTAL, DB_STATEMENT_SECONDS};
 
 use deadline::Deadline;
 pub use push_queue::{AttemptOutcome, PushQueue, QueuedPush};
@@ -27,7 +30,7 @@ pub use push_queue::{AttemptOutcome, PushQueue, QueuedPush};
 /// A database error as the namespaces see it: nothing was stored. Counted, since every
 /// failed store call of the namespaces passes here.
 fn unavailable(err: sqlx::Error) -> switchyard_namespaces::ports::StoreError {
-    metrics::counter!(switchyard_namespaces::metrics::DB_ERRORS_TOTAL).increment(1);
+    metrics::counter!(DB_ERRORS_TOTAL).increment(1);
     switchyard_namespaces::ports::StoreError::Unavailable(Box::new(err))
 }
 

@@ -1,12 +1,13 @@
 //! [`NotificationStore`] on SQLite and PostgreSQL, one SQL text for both.
 
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{ColumnIndex, Encode, Executor, Type};
 use switchyard_namespaces::ports::{
     DeviceRegistration, NewNotification, Notification, NotificationStore, Priority, ReadSelection,
     StoreResult,
 };
 
+use super::sql::{Column, Param, Sql};
 use super::{SqlStore, unavailable};
 
 mod sql {
@@ -73,174 +74,168 @@ fn rows(rows: Vec<NotificationRow>) -> Vec<Notification> {
     rows.into_iter().map(Notification::from).collect()
 }
 
-macro_rules! sql_notification_store {
-    ($db:ty) => {
-        #[async_trait]
-        impl NotificationStore for SqlStore<$db> {
-            #[tracing::instrument(skip_all, name = "db.create_notification")]
-            async fn create_notification(
-                &self,
-                n: NewNotification,
-            ) -> StoreResult<(Notification, bool)> {
-                let push_state = if n.push_due_at.is_some() {
-                    "due"
-                } else {
-                    "none"
-                };
-                let created: Option<NotificationRow> = sqlx::query_as(sql::CREATE)
-                    .bind(&n.id)
-                    .bind(&n.user_id)
-                    .bind(&n.kind)
-                    .bind(&n.title)
-                    .bind(&n.body)
-                    .bind(n.data.to_string())
-                    .bind(n.priority.rank())
-                    .bind(n.created_at)
-                    .bind(n.expires_at)
-                    .bind(&n.idempotency_key)
-                    .bind(push_state)
-                    .bind(n.push_due_at)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                if let Some(row) = created {
-                    return Ok((row.into(), true));
-                }
-                let existing: NotificationRow = sqlx::query_as(sql::BY_KEY)
-                    .bind(&n.user_id)
-                    .bind(&n.idempotency_key)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok((existing.into(), false))
-            }
+#[async_trait]
+impl<DB: Sql> NotificationStore for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    for<'s> Option<&'s str>: Encode<'s, DB> + Type<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    Option<i64>: Param<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    #[tracing::instrument(skip_all, name = "db.create_notification")]
+    async fn create_notification(&self, n: NewNotification) -> StoreResult<(Notification, bool)> {
+        let push_state = if n.push_due_at.is_some() {
+            "due"
+        } else {
+            "none"
+        };
+        let created: Option<NotificationRow> = sqlx::query_as(sql::CREATE)
+            .bind(&n.id)
+            .bind(&n.user_id)
+            .bind(&n.kind)
+            .bind(&n.title)
+            .bind(&n.body)
+            .bind(n.data.to_string())
+            .bind(n.priority.rank())
+            .bind(n.created_at)
+            .bind(n.expires_at)
+            .bind(n.idempotency_key.as_deref())
+            .bind(push_state)
+            .bind(n.push_due_at)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        if let Some(row) = created {
+            return Ok((row.into(), true));
+        }
+        let existing: NotificationRow = sqlx::query_as(sql::BY_KEY)
+            .bind(&n.user_id)
+            .bind(n.idempotency_key.as_deref())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok((existing.into(), false))
+    }
 
-            #[tracing::instrument(skip_all, name = "db.drop_overflow")]
-            async fn drop_overflow(&self, user_id: &str, keep: i64, now: i64) -> StoreResult<u64> {
-                let done = sqlx::query(sql::DROP_OVERFLOW)
-                    .bind(user_id)
-                    .bind(keep - 1)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(done.rows_affected())
-            }
+    #[tracing::instrument(skip_all, name = "db.drop_overflow")]
+    async fn drop_overflow(&self, user_id: &str, keep: i64, now: i64) -> StoreResult<u64> {
+        let done = sqlx::query(sql::DROP_OVERFLOW)
+            .bind(user_id)
+            .bind(keep - 1)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(DB::rows_affected(&done))
+    }
 
-            #[tracing::instrument(skip_all, name = "db.pending")]
-            async fn pending(
-                &self,
-                user_id: &str,
-                now: i64,
-                limit: i64,
-            ) -> StoreResult<Vec<Notification>> {
-                let found: Vec<NotificationRow> = sqlx::query_as(sql::PENDING)
-                    .bind(user_id)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(rows(found))
-            }
+    #[tracing::instrument(skip_all, name = "db.pending")]
+    async fn pending(&self, user_id: &str, now: i64, limit: i64) -> StoreResult<Vec<Notification>> {
+        let found: Vec<NotificationRow> = sqlx::query_as(sql::PENDING)
+            .bind(user_id)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows(found))
+    }
 
-            #[tracing::instrument(skip_all, name = "db.mark_delivered")]
-            async fn mark_delivered(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {
-                let done = sqlx::query(sql::MARK_DELIVERED)
-                    .bind(user_id)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(done.rows_affected() == 1)
-            }
+    #[tracing::instrument(skip_all, name = "db.mark_delivered")]
+    async fn mark_delivered(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {
+        let done = sqlx::query(sql::MARK_DELIVERED)
+            .bind(user_id)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
 
-            #[tracing::instrument(skip_all, name = "db.list_notifications")]
-            async fn list_notifications(
-                &self,
-                user_id: &str,
-                before: Option<&str>,
-                limit: i64,
-                unread_only: bool,
-                now: i64,
-            ) -> StoreResult<Vec<Notification>> {
-                let found: Vec<NotificationRow> = sqlx::query_as(sql::LIST)
-                    .bind(user_id)
-                    .bind(before.unwrap_or(""))
-                    .bind(limit)
-                    .bind(i64::from(unread_only))
-                    .bind(now)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(unavailable)?;
-                Ok(rows(found))
-            }
+    #[tracing::instrument(skip_all, name = "db.list_notifications")]
+    async fn list_notifications(
+        &self,
+        user_id: &str,
+        before: Option<&str>,
+        limit: i64,
+        unread_only: bool,
+        now: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        let found: Vec<NotificationRow> = sqlx::query_as(sql::LIST)
+            .bind(user_id)
+            .bind(before.unwrap_or(""))
+            .bind(limit)
+            .bind(i64::from(unread_only))
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(rows(found))
+    }
 
-            #[tracing::instrument(skip_all, name = "db.unread_count")]
-            async fn unread_count(&self, user_id: &str, now: i64) -> StoreResult<i64> {
-                sqlx::query_scalar(sql::UNREAD)
-                    .bind(user_id)
-                    .bind(now)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(unavailable)
-            }
+    #[tracing::instrument(skip_all, name = "db.unread_count")]
+    async fn unread_count(&self, user_id: &str, now: i64) -> StoreResult<i64> {
+        sqlx::query_scalar(sql::UNREAD)
+            .bind(user_id)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
 
-            #[tracing::instrument(skip_all, name = "db.mark_read")]
-            async fn mark_read(
-                &self,
-                user_id: &str,
-                which: &ReadSelection,
-                now: i64,
-            ) -> StoreResult<Vec<String>> {
-                match which {
-                    ReadSelection::All => sqlx::query_scalar(sql::READ_ALL)
+    #[tracing::instrument(skip_all, name = "db.mark_read")]
+    async fn mark_read(
+        &self,
+        user_id: &str,
+        which: &ReadSelection,
+        now: i64,
+    ) -> StoreResult<Vec<String>> {
+        match which {
+            ReadSelection::All => sqlx::query_scalar(sql::READ_ALL)
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(unavailable),
+            ReadSelection::Ids(ids) => {
+                let mut tx = self.pool.begin().await.map_err(unavailable)?;
+                let mut marked = Vec::new();
+                for id in ids {
+                    let done: Option<String> = sqlx::query_scalar(sql::READ_ONE)
                         .bind(user_id)
+                        .bind(id)
                         .bind(now)
-                        .fetch_all(&self.pool)
+                        .fetch_optional(&mut *tx)
                         .await
-                        .map_err(unavailable),
-                    ReadSelection::Ids(ids) => {
-                        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-                        let mut marked = Vec::new();
-                        for id in ids {
-                            let done: Option<String> = sqlx::query_scalar(sql::READ_ONE)
-                                .bind(user_id)
-                                .bind(id)
-                                .bind(now)
-                                .fetch_optional(&mut *tx)
-                                .await
-                                .map_err(unavailable)?;
-                            marked.extend(done);
-                        }
-                        tx.commit().await.map_err(unavailable)?;
-                        Ok(marked)
-                    }
+                        .map_err(unavailable)?;
+                    marked.extend(done);
                 }
-            }
-
-            #[tracing::instrument(skip_all, name = "db.register_device")]
-            async fn register_device(
-                &self,
-                user_id: &str,
-                device: DeviceRegistration<'_>,
-                max_devices: i64,
-                now: i64,
-            ) -> StoreResult<()> {
-                self.store_device(user_id, device, max_devices, now).await
-            }
-
-            #[tracing::instrument(skip_all, name = "db.unregister_device")]
-            async fn unregister_device(&self, user_id: &str, token: &str) -> StoreResult<()> {
-                self.remove_device(user_id, token).await
+                tx.commit().await.map_err(unavailable)?;
+                Ok(marked)
             }
         }
-    };
-}
+    }
 
-sql_notification_store!(Sqlite);
-sql_notification_store!(Postgres);
+    #[tracing::instrument(skip_all, name = "db.register_device")]
+    async fn register_device(
+        &self,
+        user_id: &str,
+        device: DeviceRegistration<'_>,
+        max_devices: i64,
+        now: i64,
+    ) -> StoreResult<()> {
+        self.store_device(user_id, device, max_devices, now).await
+    }
+
+    #[tracing::instrument(skip_all, name = "db.unregister_device")]
+    async fn unregister_device(&self, user_id: &str, token: &str) -> StoreResult<()> {
+        self.remove_device(user_id, token).await
+    }
+}
 
 /// Every query that returns rows names the columns of `NotificationRow` in one order.
 #[cfg(test)]

@@ -2,10 +2,11 @@
 //! notifications become one delivery per device token, and every attempt is recorded.
 
 use async_trait::async_trait;
-use sqlx::{Postgres, Sqlite};
+use sqlx::{ColumnIndex, Encode, Executor, Type};
 use switchyard_namespaces::ports::Priority;
 
 use super::SqlStore;
+use super::sql::{Column, Param, Sql};
 
 /// One push to send: a notification to one device.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,90 +136,89 @@ fn describe(outcome: &AttemptOutcome, now: i64) -> (&'static str, i64, &'static 
     }
 }
 
-macro_rules! sql_push_queue {
-    ($db:ty) => {
-        #[async_trait]
-        impl PushQueue for SqlStore<$db> {
-            async fn schedule_due(&self, now: i64, limit: i64) -> Result<usize, sqlx::Error> {
-                sqlx::query(sql::SKIP).bind(now).execute(&self.pool).await?;
-                let due: Vec<(String, String)> = sqlx::query_as(sql::DUE)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                for (id, user_id) in &due {
-                    let mut tx = self.pool.begin().await?;
-                    sqlx::query(sql::FAN_OUT)
-                        .bind(id)
-                        .bind(now)
-                        .bind(user_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(sql::QUEUED).bind(id).execute(&mut *tx).await?;
-                    tx.commit().await?;
-                }
-                Ok(due.len())
-            }
+#[async_trait]
+impl<DB: Sql> PushQueue for SqlStore<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB> + ColumnIndex<DB::Row>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    Option<i64>: Param<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    async fn schedule_due(&self, now: i64, limit: i64) -> Result<usize, sqlx::Error> {
+        sqlx::query(sql::SKIP).bind(now).execute(&self.pool).await?;
+        let due: Vec<(String, String)> = sqlx::query_as(sql::DUE)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        for (id, user_id) in &due {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(sql::FAN_OUT)
+                .bind(id)
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(sql::QUEUED).bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        Ok(due.len())
+    }
 
-            async fn ready(&self, now: i64, limit: i64) -> Result<Vec<QueuedPush>, sqlx::Error> {
-                let rows: Vec<ReadyRow> = sqlx::query_as(sql::READY)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await?;
-                let mut claimed = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let won = sqlx::query(sql::CLAIM)
-                        .bind(&row.notification_id)
-                        .bind(&row.token)
-                        .bind(row.next_attempt_at)
-                        .bind(now + CLAIM_LEASE_MS)
-                        .execute(&self.pool)
-                        .await?
-                        .rows_affected()
-                        == 1;
-                    if won {
-                        claimed.push(QueuedPush::from(row));
-                    }
-                }
-                Ok(claimed)
-            }
-
-            async fn record(
-                &self,
-                push: &QueuedPush,
-                outcome: &AttemptOutcome,
-                now: i64,
-            ) -> Result<(), sqlx::Error> {
-                let (state, next, logged, status) = describe(outcome, now);
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(sql::UPDATE_DELIVERY)
-                    .bind(&push.notification_id)
-                    .bind(&push.token)
-                    .bind(state)
-                    .bind(next)
-                    .execute(&mut *tx)
-                    .await?;
-                if *outcome == AttemptOutcome::InvalidToken {
-                    sqlx::query(sql::FORGET_DEVICE)
-                        .bind(&push.token)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query(sql::LOG_ATTEMPT)
-                    .bind(&push.notification_id)
-                    .bind(&push.token)
-                    .bind(push.attempts + 1)
-                    .bind(logged)
-                    .bind(status)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await
+    async fn ready(&self, now: i64, limit: i64) -> Result<Vec<QueuedPush>, sqlx::Error> {
+        let rows: Vec<ReadyRow> = sqlx::query_as(sql::READY)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            let claim = sqlx::query(sql::CLAIM)
+                .bind(&row.notification_id)
+                .bind(&row.token)
+                .bind(row.next_attempt_at)
+                .bind(now + CLAIM_LEASE_MS)
+                .execute(&self.pool)
+                .await?;
+            if DB::rows_affected(&claim) == 1 {
+                claimed.push(QueuedPush::from(row));
             }
         }
-    };
-}
+        Ok(claimed)
+    }
 
-sql_push_queue!(Sqlite);
-sql_push_queue!(Postgres);
+    async fn record(
+        &self,
+        push: &QueuedPush,
+        outcome: &AttemptOutcome,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        let (state, next, logged, status) = describe(outcome, now);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sql::UPDATE_DELIVERY)
+            .bind(&push.notification_id)
+            .bind(&push.token)
+            .bind(state)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        if *outcome == AttemptOutcome::InvalidToken {
+            sqlx::query(sql::FORGET_DEVICE)
+                .bind(&push.token)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(sql::LOG_ATTEMPT)
+            .bind(&push.notification_id)
+            .bind(&push.token)
+            .bind(push.attempts + 1)
+            .bind(logged)
+            .bind(status)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+}

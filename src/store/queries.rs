@@ -1,6 +1,8 @@
 //! The SQL both databases run. `$n` placeholders work on PostgreSQL and on SQLite, and
 //! nothing here uses a feature only one of them has.
 
+use std::sync::LazyLock;
+
 pub const MESSAGE_COLUMNS: &str = "id, conversation_id, seq, sender_id, client_msg_id, content, \
      attachments, reply_to, created_at, edited_at, deleted_at";
 
@@ -28,6 +30,9 @@ pub const ADVANCE_READ: &str = "UPDATE participants SET last_read_seq = $3 \
      WHERE conversation_id = $1 AND user_id = $2 AND last_read_seq < $3";
 pub const READ_CURSOR: &str =
     "SELECT last_read_seq FROM participants WHERE conversation_id = $1 AND user_id = $2";
+
+/// The statements that return message rows, built on first use.
+pub static MESSAGE_SQL: LazyLock<MessageSql> = LazyLock::new(MessageSql::new);
 
 /// Statements that return message rows, built once from [`MESSAGE_COLUMNS`].
 pub struct MessageSql {

@@ -5,6 +5,7 @@
 //! Engine.IO session ids (`redact.rs`).
 
 mod json;
+pub mod metrics;
 mod otel;
 mod prometheus;
 mod redact;

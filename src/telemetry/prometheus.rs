@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use switchyard_namespaces::metrics as names;
 use switchyard_namespaces::ports::{Clock, SystemClock};
 
+use super::metrics as infra;
 use crate::store::Database;
 
 /// How often the pending-notifications gauge is read from the database.
@@ -21,6 +22,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = names::HISTOGRAMS
             .iter()
+            .chain(infra::HISTOGRAMS)
             .try_fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
                 builder.set_buckets_for_metric(Matcher::Full((*name).to_owned()), buckets)
             })
@@ -34,12 +36,14 @@ pub fn prometheus() -> &'static PrometheusHandle {
             tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
         }
         names::describe();
+        infra::describe();
         names::register_known_series();
+        infra::register_known_series();
         handle
     })
 }
 
-/// Keeps [`names::NOTIFICATIONS_PENDING`] current. The count is of the whole database, so
+/// Keeps [`infra::NOTIFICATIONS_PENDING`] current. The count is of the whole database, so
 /// every node of a cluster reports the same number (aggregate it with `max`).
 pub async fn sample_pending_notifications(db: Database) {
     let clock = SystemClock::new();
@@ -47,9 +51,9 @@ pub async fn sample_pending_notifications(db: Database) {
     loop {
         tick.tick().await;
         match db.pending_notifications(clock.now_ms()).await {
-            Ok(count) => metrics::gauge!(names::NOTIFICATIONS_PENDING).set(count as f64),
+            Ok(count) => metrics::gauge!(infra::NOTIFICATIONS_PENDING).set(count as f64),
             Err(err) => {
-                metrics::counter!(names::DB_ERRORS_TOTAL).increment(1);
+                metrics::counter!(infra::DB_ERRORS_TOTAL).increment(1);
                 tracing::warn!(error = %err, "pending notifications not counted");
             }
         }
