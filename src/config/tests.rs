@@ -167,3 +167,51 @@ fn a_bad_value_is_an_error_not_a_default() {
         Ok(())
     });
 }
+
+#[test]
+fn modes_and_durations_are_typed_at_load() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_RATE_LIMITS", "OFF");
+        jail.set_env("SWITCHYARD_ENV", "Staging");
+        jail.set_env("SWITCHYARD_SLOW_CONSUMER_GRACE_MS", "0");
+        jail.set_env("SWITCHYARD_PRESENCE_TTL_SECS", "7");
+        let s = Settings::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(s.limits.mode, RateLimits::Off);
+        assert!(!s.rate_limits_on());
+        assert_eq!(s.env, Environment::Other("Staging".into()));
+        assert!(!s.is_production() && !s.is_development());
+        assert_eq!(s.connections.slow_consumer_grace, None);
+        assert_eq!(s.presence.ttl, Duration::from_secs(7));
+        jail.set_env("SWITCHYARD_ENV", "PRODUCTION");
+        assert!(
+            Settings::load(None)
+                .map_err(|e| e.to_string())?
+                .is_production()
+        );
+        jail.set_env("SWITCHYARD_RATE_LIMITS", "sometimes");
+        let err = Settings::load(None).err().map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("rate_limits must be `default` or `off`")
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn an_adapter_timeout_under_twice_the_redis_deadline_is_refused() {
+    Jail::expect_with(|jail| {
+        jail.set_env("SWITCHYARD_REDIS_TIMEOUT_MS", "600");
+        jail.set_env("SWITCHYARD_ADAPTER_REQUEST_TIMEOUT_MS", "1199");
+        let err = Settings::load(None).err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("at least twice redis_timeout_ms")),
+            "{err:?}"
+        );
+        jail.set_env("SWITCHYARD_ADAPTER_REQUEST_TIMEOUT_MS", "1200");
+        let s = Settings::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(s.redis.adapter_request_timeout, Duration::from_millis(1200));
+        Ok(())
+    });
+}
