@@ -19,7 +19,8 @@ mod redact;
 pub use redact::redact_url;
 
 /// Every setting, grouped. `Default` is the built-in defaults; `Debug` hides secrets
-/// (`config/redact.rs`), so settings can be logged.
+/// (`config/redact.rs`), so settings can be logged. `Serialize` (here and on the groups)
+/// only feeds that `Debug`: the format read from files and the environment is `raw.rs`'s.
 #[derive(Clone, PartialEq, Serialize)]
 pub struct Settings {
     /// `env`: `production` refuses to start without configured keys.
@@ -75,13 +76,13 @@ pub struct ConnectionSettings {
     /// `max_connections`: Engine.IO sessions this node takes at most.
     pub max: u32,
     /// `connect_timeout_ms`: a session with no namespace is closed after this.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub connect_timeout: Duration,
     /// `handshakes_per_ip_per_minute`, in bursts of a quarter; 0 turns the limit off.
     pub handshakes_per_ip_per_minute: u32,
     /// `slow_consumer_grace_ms`: a connection whose outgoing queue stays full this long is
     /// closed; `None` (written 0) never closes one.
-    #[serde(serialize_with = "humane::optional_duration")]
+    #[serde(serialize_with = "redact::optional_duration")]
     pub slow_consumer_grace: Option<Duration>,
 }
 
@@ -91,7 +92,7 @@ pub struct DatabaseSettings {
     pub url: String,
     /// `database_timeout_ms`: what a database call (pool acquire plus its statements) may
     /// take; also PostgreSQL's `statement_timeout` and SQLite's busy timeout.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub timeout: Duration,
 }
 
@@ -103,11 +104,11 @@ pub struct RedisSettings {
     pub prefix: String,
     /// `redis_timeout_ms`: what a command, script or subscription may take before its
     /// caller gets `unavailable` (or degraded advisory state) instead of waiting on.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub timeout: Duration,
     /// `adapter_request_timeout_ms`: how long a cross-node adapter request waits for other
     /// nodes' answers (at least twice `timeout`).
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub adapter_request_timeout: Duration,
 }
 
@@ -120,7 +121,7 @@ pub struct AuthSettings {
     pub jwt_audience: Option<String>,
     pub jwt_issuer: Option<String>,
     /// `auth_grace_ms`: how long a socket outlives its token's expiry.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub grace: Duration,
 }
 
@@ -134,7 +135,7 @@ pub struct LimitSettings {
     /// `rate_limit_violations`: within a minute, they disconnect a socket and block its user.
     pub violations_to_block: u32,
     /// `rate_limit_block_secs`.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub block_for: Duration,
 }
 
@@ -165,7 +166,7 @@ pub struct HistorySettings {
     /// `history_size`: at least 1.
     pub size: usize,
     /// `history_ttl_secs`.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub ttl: Duration,
 }
 
@@ -173,13 +174,13 @@ pub struct HistorySettings {
 pub struct PresenceSettings {
     /// `presence_idle_secs`, `presence_away_secs`: without activity, a user shows `idle`,
     /// then `away`.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub idle_after: Duration,
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub away_after: Duration,
     /// `presence_ttl_secs`: cluster mode, a node that dies without closing its sockets
     /// has its users shown offline within this.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub ttl: Duration,
     /// `presence_channel_limit`: bigger channels are not told joins, leaves or status
     /// changes unless their rule says `joinLeave`; 0 is no limit.
@@ -190,7 +191,7 @@ pub struct PresenceSettings {
 pub struct NotificationSettings {
     /// `notification_ack_timeout_ms`: how long a user's sockets have to ack a notification
     /// before it is pushed.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub ack_timeout: Duration,
     /// `max_pending_notifications`: undelivered ones kept per user; older ones are dropped.
     pub max_pending: u32,
@@ -211,11 +212,11 @@ pub struct PushSettings {
 #[derive(Clone, PartialEq, Serialize)]
 pub struct DrainSettings {
     /// `shutdown_grace_secs`: after SIGTERM the process is gone within this.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub shutdown_grace: Duration,
     /// `drain_reconnect_spread_ms`: draining clients reconnect within this, each at a
     /// random point.
-    #[serde(serialize_with = "humane::duration")]
+    #[serde(serialize_with = "redact::duration")]
     pub reconnect_spread: Duration,
 }
 
@@ -269,27 +270,6 @@ impl Settings {
         SocketCaps {
             subscriptions: self.channels.max_subscriptions_per_socket,
             watched_users: self.channels.max_watched_users_per_socket,
-        }
-    }
-}
-
-/// Durations in `Debug` as people write them (`1s`, `250ms`).
-mod humane {
-    use std::time::Duration;
-
-    use serde::Serializer;
-
-    pub fn duration<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&humantime::format_duration(*value))
-    }
-
-    pub fn optional_duration<S: Serializer>(
-        value: &Option<Duration>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        match value {
-            Some(value) => duration(value, s),
-            None => s.serialize_none(),
         }
     }
 }

@@ -2,7 +2,9 @@
 //! shown in an error without leaking the JWT secret or a database or Redis password.
 
 use std::fmt;
+use std::time::Duration;
 
+use serde::Serializer;
 use serde_json::Value;
 
 use super::Settings;
@@ -51,6 +53,21 @@ fn redact(name: &str, value: Value) -> Value {
                 .collect(),
         ),
         other => other,
+    }
+}
+
+/// Durations in `Debug` as people write them (`1s`, `250ms`), not as `{secs, nanos}`.
+pub(super) fn duration<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_duration(*value))
+}
+
+pub(super) fn optional_duration<S: Serializer>(
+    value: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => duration(value, s),
+        None => s.serialize_none(),
     }
 }
 
