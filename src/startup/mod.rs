@@ -96,10 +96,7 @@ impl Application {
             event_rate,
             push,
             drain,
-            drain_config: DrainConfig {
-                grace: settings.drain.shutdown_grace,
-                reconnect_spread: settings.drain.reconnect_spread,
-            },
+            drain_config: drain_config(settings),
         })
     }
 
@@ -180,6 +177,13 @@ impl Application {
         background.iter().for_each(|task| task.abort());
         db.close().await;
         served
+    }
+}
+
+fn drain_config(settings: &Settings) -> DrainConfig {
+    DrainConfig {
+        grace: settings.drain.shutdown_grace,
+        reconnect_spread: settings.drain.reconnect_spread,
     }
 }
 
