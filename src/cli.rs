@@ -51,15 +51,15 @@ impl Cli {
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(&settings).await,
             Command::Migrate => {
-                Database::connect(&settings.database_url, settings.database_timeout())
+                Database::connect(&settings.database.url, settings.database.timeout)
                     .await?
                     .migrate()
                     .await?;
-                tracing::info!(database = %redact_url(&settings.database_url), "migrations applied");
+                tracing::info!(database = %redact_url(&settings.database.url), "migrations applied");
                 Ok(())
             }
             Command::Token { sub, roles, ttl } => {
-                let secret = settings.jwt_secret.as_deref().ok_or_else(|| {
+                let secret = settings.auth.jwt_secret.as_deref().ok_or_else(|| {
                     anyhow::anyhow!("`token` signs with SWITCHYARD_JWT_SECRET, which is not set")
                 })?;
                 println!("{}", auth::issue_token(secret, &sub, &roles, ttl)?);
@@ -73,7 +73,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     let choice = secrets::choose(settings)?;
     let app = Application::build(settings, choice.secret.as_deref()).await?;
     let addr = app.local_addr();
-    tracing::info!(%addr, database = %redact_url(&settings.database_url), "switchyard listening on http://{addr}");
+    tracing::info!(%addr, database = %redact_url(&settings.database.url), "switchyard listening on http://{addr}");
     if let Some(token) = choice.demo_token {
         tracing::warn!(
             "development mode: no SWITCHYARD_JWT_SECRET or SWITCHYARD_JWKS_URL, using a random secret"

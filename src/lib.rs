@@ -2,6 +2,7 @@
 //! HTTP, telemetry and startup. What the gateway says lives in `switchyard-namespaces`.
 
 pub mod auth;
+pub mod backend;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -22,7 +22,7 @@ pub const MIN_PRODUCTION_SECRET_BYTES: usize = 32;
 const DEMO_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub fn choose(settings: &Settings) -> anyhow::Result<SecretChoice> {
-    if let Some(secret) = &settings.jwt_secret {
+    if let Some(secret) = &settings.auth.jwt_secret {
         anyhow::ensure!(!secret.is_empty(), "SWITCHYARD_JWT_SECRET is empty");
         anyhow::ensure!(
             !settings.is_production() || secret.len() >= MIN_PRODUCTION_SECRET_BYTES,
@@ -34,7 +34,7 @@ pub fn choose(settings: &Settings) -> anyhow::Result<SecretChoice> {
             demo_token: None,
         });
     }
-    if settings.jwks_url.is_some() {
+    if settings.auth.jwks_url.is_some() {
         return Ok(SecretChoice {
             secret: None,
             demo_token: None,
@@ -57,11 +57,12 @@ pub fn choose(settings: &Settings) -> anyhow::Result<SecretChoice> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Environment;
 
     #[test]
     fn production_without_keys_refuses_to_start() {
         let settings = Settings {
-            env: "production".into(),
+            env: Environment::Production,
             ..Settings::default()
         };
         assert!(choose(&settings).is_err());
@@ -77,11 +78,11 @@ mod tests {
     #[test]
     fn a_configured_secret_is_used_as_is() {
         let secret = "a-production-secret-of-32-bytes!";
-        let settings = Settings {
-            jwt_secret: Some(secret.into()),
-            env: "production".into(),
+        let mut settings = Settings {
+            env: Environment::Production,
             ..Settings::default()
         };
+        settings.auth.jwt_secret = Some(secret.into());
         let choice = choose(&settings).expect("configured");
         assert_eq!(choice.secret.as_deref(), Some(secret));
         assert!(choice.demo_token.is_none());
@@ -89,13 +90,18 @@ mod tests {
 
     #[test]
     fn production_refuses_a_short_secret_and_development_takes_it() {
-        let short = |env: &str| Settings {
-            jwt_secret: Some("s3cret-only-31-bytes-long......".into()),
-            env: env.into(),
-            ..Settings::default()
+        let short = |env: Environment| {
+            let mut settings = Settings {
+                env,
+                ..Settings::default()
+            };
+            settings.auth.jwt_secret = Some("s3cret-only-31-bytes-long......".into());
+            settings
         };
-        let err = choose(&short("production")).err().expect("refused");
+        let err = choose(&short(Environment::Production))
+            .err()
+            .expect("refused");
         assert!(err.to_string().contains("32 bytes"), "{err}");
-        assert!(choose(&short("development")).is_ok());
+        assert!(choose(&short(Environment::Development)).is_ok());
     }
 }

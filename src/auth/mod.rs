@@ -70,6 +70,7 @@ impl TokenVerifier {
     /// `secret` is the HS256 secret in force (configured or generated for development).
     pub fn new(settings: &Settings, secret: Option<&str>) -> anyhow::Result<Arc<Self>> {
         let jwks = settings
+            .auth
             .jwks_url
             .as_deref()
             .map(|url| Jwks::new(url, settings.is_development()))
@@ -77,8 +78,8 @@ impl TokenVerifier {
         Ok(Arc::new(Self {
             secret: secret.map(|s| DecodingKey::from_secret(s.as_bytes())),
             jwks,
-            audience: settings.jwt_audience.clone(),
-            issuer: settings.jwt_issuer.clone(),
+            audience: settings.auth.jwt_audience.clone(),
+            issuer: settings.auth.jwt_issuer.clone(),
         }))
     }
 

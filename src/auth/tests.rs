@@ -48,23 +48,21 @@ fn signed_with(alg: Algorithm, kid: &str, pem: &str, claims: &Value) -> String {
 }
 
 fn verifier(settings: Settings) -> std::sync::Arc<TokenVerifier> {
-    let secret = settings.jwt_secret.clone();
+    let secret = settings.auth.jwt_secret.clone();
     TokenVerifier::new(&settings, secret.as_deref()).expect("verifier")
 }
 
 fn secret_verifier() -> std::sync::Arc<TokenVerifier> {
-    verifier(Settings {
-        jwt_secret: Some(SECRET.into()),
-        ..Settings::default()
-    })
+    let mut settings = Settings::default();
+    settings.auth.jwt_secret = Some(SECRET.into());
+    verifier(settings)
 }
 
 fn jwks_verifier() -> std::sync::Arc<TokenVerifier> {
     let url = format!("file://{}", fixture("jwks.json").display());
-    verifier(Settings {
-        jwks_url: Some(url),
-        ..Settings::default()
-    })
+    let mut settings = Settings::default();
+    settings.auth.jwks_url = Some(url);
+    verifier(settings)
 }
 
 fn b64(v: &Value) -> String {
@@ -153,12 +151,11 @@ async fn broken_tokens_are_invalid_token() {
 
 #[tokio::test]
 async fn audience_and_issuer_are_checked_when_configured() {
-    let v = verifier(Settings {
-        jwt_secret: Some(SECRET.into()),
-        jwt_audience: Some("switchyard".into()),
-        jwt_issuer: Some("https://issuer.test".into()),
-        ..Settings::default()
-    });
+    let mut settings = Settings::default();
+    settings.auth.jwt_secret = Some(SECRET.into());
+    settings.auth.jwt_audience = Some("switchyard".into());
+    settings.auth.jwt_issuer = Some("https://issuer.test".into());
+    let v = verifier(settings);
     let right = hs256(&claims(
         json!({"aud": "switchyard", "iss": "https://issuer.test"}),
     ));

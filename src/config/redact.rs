@@ -2,7 +2,9 @@
 //! shown in an error without leaking the JWT secret or a database or Redis password.
 
 use std::fmt;
+use std::time::Duration;
 
+use serde::Serializer;
 use serde_json::Value;
 
 use super::Settings;
@@ -23,31 +25,49 @@ impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Going through the serialized form lists every field, present and future,
         // without a hand-kept list that a new field could be missing from.
-        let Ok(Value::Object(fields)) = serde_json::to_value(self) else {
+        let Ok(Value::Object(groups)) = serde_json::to_value(self) else {
             return f.write_str("Settings { .. }");
         };
         let mut out = f.debug_struct("Settings");
-        for (name, value) in fields {
-            let value = if is_secret_name(&name) && !value.is_null() {
-                Value::String(REDACTED.into())
-            } else {
-                redact_urls(value)
-            };
-            out.field(&name, &format_args!("{value}"));
+        for (name, value) in groups {
+            out.field(&name, &format_args!("{}", redact(&name, value)));
         }
         out.finish()
     }
 }
 
-/// Every string in `value` that is a URL with a password gets the password hidden.
-fn redact_urls(value: Value) -> Value {
+/// `value` of the field `name`, with secrets hidden: the whole value when the name says
+/// secret, and every field's by its own name at any depth, and passwords in URLs.
+fn redact(name: &str, value: Value) -> Value {
     match value {
+        Value::Null => Value::Null,
+        _ if is_secret_name(name) => Value::String(REDACTED.into()),
         Value::String(s) => Value::String(redact_url(&s)),
-        Value::Array(items) => Value::Array(items.into_iter().map(redact_urls).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, redact_urls(v))).collect())
-        }
+        Value::Array(items) => Value::Array(items.into_iter().map(|v| redact("", v)).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = redact(&k, v);
+                    (k, v)
+                })
+                .collect(),
+        ),
         other => other,
+    }
+}
+
+/// Durations in `Debug` as people write them (`1s`, `250ms`), not as `{secs, nanos}`.
+pub(super) fn duration<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_duration(*value))
+}
+
+pub(super) fn optional_duration<S: Serializer>(
+    value: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => duration(value, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -88,13 +108,11 @@ mod tests {
 
     #[test]
     fn debug_output_holds_no_secret() {
-        let settings = Settings {
-            jwt_secret: Some("hs256-top-secret-value".into()),
-            database_url: "postgres://app:db-pass-123@db.internal:5432/app?password=q-pass-9"
-                .into(),
-            redis_url: Some("redis://:redis-pass-456@cache.internal:6379/0".into()),
-            ..Settings::default()
-        };
+        let mut settings = Settings::default();
+        settings.auth.jwt_secret = Some("hs256-top-secret-value".into());
+        settings.database.url =
+            "postgres://app:db-pass-123@db.internal:5432/app?password=q-pass-9".into();
+        settings.redis.url = Some("redis://:redis-pass-456@cache.internal:6379/0".into());
         let shown = format!("{settings:?} {settings:#?}");
         for secret in [
             "hs256-top-secret-value",
@@ -109,7 +127,7 @@ mod tests {
             "the rest is still shown"
         );
         assert!(shown.contains("cache.internal"), "{shown}");
-        assert!(shown.contains("max_connections_per_ip"), "{shown}");
+        assert!(shown.contains("max_per_ip"), "{shown}");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! The adapter type ends here: the rest of the gateway sees a [`Gateway`].
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 
@@ -14,7 +13,7 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
-use socketioxide_redis::{CustomRedisAdapter, RedisAdapterConfig, RedisAdapterCtr};
+use socketioxide_redis::CustomRedisAdapter;
 use switchyard_namespaces::dispatch::Events;
 use switchyard_namespaces::notifications::{self, NotificationsState};
 use switchyard_namespaces::ports::PublicationSink;
@@ -23,7 +22,8 @@ use switchyard_namespaces::realtime::{self, RealtimeSink, RealtimeState};
 use switchyard_namespaces::ws::{self, WsState};
 
 use crate::auth::{self, TokenVerifier};
-use crate::cluster::redis::{RedisHealth, ResilientDriver};
+use crate::backend::{Adapter as BackendAdapter, Backend};
+use crate::cluster::redis::ResilientDriver;
 use crate::config::Settings;
 use crate::gateway::Gateway;
 use crate::shutdown::{Drain, refuse_while_draining};
@@ -56,30 +56,18 @@ pub struct Mounted {
     pub gateway: Arc<dyn Gateway>,
     pub presence_sink: Arc<dyn PresenceSink>,
     pub publication_sink: Arc<dyn PublicationSink>,
-    /// Set in cluster mode, for readiness.
-    pub redis: Option<RedisHealth>,
 }
 
-/// Mounts on the Redis adapter when `redis` is given (cluster mode), in process otherwise.
+/// Mounts on the adapter the backend picks: Redis in cluster mode, in process otherwise.
 pub async fn mount(
     settings: &Settings,
     verifier: Arc<TokenVerifier>,
     states: States,
-    redis: Option<RedisHealth>,
+    backend: &Backend,
 ) -> anyhow::Result<Mounted> {
     let builder = configured(settings, verifier, states);
-    match (&settings.redis_url, redis) {
-        (Some(url), Some(health)) => {
-            let driver = ResilientDriver::connect(url, &health).await?;
-            let config = RedisAdapterConfig {
-                prefix: settings.redis_prefix.clone().into(),
-                request_timeout: settings.adapter_request_timeout(),
-                // Per namespace, between the subscriber and the adapter; the default (1024)
-                // drops messages in a reconnect storm.
-                stream_buffer: 1 << 14,
-                ..RedisAdapterConfig::default()
-            };
-            let adapter = RedisAdapterCtr::new_with_driver(driver, config);
+    match backend.adapter().await? {
+        BackendAdapter::Redis(adapter) => {
             let builder = builder.with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter);
             let (layer, io) = with_events(builder).build_layer();
             for init in register_namespaces(&io) {
@@ -87,15 +75,15 @@ pub async fn mount(
             }
             refuse_other_namespaces(&io);
             tracing::info!("cluster mode: Socket.IO rooms shared through Redis");
-            Ok(finish((layer, io), Some(health)))
+            Ok(finish((layer, io)))
         }
-        _ => {
+        BackendAdapter::InProcess => {
             let (layer, io) = with_events(builder).build_layer();
             register_namespaces(&io)
                 .into_iter()
                 .for_each(Spawnable::spawn);
             refuse_other_namespaces(&io);
-            Ok(finish((layer, io), None))
+            Ok(finish((layer, io)))
         }
     }
 }
@@ -111,7 +99,7 @@ fn configured(
     verifier: Arc<TokenVerifier>,
     states: States,
 ) -> SocketIoBuilder {
-    let engine_limit = (settings.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
+    let engine_limit = (settings.http.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
     let builder = SocketIo::builder()
         .with_state(verifier)
         .with_state(states.drain)
@@ -126,24 +114,20 @@ fn configured(
         .ws_read_buffer_size(WS_READ_BUFFER)
         // A session with no namespace is closed after this, on both protocols and once its
         // last namespace has left (vendor/socketioxide/PATCHES.md).
-        .connect_timeout(Duration::from_millis(settings.connect_timeout_ms));
+        .connect_timeout(settings.connections.connect_timeout);
     // A client whose queue stays full is closed (vendor/socketioxide/PATCHES.md, item 4).
-    match settings.slow_consumer_grace_ms {
-        0 => builder,
-        grace => builder.slow_consumer_timeout(Duration::from_millis(grace)),
+    match settings.connections.slow_consumer_grace {
+        None => builder,
+        Some(grace) => builder.slow_consumer_timeout(grace),
     }
 }
 
-fn finish<A: Adapter + DefinedAdapter>(
-    (layer, io): (SocketIoLayer<A>, SocketIo<A>),
-    redis: Option<RedisHealth>,
-) -> Mounted {
+fn finish<A: Adapter + DefinedAdapter>((layer, io): (SocketIoLayer<A>, SocketIo<A>)) -> Mounted {
     Mounted {
         apply: Box::new(move |router| router.layer(layer)),
         gateway: Arc::new(io.clone()),
         presence_sink: Arc::new(RealtimeSink::new(io.clone())),
         publication_sink: Arc::new(RealtimeSink::new(io)),
-        redis,
     }
 }
 

@@ -24,15 +24,17 @@ use crate::config::{LogFormat, Settings};
 /// Sets up logs and trace export for the process, from `settings` and the environment.
 /// Call [`shutdown`] before exiting so buffered spans are sent.
 pub fn start(settings: &Settings) -> anyhow::Result<()> {
-    let logs = match settings.log_format {
+    let logs = match settings.telemetry.log_format {
         LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
         LogFormat::Json => json::layer().boxed(),
     }
     .with_filter(log_filter().and(redact::no_session_ids()));
     let traces = match otel::tracer()? {
         Some(tracer) => {
-            let filter = EnvFilter::try_new(&settings.trace_filter)
-                .with_context(|| format!("invalid trace_filter `{}`", settings.trace_filter))?;
+            let filter =
+                EnvFilter::try_new(&settings.telemetry.trace_filter).with_context(|| {
+                    format!("invalid trace_filter `{}`", settings.telemetry.trace_filter)
+                })?;
             let layer = tracing_opentelemetry::layer().with_tracer(tracer);
             Some(layer.with_filter(filter.and(redact::no_session_ids())))
         }

@@ -96,7 +96,10 @@ async fn the_main_and_unknown_namespaces_are_refused() {
 
 #[tokio::test]
 async fn a_configured_audience_is_enforced_on_sockets() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.jwt_audience = Some("switchyard".into())).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.auth.jwt_audience = Some("switchyard".into())
+    })
+    .await;
     let right = app.token_with(json!({ "sub": "a", "aud": "switchyard" }));
     let wrong = app.token_with(json!({ "sub": "a", "aud": "elsewhere" }));
     assert!(app.try_connect("/ws", with_auth(&right)).await.is_ok());
@@ -116,8 +119,8 @@ async fn jwks_servers_accept_rs256_and_refuse_hs256() {
         env!("CARGO_MANIFEST_DIR")
     );
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.jwt_secret = None;
-        s.jwks_url = Some(jwks);
+        s.auth.jwt_secret = None;
+        s.auth.jwks_url = Some(jwks);
     })
     .await;
     let pem = std::fs::read(format!(

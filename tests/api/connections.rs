@@ -19,7 +19,7 @@ fn as_user(app: &TestApp, user: &str, forwarded_for: Option<&str>) -> Connect {
 
 #[tokio::test]
 async fn each_ip_gets_its_cap_and_a_freed_place_is_taken_again() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.max_connections_per_ip = 2).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.connections.max_per_ip = 2).await;
     let first = app.connect("/ws", "a").await;
     let _second = app.connect("/realtime", "b").await;
     let refused = app.try_connect("/ws", as_user(&app, "c", None)).await;
@@ -43,8 +43,8 @@ async fn each_ip_gets_its_cap_and_a_freed_place_is_taken_again() {
 #[tokio::test]
 async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     let trusted = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.max_connections_per_ip = 1;
-        s.trusted_proxies = Some("127.0.0.0/8".into());
+        s.connections.max_per_ip = 1;
+        s.http.trusted_proxies = Some("127.0.0.0/8".into());
     })
     .await;
     let _one = trusted
@@ -60,7 +60,7 @@ async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
         .await;
     assert_eq!(again.err().as_deref(), Some("too_many_connections"));
 
-    let untrusted = TestApp::spawn_with(Db::Sqlite, |s| s.max_connections_per_ip = 1).await;
+    let untrusted = TestApp::spawn_with(Db::Sqlite, |s| s.connections.max_per_ip = 1).await;
     let _one = untrusted
         .try_connect("/ws", as_user(&untrusted, "a", Some("203.0.113.1")))
         .await
@@ -77,7 +77,10 @@ async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
 
 #[tokio::test]
 async fn handshakes_beyond_the_rate_get_429_with_retry_after() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.handshakes_per_ip_per_minute = 8).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.connections.handshakes_per_ip_per_minute = 8
+    })
+    .await;
     let handshake = || reqwest::get(app.url("/socket.io/?EIO=4&transport=polling"));
     for _ in 0..2 {
         assert_eq!(handshake().await.expect("res").status().as_u16(), 200);
@@ -98,7 +101,7 @@ async fn handshakes_beyond_the_rate_get_429_with_retry_after() {
 #[tokio::test]
 async fn other_origins_are_refused_unless_listed() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.cors_origins = vec!["https://app.example.com".into()];
+        s.http.cors_origins = vec!["https://app.example.com".into()];
     })
     .await;
     let http = reqwest::Client::new();
@@ -133,8 +136,8 @@ async fn other_origins_are_refused_unless_listed() {
 #[tokio::test]
 async fn ipv6_clients_of_one_64_behind_a_proxy_share_one_cap() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.max_connections_per_ip = 1;
-        s.trusted_proxies = Some("127.0.0.0/8".into());
+        s.connections.max_per_ip = 1;
+        s.http.trusted_proxies = Some("127.0.0.0/8".into());
     })
     .await;
     let _one = app
@@ -158,8 +161,8 @@ async fn ipv6_clients_of_one_64_behind_a_proxy_share_one_cap() {
 #[tokio::test]
 async fn the_handshake_rate_counts_an_ipv6_64_as_one_client() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.handshakes_per_ip_per_minute = 8;
-        s.trusted_proxies = Some("127.0.0.0/8".into());
+        s.connections.handshakes_per_ip_per_minute = 8;
+        s.http.trusted_proxies = Some("127.0.0.0/8".into());
     })
     .await;
     let http = reqwest::Client::new();

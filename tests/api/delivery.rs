@@ -186,8 +186,8 @@ async fn run_publisher(channel: &'static str, nodes: Arc<Vec<TestApp>>, mut rng:
 async fn every_subscriber_sees_every_publication_once_in_order_across_reconnects() {
     let mut rng = Rng(seed());
     let (a, b) = cluster_with(|s| {
-        s.history_size = 2_000;
-        s.history_ttl_secs = 600;
+        s.history.size = 2_000;
+        s.history.ttl = std::time::Duration::from_secs(600);
     })
     .await;
     let c = a.another_node().await;

@@ -22,8 +22,8 @@ pub(crate) async fn push_app(
     let key_file = fcm.write_service_account(dir.path());
     let endpoint = fcm.base_url();
     TestApp::spawn_with(db, move |s| {
-        s.fcm_credentials = Some(key_file.display().to_string());
-        s.fcm_endpoint = Some(endpoint);
+        s.push.fcm_credentials = Some(key_file.display().to_string());
+        s.push.fcm_endpoint = Some(endpoint);
         configure(s);
     })
     .await
@@ -123,7 +123,7 @@ on_both_databases!(
     a_user_keeps_the_devices_registered_last,
     |db: Db| async move {
         let (fcm, dir) = (FakeFcm::start().await, tempfile::tempdir().expect("dir"));
-        let app = push_app(db, &fcm, &dir, |s| s.max_devices_per_user = 3).await;
+        let app = push_app(db, &fcm, &dir, |s| s.notifications.max_devices_per_user = 3).await;
         let first = app.connect("/notifications", "carl").await;
         for token in ["carl-1", "carl-2", "carl-3", "carl-1"] {
             assert_eq!(register(&first, token, None).await["ok"], json!(true));
@@ -211,8 +211,8 @@ on_both_databases!(
     |db: Db| async move {
         let (fcm, dir) = (FakeFcm::start().await, tempfile::tempdir().expect("dir"));
         let app = push_app(db, &fcm, &dir, |s| {
-            s.max_devices_per_user = 2;
-            s.notification_ack_timeout_ms = 300;
+            s.notifications.max_devices_per_user = 2;
+            s.notifications.ack_timeout = std::time::Duration::from_millis(300);
         })
         .await;
         for token in ["gil-1", "gil-2"] {

@@ -12,8 +12,8 @@ use crate::support::{Connect, Db, SioClient, TestApp};
 #[tokio::test]
 async fn draining_refuses_newcomers_and_tells_clients_when_to_come_back() {
     let mut app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.drain_reconnect_spread_ms = 1500;
-        s.shutdown_grace_secs = 10;
+        s.drain.reconnect_spread = std::time::Duration::from_millis(1500);
+        s.drain.shutdown_grace = std::time::Duration::from_secs(10);
     })
     .await;
     let mut alice = app.connect("/ws", "alice").await;

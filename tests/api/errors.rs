@@ -10,7 +10,10 @@ use crate::support::{Db, TestApp};
 #[tokio::test]
 async fn unknown_events_and_malformed_payloads_are_invalid_payload() {
     // Every case on one socket: more `message:send`s than the limits allow in a burst.
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.rate_limits = "off".into()).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.limits.mode = switchyard::config::RateLimits::Off
+    })
+    .await;
     let alice = app.connect("/ws", "alice").await;
     let id = create(&alice, &["bob"]).await;
     let long = "x".repeat(4001);
@@ -79,7 +82,7 @@ async fn a_failed_event_without_ack_gets_an_error_event() {
 
 #[tokio::test]
 async fn oversized_payloads_are_refused_and_the_connection_is_kept() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.max_payload_bytes = 8 * 1024).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.http.max_payload_bytes = 8 * 1024).await;
     let alice = app.connect("/ws", "alice").await;
     let id = create(&alice, &["bob"]).await;
     let big = json!({ "conversationId": id, "clientMsgId": "big", "content": "x", "attachments": [{ "blob": "y".repeat(10_000) }] });

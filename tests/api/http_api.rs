@@ -24,7 +24,7 @@ async fn health_routes_answer() {
 
 #[tokio::test]
 async fn errors_are_json_with_matching_status() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.max_payload_bytes = 1024).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.http.max_payload_bytes = 1024).await;
     let http = reqwest::Client::new();
     let announce = app.url("/api/v1/announce");
     let admin = app.admin_token();

@@ -44,7 +44,7 @@ async fn an_event_over_its_class_limit_is_refused_with_when_to_retry() {
 #[tokio::test]
 async fn quotas_come_from_the_settings() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.rate_limit_quotas = vec![ClassQuota {
+        s.limits.quotas = vec![ClassQuota {
             class: EventClass::All,
             per_minute: 3,
             burst: None,
@@ -65,7 +65,7 @@ async fn quotas_come_from_the_settings() {
 
 #[tokio::test]
 async fn a_repeat_offender_is_disconnected_and_kept_out_of_every_node_for_a_while() {
-    let (a, b) = cluster_with(|s| s.rate_limit_block_secs = 2).await;
+    let (a, b) = cluster_with(|s| s.limits.block_for = std::time::Duration::from_secs(2)).await;
     let mut mallory = a.connect("/realtime", "mallory").await;
     let bystander = a.connect("/realtime", "bystander").await;
     for _ in 0..5 {

@@ -261,7 +261,8 @@ on_both_databases!(
 on_both_databases!(
     concurrent_senders_get_unique_gapless_seqs,
     |db: Db| async move {
-        let app = TestApp::spawn_with(db, |s| s.rate_limits = "off".into()).await;
+        let app =
+            TestApp::spawn_with(db, |s| s.limits.mode = switchyard::config::RateLimits::Off).await;
         let alice = app.connect("/ws", "alice").await;
         let id = create(&alice, &["bob", "carol"]).await;
         let mut senders = Vec::new();
@@ -291,7 +292,8 @@ on_both_databases!(
 );
 
 on_both_databases!(concurrent_resends_store_one_message, |db: Db| async move {
-    let app = TestApp::spawn_with(db, |s| s.rate_limits = "off".into()).await;
+    let app =
+        TestApp::spawn_with(db, |s| s.limits.mode = switchyard::config::RateLimits::Off).await;
     let alice = std::sync::Arc::new(app.connect("/ws", "alice").await);
     let id = create(&alice, &["bob"]).await;
     let mut tasks = Vec::new();

@@ -171,14 +171,12 @@ async fn auth_recovery_publication_and_notification_metrics_move() {
 async fn metrics_bind_serves_metrics_on_its_own_port_only() {
     switchyard::tls::install_crypto_provider();
     let dir = tempfile::tempdir().expect("tempdir");
-    let settings = Settings {
-        bind: "127.0.0.1:0".parse().expect("addr"),
-        metrics_bind: Some("127.0.0.1:0".parse().expect("addr")),
-        database_url: format!("sqlite://{}", dir.path().join("m.db").display()),
-        jwt_secret: Some(crate::support::app::SECRET.into()),
-        ..Settings::default()
-    };
-    let app = Application::build(&settings, settings.jwt_secret.as_deref())
+    let mut settings = Settings::default();
+    settings.http.bind = "127.0.0.1:0".parse().expect("addr");
+    settings.http.metrics_bind = Some("127.0.0.1:0".parse().expect("addr"));
+    settings.database.url = format!("sqlite://{}", dir.path().join("m.db").display());
+    settings.auth.jwt_secret = Some(crate::support::app::SECRET.into());
+    let app = Application::build(&settings, settings.auth.jwt_secret.as_deref())
         .await
         .expect("app builds");
     let (main, metrics) = (app.local_addr(), app.metrics_addr().expect("metrics addr"));

@@ -114,7 +114,7 @@ on_both_databases!(idempotency_keys_dedupe_per_user, |db: Db| async move {
 
 #[tokio::test]
 async fn expired_and_overflowing_notifications_are_not_delivered() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.max_pending_notifications = 3).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.notifications.max_pending = 3).await;
     let short =
         json!({ "userIds": ["carol"], "type": "t", "title": "gone", "body": "", "ttlSeconds": 1 });
     notify(&app, short).await;

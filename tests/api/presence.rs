@@ -142,7 +142,7 @@ async fn channel_members_join_and_leave_are_per_user() {
 
 #[tokio::test]
 async fn channels_over_the_presence_limit_hear_no_joins_or_statuses_but_watchers_do() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.presence_channel_limit = 2).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.presence.channel_limit = 2).await;
     let mut bob = app.connect("/realtime", "bob").await;
     let alice = app.connect("/realtime", "alice").await;
     let carol = app.connect("/realtime", "carol").await;
@@ -192,8 +192,8 @@ async fn sharing_a_channel_is_enough_to_hear_status_changes() {
 #[tokio::test]
 async fn idle_then_away_then_back_on_activity() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.presence_idle_secs = 1;
-        s.presence_away_secs = 2;
+        s.presence.idle_after = std::time::Duration::from_secs(1);
+        s.presence.away_after = std::time::Duration::from_secs(2);
     })
     .await;
     let mut watcher = app.connect("/realtime", "watcher").await;

@@ -40,7 +40,7 @@ async fn settled_stats(s: &SioClient, channel: &str, expected: &Value) -> Value 
 
 #[tokio::test]
 async fn a_channel_over_the_limit_hears_no_joins_but_presence_stats_counts_it() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.presence_channel_limit = 2).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.presence.channel_limit = 2).await;
     let mut bob = app.connect("/realtime", "bob").await;
     let alice = app.connect("/realtime", "alice").await;
     subscribe(&bob, "public:big").await;
@@ -92,8 +92,9 @@ async fn join_leave_rules_tell_big_channels_always_and_quiet_ones_never() {
     // Within 2 sockets a channel is told by size: the stage's third join needs its rule,
     // and the lobby's two sockets would be told but for theirs.
     let app = TestApp::spawn_with(Db::Sqlite, move |s| {
-        s.presence_channel_limit = 2;
-        s.channel_rules
+        s.presence.channel_limit = 2;
+        s.channels
+            .rules
             .extend(rules.into_iter().map(|r| r.expect("valid rule")));
     })
     .await;
@@ -132,7 +133,7 @@ async fn join_leave_rules_tell_big_channels_always_and_quiet_ones_never() {
 
 #[tokio::test]
 async fn presence_stats_counts_every_node() {
-    let (a, b) = crate::cluster::cluster_with(|s| s.presence_channel_limit = 1).await;
+    let (a, b) = crate::cluster::cluster_with(|s| s.presence.channel_limit = 1).await;
     let bob = a.connect("/realtime", "bob").await;
     let alice_a = a.connect("/realtime", "alice").await;
     let alice_b = b.connect("/realtime", "alice").await;

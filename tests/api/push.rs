@@ -16,9 +16,9 @@ pub(crate) async fn app_with_push(db: Db, fcm: &FakeFcm, dir: &tempfile::TempDir
     let key_file = fcm.write_service_account(dir.path());
     let endpoint = fcm.base_url();
     TestApp::spawn_with(db, move |s| {
-        s.fcm_credentials = Some(key_file.display().to_string());
-        s.fcm_endpoint = Some(endpoint);
-        s.notification_ack_timeout_ms = 600;
+        s.push.fcm_credentials = Some(key_file.display().to_string());
+        s.push.fcm_endpoint = Some(endpoint);
+        s.notifications.ack_timeout = std::time::Duration::from_millis(600);
     })
     .await
 }

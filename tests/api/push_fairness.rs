@@ -60,7 +60,10 @@ on_both_databases!(
     one_users_backlog_does_not_hold_back_another_users_first_push,
     |db: Db| async move {
         let (fcm, dir) = (FakeFcm::start().await, tempfile::tempdir().expect("dir"));
-        let app = push_app(db, &fcm, &dir, |s| s.rate_limits = "off".into()).await;
+        let app = push_app(db, &fcm, &dir, |s| {
+            s.limits.mode = switchyard::config::RateLimits::Off
+        })
+        .await;
         let heavy: Vec<String> = (0..DEVICES).map(|n| format!("heavy-{n}")).collect();
         register(&app, "heavy", &heavy).await;
         register(&app, "light", &["light-1".into()]).await;

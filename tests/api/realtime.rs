@@ -180,7 +180,7 @@ async fn a_client_that_reconnects_with_its_position_misses_nothing() {
 
 #[tokio::test]
 async fn recovery_is_refused_when_history_no_longer_covers_the_gap() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.history_size = 2).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.history.size = 2).await;
     let alice = app.connect("/realtime", "alice").await;
     let (_, first) = publish(&app, "public:x", json!(1), None).await;
     for n in 2..=5 {

@@ -161,7 +161,10 @@ async fn a_frame_over_the_engine_limit_closes_only_that_connection() {
 /// Each field a payload may grow is bounded, and the refusal does not echo the input back.
 #[tokio::test]
 async fn every_growable_field_is_bounded_and_refusals_stay_short() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.rate_limits = "off".into()).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.limits.mode = switchyard::config::RateLimits::Off
+    })
+    .await;
     let live = app.connect("/realtime", "alice").await;
     let refused = |ack: &Value| {
         assert_eq!(ack["error"]["code"], json!("invalid_payload"), "{ack}");

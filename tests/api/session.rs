@@ -11,7 +11,10 @@ use crate::support::{Connect, Db, SioClient, TestApp};
 const GRACE_MS: u64 = 600;
 
 async fn app() -> TestApp {
-    TestApp::spawn_with(Db::Sqlite, |s| s.auth_grace_ms = GRACE_MS).await
+    TestApp::spawn_with(Db::Sqlite, |s| {
+        s.auth.grace = std::time::Duration::from_millis(GRACE_MS)
+    })
+    .await
 }
 
 fn now() -> u64 {

@@ -51,7 +51,7 @@ async fn sessions(app: &TestApp) -> u64 {
 
 #[tokio::test]
 async fn bare_sessions_take_a_place_from_the_handshake() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.max_connections_per_ip = 5).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.connections.max_per_ip = 5).await;
     let mut statuses = Vec::new();
     for _ in 0..60 {
         statuses.push(handshake(&app, 4).await.status().as_u16());
@@ -69,7 +69,7 @@ async fn bare_sessions_take_a_place_from_the_handshake() {
 
 #[tokio::test]
 async fn the_node_cap_refuses_with_503() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.max_connections = 2).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.connections.max = 2).await;
     open(&app, 4).await;
     open(&app, 4).await;
     let refused = handshake(&app, 4).await;
@@ -80,8 +80,8 @@ async fn the_node_cap_refuses_with_503() {
 #[tokio::test]
 async fn a_bare_eio3_session_is_closed_after_the_connect_timeout_and_frees_its_place() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.connect_timeout_ms = TIMEOUT_MS;
-        s.max_connections_per_ip = 1;
+        s.connections.connect_timeout = std::time::Duration::from_millis(TIMEOUT_MS);
+        s.connections.max_per_ip = 1;
     })
     .await;
     let sid = open(&app, 3).await;
@@ -97,7 +97,10 @@ async fn a_bare_eio3_session_is_closed_after_the_connect_timeout_and_frees_its_p
 
 #[tokio::test]
 async fn a_session_whose_last_namespace_left_is_closed_after_the_timeout() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.connect_timeout_ms = TIMEOUT_MS).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.connections.connect_timeout = std::time::Duration::from_millis(TIMEOUT_MS)
+    })
+    .await;
     let sid = open(&app, 4).await;
     let auth = json!({ "token": app.token("alice") });
     assert_eq!(post(&app, 4, &sid, &format!("40/ws,{auth}")).await, 200);
@@ -111,9 +114,9 @@ async fn a_session_whose_last_namespace_left_is_closed_after_the_timeout() {
 #[tokio::test]
 async fn five_hundred_bare_attempts_leave_only_the_capped_sessions() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.connect_timeout_ms = TIMEOUT_MS;
-        s.max_connections_per_ip = 5;
-        s.handshakes_per_ip_per_minute = 0;
+        s.connections.connect_timeout = std::time::Duration::from_millis(TIMEOUT_MS);
+        s.connections.max_per_ip = 5;
+        s.connections.handshakes_per_ip_per_minute = 0;
     })
     .await;
     let mut opened = 0;
@@ -156,7 +159,7 @@ async fn socket_io_requests_with_over_16_kb_of_headers_get_431() {
 #[tokio::test]
 async fn a_session_the_client_closes_frees_its_place_at_once() {
     // The connect timeout (10 s by default) must not keep a closed session's place.
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.max_connections_per_ip = 1).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.connections.max_per_ip = 1).await;
     let sid = open(&app, 4).await;
     assert_eq!(post(&app, 4, &sid, "1").await, 200, "the close packet");
     let mut again = 0;

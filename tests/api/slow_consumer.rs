@@ -69,7 +69,10 @@ async fn slow_consumers(app: &TestApp) -> f64 {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_counted_while_others_keep_receiving() {
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.slow_consumer_grace_ms = 500).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.connections.slow_consumer_grace = Some(std::time::Duration::from_millis(500))
+    })
+    .await;
     let mut reader = app.connect("/realtime", "reader").await;
     let ack = reader
         .emit_ack("subscribe", json!({ "channels": [CHANNEL] }))

@@ -66,7 +66,7 @@ async fn wildcard_subs_are_refused_and_reach_no_one_elses_channel() {
 #[tokio::test]
 async fn a_custom_sub_rule_matches_the_users_own_id_only() {
     let rule = ChannelRule::new("team:{sub}:*", Allow::Any).expect("rule");
-    let app = TestApp::spawn_with(Db::Sqlite, |s| s.channel_rules.push(rule)).await;
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.channels.rules.push(rule)).await;
     let ann = app.connect("/realtime", "ann").await;
     let ack = subscribe(&ann, &["team:ann:chat", "team:anna:chat", "team:an:chat"]).await;
     assert_eq!(ack["subscribed"], json!(["team:ann:chat"]));
@@ -101,8 +101,8 @@ fn denied_codes(ack: &Value) -> Vec<(String, String)> {
 #[tokio::test]
 async fn a_socket_holds_at_most_its_caps_and_the_rest_is_answered() {
     let app = TestApp::spawn_with(Db::Sqlite, |s| {
-        s.max_subscriptions_per_socket = 5;
-        s.max_watched_users_per_socket = 3;
+        s.channels.max_subscriptions_per_socket = 5;
+        s.channels.max_watched_users_per_socket = 3;
     })
     .await;
     let alice = app.connect("/realtime", "alice").await;

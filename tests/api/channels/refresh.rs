@@ -85,7 +85,8 @@ async fn a_refresh_replaces_roles_and_grants_and_leaves_what_they_no_longer_allo
 /// and a publication from another node stops reaching a channel the refresh left.
 #[tokio::test]
 async fn caps_and_refresh_hold_in_cluster_mode() {
-    let (a, b) = crate::cluster::cluster_with(|s| s.max_subscriptions_per_socket = 3).await;
+    let (a, b) =
+        crate::cluster::cluster_with(|s| s.channels.max_subscriptions_per_socket = 3).await;
     let grants = json!({ "sub": "dora", "channels": ["team:7:*"] });
     let mut dora = b
         .try_connect("/realtime", with_token(b.token_with(grants)))

@@ -27,8 +27,8 @@ pub async fn cluster_with(
 ) -> (TestApp, TestApp) {
     let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
     let a = TestApp::spawn_with(Db::Postgres, move |s| {
-        s.redis_url = Some("redis://127.0.0.1:6379".into());
-        s.redis_prefix = prefix;
+        s.redis.url = Some("redis://127.0.0.1:6379".into());
+        s.redis.prefix = prefix;
         configure(s);
     })
     .await;
@@ -292,7 +292,7 @@ async fn channel_offsets_history_and_idempotency_are_shared_by_the_nodes() {
 
 #[tokio::test]
 async fn shared_history_never_replays_part_of_a_gap() {
-    let (a, b) = cluster_with(|s| s.history_size = 2).await;
+    let (a, b) = cluster_with(|s| s.history.size = 2).await;
     let (_, first) = publish(&a, "public:short", json!(1), None).await;
     for n in 2..=5 {
         publish(&a, "public:short", json!(n), None).await;
@@ -333,8 +333,8 @@ async fn a_redis_outage_keeps_same_node_delivery_and_cross_node_delivery_resumes
     let url = redis.url();
     // Alice keeps sending until Redis is back: more than the rate limits' burst on a slow day.
     let (a, b) = cluster_with(move |s| {
-        s.redis_url = Some(url);
-        s.rate_limits = "off".into();
+        s.redis.url = Some(url);
+        s.limits.mode = switchyard::config::RateLimits::Off;
     })
     .await;
     let alice = a.connect("/ws", "alice").await;
@@ -398,7 +398,7 @@ async fn a_redis_outage_keeps_same_node_delivery_and_cross_node_delivery_resumes
 #[tokio::test]
 async fn senders_on_two_nodes_share_one_gapless_sequence() {
     // Many sends from one socket at once: a load test, not a client the limits are for.
-    let (a, b) = cluster_with(|s| s.rate_limits = "off".into()).await;
+    let (a, b) = cluster_with(|s| s.limits.mode = switchyard::config::RateLimits::Off).await;
     let alice = a.connect("/ws", "alice").await;
     let id = create(&alice, &["bob"]).await;
     let mut tasks = Vec::new();
@@ -432,8 +432,8 @@ async fn two_push_workers_send_each_push_once() {
     let key_file = fcm.write_service_account(dir.path()).display().to_string();
     let endpoint = fcm.base_url();
     let (a, b) = cluster_with(move |s| {
-        s.fcm_credentials = Some(key_file);
-        s.fcm_endpoint = Some(endpoint);
+        s.push.fcm_credentials = Some(key_file);
+        s.push.fcm_endpoint = Some(endpoint);
     })
     .await;
     let gus = b.connect("/notifications", "gus").await;
@@ -491,19 +491,19 @@ impl ProcessNode {
     /// A node of the same cluster as `settings`, with `extra` environment variables.
     fn spawn_with(settings: &switchyard::config::Settings, extra: &[(&str, &str)]) -> Self {
         let mut env: Vec<(&str, String)> = vec![
-            ("SWITCHYARD_DATABASE_URL", settings.database_url.clone()),
+            ("SWITCHYARD_DATABASE_URL", settings.database.url.clone()),
             (
                 "SWITCHYARD_REDIS_URL",
-                settings.redis_url.clone().unwrap_or_default(),
+                settings.redis.url.clone().unwrap_or_default(),
             ),
-            ("SWITCHYARD_REDIS_PREFIX", settings.redis_prefix.clone()),
+            ("SWITCHYARD_REDIS_PREFIX", settings.redis.prefix.clone()),
             (
                 "SWITCHYARD_PRESENCE_TTL_SECS",
-                settings.presence_ttl_secs.to_string(),
+                settings.presence.ttl.as_secs().to_string(),
             ),
             (
                 "SWITCHYARD_JWT_SECRET",
-                settings.jwt_secret.clone().unwrap_or_default(),
+                settings.auth.jwt_secret.clone().unwrap_or_default(),
             ),
         ];
         env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
@@ -528,8 +528,7 @@ const SHORT_PRESENCE_TTL: Duration = Duration::from_secs(3);
 
 #[tokio::test]
 async fn after_a_sigkill_clients_recover_on_another_node_without_gaps_or_duplicates() {
-    let (survivor, _other) =
-        cluster_with(|s| s.presence_ttl_secs = SHORT_PRESENCE_TTL.as_secs()).await;
+    let (survivor, _other) = cluster_with(|s| s.presence.ttl = SHORT_PRESENCE_TTL).await;
     let mut doomed = ProcessNode::spawn(&survivor.settings);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut watcher = survivor.connect("/realtime", "erin").await;

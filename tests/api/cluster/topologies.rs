@@ -11,7 +11,7 @@ use crate::realtime::publish;
 use crate::support::{Db, TestApp};
 
 async fn two_nodes_on(url: String) -> (TestApp, TestApp) {
-    let a = TestApp::spawn_with(Db::Postgres, move |s| s.redis_url = Some(url)).await;
+    let a = TestApp::spawn_with(Db::Postgres, move |s| s.redis.url = Some(url)).await;
     let b = a.another_node().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     (a, b)

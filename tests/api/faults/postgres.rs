@@ -29,7 +29,7 @@ async fn node_behind_proxy() -> (TestApp, FaultProxy) {
     let proxy = FaultProxy::start(([127, 0, 0, 1], 5432).into()).await;
     let addr = proxy.addr();
     let app = TestApp::spawn_with(Db::Postgres, move |s| {
-        s.database_url = through(&s.database_url, addr);
+        s.database.url = through(&s.database.url, addr);
     })
     .await;
     (app, proxy)

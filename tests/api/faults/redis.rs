@@ -27,7 +27,7 @@ pub(super) async fn node_behind_proxy() -> Node {
     let redis = PrivateRedis::start();
     let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
     let url = format!("redis://{}", proxy.addr());
-    let app = TestApp::spawn_with(Db::Sqlite, move |s| s.redis_url = Some(url)).await;
+    let app = TestApp::spawn_with(Db::Sqlite, move |s| s.redis.url = Some(url)).await;
     Node {
         app,
         proxy,

@@ -22,12 +22,12 @@ async fn split_cluster(redis: &PrivateRedis, proxy: &FaultProxy) -> (TestApp, Te
     let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
     let (through, direct) = (format!("redis://{}", proxy.addr()), redis.url());
     let a = TestApp::spawn_with(Db::Postgres, |s| {
-        s.redis_url = Some(through);
-        s.redis_prefix = prefix;
-        s.drain_reconnect_spread_ms = 200;
+        s.redis.url = Some(through);
+        s.redis.prefix = prefix;
+        s.drain.reconnect_spread = std::time::Duration::from_millis(200);
     })
     .await;
-    let b = a.another_node_with(|s| s.redis_url = Some(direct)).await;
+    let b = a.another_node_with(|s| s.redis.url = Some(direct)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     (a, b)
 }
@@ -89,9 +89,9 @@ async fn presence_is_rebuilt_after_redis_restarts_empty() {
     let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
     let url = redis.url();
     let a = TestApp::spawn_with(Db::Postgres, |s| {
-        s.redis_url = Some(url);
-        s.redis_prefix = prefix;
-        s.presence_ttl_secs = 6;
+        s.redis.url = Some(url);
+        s.redis.prefix = prefix;
+        s.presence.ttl = std::time::Duration::from_secs(6);
     })
     .await;
     let b = a.another_node().await;

@@ -25,8 +25,8 @@ async fn receipts_and_notifications_cross_nodes_over_a_slow_redis() {
         format!("switchyard-test-{}", uuid::Uuid::new_v4().simple()),
     );
     let a = TestApp::spawn_with(Db::Postgres, |s| {
-        s.redis_url = Some(url);
-        s.redis_prefix = prefix;
+        s.redis.url = Some(url);
+        s.redis.prefix = prefix;
     })
     .await;
     let b = a.another_node().await;

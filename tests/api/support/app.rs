@@ -24,7 +24,7 @@ type Running = (
 );
 
 async fn start(settings: &Settings) -> Running {
-    let secret = settings.jwt_secret.clone();
+    let secret = settings.auth.jwt_secret.clone();
     let app = Application::build(settings, secret.as_deref())
         .await
         .expect("app builds");
@@ -76,12 +76,10 @@ impl TestApp {
                 (url, Some(name))
             }
         };
-        let mut settings = Settings {
-            bind: "127.0.0.1:0".parse().expect("addr"),
-            database_url,
-            jwt_secret: Some(SECRET.into()),
-            ..Settings::default()
-        };
+        let mut settings = Settings::default();
+        settings.http.bind = "127.0.0.1:0".parse().expect("addr");
+        settings.database.url = database_url;
+        settings.auth.jwt_secret = Some(SECRET.into());
         configure(&mut settings);
         let (addr, stop, server) = start(&settings).await;
         TestApp {

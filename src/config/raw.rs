@@ -1,9 +1,8 @@
-//! One typed [`Settings`]: built-in defaults, then an optional TOML file, then
-//! `SWITCHYARD_*` environment variables (the variable wins), as PROTOCOL.md §8 lists them.
+//! The loading layer: the flat table of settings as a file or the environment writes it
+//! (PROTOCOL.md §8), its defaults, and the checks made before it becomes [`Settings`].
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context;
 use figment::Figment;
@@ -12,14 +11,12 @@ use serde::{Deserialize, Serialize};
 use switchyard_namespaces::limits::{ClassQuota, default_quotas};
 use switchyard_namespaces::realtime::{ChannelRule, SocketCaps, default_rules};
 
-mod redact;
+use super::LogFormat;
 
-pub use redact::redact_url;
-
-/// `Debug` hides secrets (`config/redact.rs`).
+/// The settings as written: one flat table, the names of PROTOCOL.md §8.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Settings {
+pub(super) struct RawSettings {
     /// HTTP + Socket.IO listener; port 0 picks a free port.
     pub bind: SocketAddr,
     /// `sqlite://…` (embedded default) or `postgres://…`.
@@ -121,16 +118,7 @@ pub struct Settings {
     pub trace_filter: String,
 }
 
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    #[default]
-    Text,
-    Json,
-}
-
-impl Default for Settings {
+impl Default for RawSettings {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([0, 0, 0, 0], 3000)),
@@ -183,10 +171,10 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
-    /// Defaults, then `file` when given, then the environment.
-    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+impl RawSettings {
+    /// Defaults, then `file` when given, then the environment; checked.
+    pub(super) fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(RawSettings::default()));
         if let Some(file) = file {
             anyhow::ensure!(
                 file.exists(),
@@ -195,85 +183,58 @@ impl Settings {
             );
             figment = figment.merge(Toml::file(file));
         }
-        let settings: Settings = figment
+        let settings: RawSettings = figment
             .merge(Env::prefixed("SWITCHYARD_"))
             .extract()
             .context("invalid settings")?;
-        anyhow::ensure!(settings.history_size > 0, "history_size must be at least 1");
-        anyhow::ensure!(
-            settings.redis_timeout_ms > 0 && settings.database_timeout_ms > 0,
-            "redis_timeout_ms and database_timeout_ms must be above 0: every call has a deadline"
-        );
-        anyhow::ensure!(
-            settings.adapter_request_timeout_ms >= 2 * settings.redis_timeout_ms,
-            "adapter_request_timeout_ms must be at least twice redis_timeout_ms: a request and its answers each cross Redis"
-        );
-        anyhow::ensure!(
-            settings.presence_idle_secs > 0
-                && settings.presence_idle_secs < settings.presence_away_secs,
-            "presence_idle_secs must be above 0 and below presence_away_secs"
-        );
-        anyhow::ensure!(
-            ["default", "off"].contains(&settings.rate_limits.to_ascii_lowercase().as_str()),
-            "rate_limits must be `default` or `off`"
-        );
-        anyhow::ensure!(
-            !(settings.is_production() && settings.cors_origins.iter().any(|o| o == "*")),
-            "cors_origins may not be `*` in production"
-        );
-        anyhow::ensure!(
-            settings.rate_limit_violations > 0,
-            "rate_limit_violations must be at least 1"
-        );
-        anyhow::ensure!(
-            settings.presence_ttl_secs >= 3,
-            "presence_ttl_secs must be at least 3"
-        );
-        anyhow::ensure!(
-            settings.max_subscriptions_per_socket > 0 && settings.max_watched_users_per_socket > 0,
-            "max_subscriptions_per_socket and max_watched_users_per_socket must be at least 1"
-        );
-        anyhow::ensure!(
-            settings.max_pending_notifications > 0,
-            "max_pending_notifications must be at least 1"
-        );
-        anyhow::ensure!(
-            settings.max_devices_per_user > 0,
-            "max_devices_per_user must be at least 1"
-        );
+        settings.check()?;
         Ok(settings)
     }
 
-    /// Whether events are rate limited (`SWITCHYARD_RATE_LIMITS=off` is for benchmarks).
-    pub fn rate_limits_on(&self) -> bool {
-        !self.rate_limits.eq_ignore_ascii_case("off")
-    }
-
-    pub fn is_production(&self) -> bool {
-        self.env.eq_ignore_ascii_case("production")
-    }
-
-    /// The default: what only a developer's machine may do (a generated secret,
-    /// `http://` JWKS from other hosts) is allowed.
-    pub fn is_development(&self) -> bool {
-        self.env.eq_ignore_ascii_case("development")
-    }
-
-    pub fn adapter_request_timeout(&self) -> Duration {
-        Duration::from_millis(self.adapter_request_timeout_ms)
-    }
-
-    pub fn redis_timeout(&self) -> Duration {
-        Duration::from_millis(self.redis_timeout_ms)
-    }
-
-    pub fn database_timeout(&self) -> Duration {
-        Duration::from_millis(self.database_timeout_ms)
+    /// The checks whose messages name the settings as written.
+    fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.history_size > 0, "history_size must be at least 1");
+        anyhow::ensure!(
+            self.redis_timeout_ms > 0 && self.database_timeout_ms > 0,
+            "redis_timeout_ms and database_timeout_ms must be above 0: every call has a deadline"
+        );
+        anyhow::ensure!(
+            self.adapter_request_timeout_ms >= 2 * self.redis_timeout_ms,
+            "adapter_request_timeout_ms must be at least twice redis_timeout_ms: a request and its answers each cross Redis"
+        );
+        anyhow::ensure!(
+            self.presence_idle_secs > 0 && self.presence_idle_secs < self.presence_away_secs,
+            "presence_idle_secs must be above 0 and below presence_away_secs"
+        );
+        anyhow::ensure!(
+            ["default", "off"].contains(&self.rate_limits.to_ascii_lowercase().as_str()),
+            "rate_limits must be `default` or `off`"
+        );
+        anyhow::ensure!(
+            !(self.env.eq_ignore_ascii_case("production")
+                && self.cors_origins.iter().any(|o| o == "*")),
+            "cors_origins may not be `*` in production"
+        );
+        anyhow::ensure!(
+            self.rate_limit_violations > 0,
+            "rate_limit_violations must be at least 1"
+        );
+        anyhow::ensure!(
+            self.presence_ttl_secs >= 3,
+            "presence_ttl_secs must be at least 3"
+        );
+        anyhow::ensure!(
+            self.max_subscriptions_per_socket > 0 && self.max_watched_users_per_socket > 0,
+            "max_subscriptions_per_socket and max_watched_users_per_socket must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_pending_notifications > 0,
+            "max_pending_notifications must be at least 1"
+        );
+        anyhow::ensure!(
+            self.max_devices_per_user > 0,
+            "max_devices_per_user must be at least 1"
+        );
+        Ok(())
     }
 }
-
-#[cfg(test)]
-// figment's Jail API fixes the closure's error type; its size is not ours to choose.
-#[allow(clippy::result_large_err)]
-#[path = "config_tests.rs"]
-mod tests;
