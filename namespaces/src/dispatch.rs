@@ -182,9 +182,10 @@ impl<A: Adapter> MessageHandler<A, Raw> for Dispatcher<A> {
             pipeline,
         } = self.0.as_ref();
         let entry = table.get(&name);
+        let label = entry.map_or(UNKNOWN, |e| e.name);
         let activity = s.extensions.get::<SocketActivity>();
-        let span = event_span(ns, entry.map_or(UNKNOWN, |e| e.name), activity.as_ref());
-        let req = Incoming::new(&s, &mut v, &ack_id, ns, entry.map_or(UNKNOWN, |e| e.name));
+        let span = event_span(ns, label, activity.as_ref());
+        let req = Incoming::new(&s, &mut v, &ack_id, ns, label);
         if let Some(activity) = &activity {
             pipeline.presence.touch_socket(activity);
         }
