@@ -1,4 +1,5 @@
-//! The command line: `serve` (default), `migrate`, `token` (PROTOCOL.md §8).
+//! The command line: `serve` (default), `migrate`, `token` (PROTOCOL.md §8), and the
+//! hidden `contract` (the namespaces and their events as JSON, for the AsyncAPI test).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,6 +40,10 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
     },
+    /// Print the namespaces as served (path, client events with rate class and payload
+    /// limit, emits) as JSON.
+    #[command(hide = true)]
+    Contract,
 }
 
 impl Cli {
@@ -63,6 +68,11 @@ impl Cli {
                     anyhow::anyhow!("`token` signs with SWITCHYARD_JWT_SECRET, which is not set")
                 })?;
                 println!("{}", auth::issue_token(secret, &sub, &roles, ttl)?);
+                Ok(())
+            }
+            Command::Contract => {
+                let contract = crate::startup::contract(&settings);
+                println!("{}", serde_json::to_string_pretty(&contract)?);
                 Ok(())
             }
         }

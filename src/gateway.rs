@@ -79,11 +79,7 @@ impl<A: Adapter> Gateway for SocketIo<A> {
 
     async fn counts(&self) -> anyhow::Result<Vec<NamespaceCounts>> {
         let mut counts = Vec::new();
-        for path in [
-            switchyard_namespaces::ws::PATH,
-            realtime::PATH,
-            notifications::PATH,
-        ] {
+        for path in switchyard_namespaces::paths() {
             let Some(ns) = self.of(path) else { continue };
             let connections = ns.clone().local().sockets().len();
             let rooms = ns
@@ -93,7 +89,7 @@ impl<A: Adapter> Gateway for SocketIo<A> {
                 .map_err(|e| anyhow::anyhow!("listing rooms: {e}"))?
                 .len();
             counts.push(NamespaceCounts {
-                path: path.to_owned(),
+                path: (*path).to_owned(),
                 connections,
                 rooms,
             });

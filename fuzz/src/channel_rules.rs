@@ -1,12 +1,12 @@
 //! Channel rules with arbitrary patterns, subs and channels
-//! (`switchyard_namespaces::realtime::rules`): `{sub}` is the user's id as literal text, so
+//! (`switchyard_namespaces::channel_rules`): `{sub}` is the user's id as literal text, so
 //! no sub (not even one of `*` and `{sub}`, which authentication refuses anyway) makes a
 //! rule match another user's channel.
 //!
 //! Input: UTF-8 (lossy) lines `pattern`, `sub`, `other`, `channel`; missing ones are empty.
 
 use switchyard_namespaces::Identity;
-use switchyard_namespaces::realtime::rules::{RulePattern, default_rules, may_subscribe};
+use switchyard_namespaces::channel_rules::{RulePattern, default_rules, may_subscribe};
 
 pub fn fuzz(data: &[u8]) {
     let text = String::from_utf8_lossy(data);

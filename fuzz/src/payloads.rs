@@ -1,15 +1,15 @@
 //! Every client → server event payload of `/ws`, `/realtime` and `/notifications`,
-//! decoded through `incoming::decode` (the step `Incoming::parse` takes after the size
-//! check), with the limits of each accepted request checked again here.
+//! decoded through `incoming::decode` (the step `Incoming::parse` takes once the
+//! dispatcher has checked the size), with the limits of each accepted request checked again here.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchyard_namespaces::incoming::decode;
 use switchyard_namespaces::ports::{ChosenStatus, Platform, ReadSelection};
 use switchyard_namespaces::realtime::channels::{ChannelName, MAX_CHANNEL_CHARS};
+use switchyard_namespaces::wire::{Id, MAX_ID_CHARS, MAX_PAGE, MAX_TITLE_CHARS, PageLimit, Title};
 use switchyard_namespaces::ws::payloads::{
-    Attachments, Content, Id, MAX_ATTACHMENTS, MAX_CONTENT_CHARS, MAX_ID_CHARS, MAX_PAGE,
-    MAX_TITLE_CHARS, PageLimit, Seq, Title,
+    Attachments, Content, MAX_ATTACHMENTS, MAX_CONTENT_CHARS, Seq,
 };
 
 use crate::{assert_refusal, chars};
@@ -113,7 +113,7 @@ pub fn assert_channel(channel: &ChannelName) {
 
 /// A short name (event or activity kind): 1..=64 characters, no control character.
 pub fn assert_short_name(name: &str) {
-    use switchyard_namespaces::realtime::payloads::MAX_EVENT_NAME_CHARS;
+    use switchyard_namespaces::wire::MAX_EVENT_NAME_CHARS;
     let n = chars(name);
     assert!(
         (1..=MAX_EVENT_NAME_CHARS).contains(&n),
@@ -204,6 +204,7 @@ pub mod ws {
 pub mod realtime {
     use switchyard_namespaces::realtime::events::*;
     use switchyard_namespaces::realtime::payloads::*;
+    use switchyard_namespaces::wire::{MAX_PRESENCE_USERS, UserIds};
 
     use super::*;
 

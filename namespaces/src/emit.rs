@@ -18,6 +18,7 @@ pub mod emits {
     pub const ERROR: &str = "error";
     pub const ANNOUNCEMENT: &str = "announcement";
     pub const SERVER_DRAINING: &str = "server:draining";
+    pub const ALL: &[&str] = &[ERROR, ANNOUNCEMENT, SERVER_DRAINING];
 }
 
 /// A server → client event's payload, which names its event: an emit takes the name

@@ -1,7 +1,7 @@
 //! One client event as a handler receives it: its payload (not yet typed), its size, and
 //! the way to answer it, by ack when the client asked for one, else by an `error` event.
+//! The dispatcher makes it, once the event has passed the pipeline (`dispatch.rs`).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,16 +11,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, Event, TryData};
+use socketioxide::extract::{AckSender, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::socket::Socket;
 use socketioxide_core::Value as RawValue;
 
-use crate::ack::{ErrorCode, ErrorObject, NsError, ok_body};
+use crate::ack::{ErrorObject, NsError, ok_body};
 use crate::emit::tell;
-use crate::limits::SocketLimiter;
 use crate::metrics as names;
-use crate::presence::ActivityHook;
 
 static EVENTS_RECEIVED: AtomicU64 = AtomicU64::new(0);
 static EVENTS_IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
@@ -51,16 +49,15 @@ pub fn events_received() -> u64 {
     EVENTS_RECEIVED.load(Ordering::Relaxed)
 }
 
-/// Extractor for every event handler. Unlike `Data<T>`, it never fails, so a malformed
-/// payload reaches the handler and is answered `invalid_payload` instead of being dropped.
+/// The last argument of every event handler. Unlike `Data<T>`, reading it never fails, so a
+/// malformed payload reaches the handler and is answered `invalid_payload` instead of
+/// being dropped.
 pub struct Incoming<A: Adapter> {
     socket: Arc<Socket<A>>,
     ack: AckSender<A>,
     wants_ack: bool,
     size: usize,
     payload: Result<Value, String>,
-    /// Set when the event is over a rate limit: it is answered with this, not handled.
-    limited: Option<NsError>,
     labels: Labels,
     _in_flight: InFlight,
 }
@@ -68,81 +65,9 @@ pub struct Incoming<A: Adapter> {
 /// What the event's metrics are labelled with, and when it arrived.
 struct Labels {
     ns: &'static str,
-    /// The event's name: bounded, because only handled names get here with it (the
-    /// fallback handler relabels the others `unknown`).
-    event: String,
+    /// The entry's name, or `unknown`: never a name a client chose.
+    event: &'static str,
     received: Instant,
-}
-
-impl<A: Adapter> FromMessageParts<A> for Incoming<A> {
-    type Error = Infallible;
-
-    fn from_message_parts(
-        s: &Arc<Socket<A>>,
-        v: &mut RawValue,
-        ack_id: &Option<i64>,
-    ) -> Result<Self, Infallible> {
-        EVENTS_RECEIVED.fetch_add(1, Ordering::Relaxed);
-        if let Some(ActivityHook(touch)) = s.extensions.get::<ActivityHook>() {
-            touch();
-        }
-        let limited = rate_limit(s, v, ack_id);
-        let size = raw_size(v);
-        let event =
-            Event::from_message_parts(s, v, ack_id).map_or_else(|_| "unknown".into(), |e| e.0);
-        let labels = Labels {
-            ns: names::ns_label(s.ns()),
-            event,
-            received: Instant::now(),
-        };
-        let TryData(payload) = TryData::<Value>::from_message_parts(s, v, ack_id)?;
-        // `emit("conversation:list", cb)` sends the event name alone: read it as no payload.
-        let payload = match payload {
-            Err(_) if carries_no_argument(v) => Ok(Value::Null),
-            other => other,
-        };
-        Ok(Self {
-            socket: s.clone(),
-            ack: AckSender::from_message_parts(s, v, ack_id)?,
-            wants_ack: ack_id.is_some(),
-            size,
-            payload: payload.map_err(|e| e.to_string()),
-            limited,
-            labels,
-            _in_flight: InFlight::new(),
-        })
-    }
-}
-
-/// How long a repeat offender keeps its connection after the answer that ends it.
-const OFFENDER_CLOSE_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
-
-/// Checks the socket's rate limits for this event. A repeat offender is disconnected
-/// (after this event's answer) and its user blocked.
-fn rate_limit<A: Adapter>(
-    s: &Arc<Socket<A>>,
-    v: &mut RawValue,
-    ack_id: &Option<i64>,
-) -> Option<NsError> {
-    let limiter = s.extensions.get::<Arc<SocketLimiter>>()?;
-    // An unreadable name still counts toward every event's bucket.
-    let event = socketioxide::extract::Event::from_message_parts(s, v, ack_id)
-        .map(|e| e.0)
-        .unwrap_or_default();
-    let limited = limiter.check(&event).err()?;
-    if limited.offender {
-        let socket = s.clone();
-        tokio::spawn(async move {
-            limiter.block_user().await;
-            // The refusal is queued before the close; a long-polling client collects it
-            // only with its next poll, which a close at once would cut off.
-            tokio::time::sleep(OFFENDER_CLOSE_DELAY).await;
-            if let Err(err) = socket.disconnect() {
-                tracing::debug!(error = %err, "offender already gone");
-            }
-        });
-    }
-    Some(limited.error)
 }
 
 /// True for an event packet that is only `["name"]`.
@@ -165,23 +90,58 @@ fn raw_size(v: &RawValue) -> usize {
 }
 
 impl<A: Adapter> Incoming<A> {
+    /// An event as it arrived, counted and sized; its payload is read by
+    /// [`Incoming::read_payload`] once the pipeline lets it through.
+    pub(crate) fn new(
+        s: &Arc<Socket<A>>,
+        v: &mut RawValue,
+        ack_id: &Option<i64>,
+        ns: &'static str,
+        event: &'static str,
+    ) -> Self {
+        EVENTS_RECEIVED.fetch_add(1, Ordering::Relaxed);
+        let Ok(ack) = AckSender::from_message_parts(s, v, ack_id);
+        Self {
+            socket: s.clone(),
+            ack,
+            wants_ack: ack_id.is_some(),
+            size: raw_size(v),
+            payload: Ok(Value::Null),
+            labels: Labels {
+                ns,
+                event,
+                received: Instant::now(),
+            },
+            _in_flight: InFlight::new(),
+        }
+    }
+
+    /// Reads the (untyped) payload off the message.
+    pub(crate) fn read_payload(
+        mut self,
+        s: &Arc<Socket<A>>,
+        v: &mut RawValue,
+        ack_id: &Option<i64>,
+    ) -> Self {
+        let Ok(TryData(payload)) = TryData::<Value>::from_message_parts(s, v, ack_id);
+        // `emit("conversation:list", cb)` sends the event name alone: read it as no payload.
+        let payload = match payload {
+            Err(_) if carries_no_argument(v) => Ok(Value::Null),
+            other => other,
+        };
+        self.payload = payload.map_err(|e| e.to_string());
+        self
+    }
+
     pub fn size(&self) -> usize {
         self.size
     }
 
-    /// Checks the size limit, then deserializes the payload into its typed request.
-    /// Limits inside the payload are checked by the request type's own deserializers.
-    /// The payload is taken out, not copied: a second call sees an empty object.
-    pub fn parse<T: DeserializeOwned>(&mut self, max_bytes: usize) -> Result<T, NsError> {
-        if let Some(limited) = self.limited.take() {
-            return Err(limited);
-        }
-        if self.size > max_bytes {
-            return Err(NsError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("payload is {} bytes, the limit is {max_bytes}", self.size),
-            ));
-        }
+    /// Deserializes the payload into its typed request (its size was checked on the way
+    /// in). Limits inside the payload are checked by the request type's own
+    /// deserializers. The payload is taken out, not copied: a second call sees an empty
+    /// object.
+    pub fn parse<T: DeserializeOwned>(&mut self) -> Result<T, NsError> {
         match std::mem::replace(&mut self.payload, Ok(Value::Null)) {
             Ok(value) => decode(value),
             Err(err) => Err(NsError::invalid(format!("unreadable payload: {err}"))),
@@ -189,14 +149,14 @@ impl<A: Adapter> Incoming<A> {
     }
 
     /// Parses the payload, runs `handle` on it and answers with its result.
-    pub async fn respond<T, R, F, Fut>(mut self, max_bytes: usize, handle: F)
+    pub async fn respond<T, R, F, Fut>(mut self, handle: F)
     where
         T: DeserializeOwned,
         R: Serialize,
         F: FnOnce(T) -> Fut,
         Fut: Future<Output = Result<R, NsError>>,
     {
-        let result = match self.parse::<T>(max_bytes) {
+        let result = match self.parse::<T>() {
             Ok(request) => {
                 let started = Instant::now();
                 let result = handle(request).await;
@@ -267,9 +227,8 @@ fn emit_error_event<A: Adapter>(
 impl Labels {
     /// The event as answered, and its error code when it failed.
     fn count(&self, failure: Option<&NsError>) {
-        let (ns, event) = (self.ns, self.event.clone());
-        metrics::counter!(names::EVENTS_RECEIVED_TOTAL, "ns" => ns, "event" => event.clone())
-            .increment(1);
+        let (ns, event) = (self.ns, self.event);
+        metrics::counter!(names::EVENTS_RECEIVED_TOTAL, "ns" => ns, "event" => event).increment(1);
         if let Some(err) = failure {
             let code = err.code.as_str();
             metrics::counter!(names::EVENT_ERRORS_TOTAL, "ns" => ns, "event" => event, "code" => code)
@@ -278,7 +237,7 @@ impl Labels {
     }
 
     fn record(&self, histogram: &'static str, since: Instant) {
-        let (ns, event) = (self.ns, self.event.clone());
+        let (ns, event) = (self.ns, self.event);
         metrics::histogram!(histogram, "ns" => ns, "event" => event)
             .record(since.elapsed().as_secs_f64());
     }
@@ -293,24 +252,4 @@ pub fn decode<T: DeserializeOwned>(payload: Value) -> Result<T, NsError> {
         value => value,
     };
     serde_json::from_value(value).map_err(|err| NsError::invalid(err.to_string()))
-}
-
-/// The fallback handler of every namespace: an event nobody handles is answered
-/// `invalid_payload`, never dropped silently.
-#[tracing::instrument(skip_all, fields(ns = %s.ns(), event = "unknown", user = tracing::field::Empty))]
-pub async fn on_unknown_event<A: Adapter>(
-    s: socketioxide::extract::SocketRef<A>,
-    socketioxide::extract::Event(event): socketioxide::extract::Event,
-    mut req: Incoming<A>,
-) {
-    if let Some(me) = s.extensions.get::<crate::Identity>() {
-        tracing::Span::current().record("user", me.user_id.as_str());
-    }
-    // Client-chosen names must not become label values.
-    req.labels.event = "unknown".into();
-    let answer = req
-        .limited
-        .take()
-        .unwrap_or_else(|| NsError::invalid(format!("unknown event `{event}`")));
-    req.reply::<()>(Err(answer));
 }

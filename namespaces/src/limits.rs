@@ -16,7 +16,8 @@ use crate::ack::{ErrorCode, NsError};
 use crate::metrics::RATE_LIMITED_TOTAL;
 use crate::ports::UserBlocks;
 
-/// The classes of events with a bucket of their own; every event also counts in `All`.
+/// The rate classes: every event counts in `All`, and in its table entry's class when that
+/// is another one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EventClass {
@@ -32,18 +33,6 @@ pub enum EventClass {
 const CLASSES: usize = 6;
 
 impl EventClass {
-    /// The class with its own bucket an event belongs to, besides `All`.
-    pub fn of(event: &str) -> Option<Self> {
-        match event {
-            "message:send" => Some(Self::Message),
-            "typing:start" | "typing:stop" => Some(Self::Typing),
-            "draft:sync" => Some(Self::Draft),
-            "device:register" | "device:unregister" => Some(Self::Device),
-            e if e.starts_with("presence:") => Some(Self::Presence),
-            _ => None,
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::All => "all",
@@ -159,11 +148,10 @@ pub struct SocketLimiter {
 }
 
 impl SocketLimiter {
-    /// Takes a token for `event` from its class's bucket and from `All`'s.
-    pub fn check(&self, event: &str) -> Result<(), Limited> {
-        let classes = EventClass::of(event)
-            .into_iter()
-            .chain(std::iter::once(EventClass::All));
+    /// Takes a token for an event of `class` from that class's bucket and from `All`'s.
+    pub fn check(&self, class: EventClass) -> Result<(), Limited> {
+        let own = (class != EventClass::All).then_some(class);
+        let classes = own.into_iter().chain(std::iter::once(EventClass::All));
         for class in classes {
             if let Err(wait) = self.take(class) {
                 metrics::counter!(RATE_LIMITED_TOTAL, "class" => class.as_str()).increment(1);
@@ -242,9 +230,9 @@ mod tests {
     fn message_send_allows_a_burst_of_five_then_says_when_to_retry() {
         let l = limiter(default_quotas(), 5);
         for _ in 0..5 {
-            assert!(l.check("message:send").is_ok());
+            assert!(l.check(EventClass::Message).is_ok());
         }
-        let limited = l.check("message:send").expect_err("sixth in a burst");
+        let limited = l.check(EventClass::Message).expect_err("sixth in a burst");
         assert_eq!(limited.error.code, ErrorCode::RateLimited);
         let retry = limited.error.retry_after_ms.expect("retryAfterMs");
         assert!(
@@ -252,32 +240,25 @@ mod tests {
             "one token per 2 s: {retry}"
         );
         assert!(!limited.offender);
-        assert!(
-            l.check("conversation:list").is_ok(),
-            "other classes unaffected"
-        );
+        assert!(l.check(EventClass::All).is_ok(), "other classes unaffected");
     }
 
     #[test]
     fn device_events_share_a_burst_of_five() {
         let l = limiter(default_quotas(), 1_000);
-        for event in ["device:register", "device:unregister"].repeat(2) {
-            assert!(l.check(event).is_ok(), "{event}");
+        for _ in 0..5 {
+            assert!(l.check(EventClass::Device).is_ok());
         }
-        assert!(l.check("device:register").is_ok());
-        let limited = l.check("device:unregister").expect_err("sixth in a burst");
+        let limited = l.check(EventClass::Device).expect_err("sixth in a burst");
         assert_eq!(limited.error.code, ErrorCode::RateLimited);
-        assert!(
-            l.check("notification:list").is_ok(),
-            "other events unaffected"
-        );
+        assert!(l.check(EventClass::All).is_ok(), "other events unaffected");
     }
 
     #[test]
     fn every_event_counts_toward_all() {
         let l = limiter(default_quotas(), 1_000);
         let allowed = (0..200)
-            .filter(|_| l.check("message:history").is_ok())
+            .filter(|_| l.check(EventClass::All).is_ok())
             .count();
         assert_eq!(allowed, 120);
     }
@@ -286,32 +267,17 @@ mod tests {
     fn the_fifth_violation_in_a_minute_makes_an_offender() {
         let l = limiter(default_quotas(), 5);
         for _ in 0..10 {
-            let _ = l.check("typing:start");
+            let _ = l.check(EventClass::Typing);
         }
         let verdicts: Vec<bool> = (0..5)
-            .map(|_| l.check("typing:start").expect_err("limited").offender)
+            .map(|_| l.check(EventClass::Typing).expect_err("limited").offender)
             .collect();
         assert_eq!(verdicts, vec![false, false, false, false, true]);
     }
 
     #[test]
-    fn classes_map_events_as_the_contract_says() {
-        assert_eq!(EventClass::of("presence:watch"), Some(EventClass::Presence));
-        assert_eq!(EventClass::of("presence:stats"), Some(EventClass::Presence));
-        assert_eq!(EventClass::of("typing:stop"), Some(EventClass::Typing));
-        assert_eq!(EventClass::of("draft:sync"), Some(EventClass::Draft));
-        assert_eq!(EventClass::of("draft:get"), None);
-        assert_eq!(EventClass::of("device:register"), Some(EventClass::Device));
-        assert_eq!(
-            EventClass::of("device:unregister"),
-            Some(EventClass::Device)
-        );
-        assert_eq!(EventClass::of("message:edit"), None);
-    }
-
-    #[test]
     fn a_class_with_no_quota_is_not_limited_alone() {
         let l = limiter(Vec::new(), 5);
-        assert!((0..1_000).all(|_| l.check("message:send").is_ok()));
+        assert!((0..1_000).all(|_| l.check(EventClass::Message).is_ok()));
     }
 }

@@ -124,9 +124,10 @@ pub fn describe() {
 }
 
 /// Creates the series whose label values are known in advance, at zero, so they exist
-/// (and `rate()` works) before the first occurrence.
-pub fn register_known_series() {
-    for ns in NAMESPACES {
+/// (and `rate()` works) before the first occurrence. `namespaces`: the paths of the
+/// namespaces served (`crate::paths`).
+pub fn register_known_series(namespaces: &[&'static str]) {
+    for ns in namespaces {
         metrics::gauge!(CONNECTIONS, "ns" => *ns).increment(0.0);
         metrics::counter!(CONNECTS_TOTAL, "ns" => *ns).increment(0);
         metrics::counter!(SLOW_CONSUMERS_TOTAL, "ns" => *ns).increment(0);
@@ -143,23 +144,6 @@ pub fn register_known_series() {
         let _ = metrics::histogram!(DELIVERY_LATENCY_SECONDS, "kind" => kind);
     }
     let _ = metrics::histogram!(PUBLICATION_FANOUT_SOCKETS);
-}
-
-/// The namespaces the gateway serves.
-const NAMESPACES: &[&str] = &[
-    crate::ws::PATH,
-    crate::realtime::PATH,
-    crate::notifications::PATH,
-];
-
-/// The `ns` label of a socket's namespace: one of ours, or `other` (refused namespaces
-/// never hold sockets, so `other` should not occur).
-pub fn ns_label(ns: &str) -> &'static str {
-    NAMESPACES
-        .iter()
-        .find(|known| **known == ns)
-        .copied()
-        .unwrap_or("other")
 }
 
 /// The `reason` label of [`DISCONNECTS_TOTAL`].
@@ -211,8 +195,6 @@ mod tests {
 
     #[test]
     fn labels_stay_bounded() {
-        assert_eq!(ns_label("/ws"), "/ws");
-        assert_eq!(ns_label("/anything/else"), "other");
         assert_eq!(
             disconnect_reason(DisconnectReason::HeartbeatTimeout),
             "heartbeat_timeout"

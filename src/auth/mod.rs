@@ -20,7 +20,7 @@ pub use claims::{Claims, issue_token};
 pub use expiry::ExpiryClock;
 pub use http::Caller;
 use jwks::Jwks;
-pub use session::with_token_refresh;
+pub use session::{emits as shared_emits, shared_events};
 pub use socket::{RateLimiting, authenticate, refuse_namespace};
 
 /// Why a token was refused. The `Display` text is the wire code.

@@ -12,9 +12,10 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 use switchyard_namespaces::Identity;
 use switchyard_namespaces::ack::{ErrorCode, NsError};
-use switchyard_namespaces::dispatch::EventTable;
+use switchyard_namespaces::dispatch::{EventTable, PayloadLimit};
 use switchyard_namespaces::emit::{Emit, tell};
 use switchyard_namespaces::incoming::Incoming;
+use switchyard_namespaces::limits::EventClass;
 use switchyard_namespaces::realtime::{self, RealtimeState};
 
 use super::expiry::{ExpiryClock, ExpiryTarget, Session, Watched};
@@ -28,6 +29,7 @@ pub mod events {
 /// Server → client, on every namespace.
 pub mod emits {
     pub const AUTH_EXPIRED: &str = "auth:expired";
+    pub const ALL: &[&str] = &[AUTH_EXPIRED];
 }
 
 /// `auth:expired`: the token expired; the socket is closed after `graceMs` unless it
@@ -68,7 +70,7 @@ struct SocketAuthInner {
 }
 
 /// Gives the socket its session and a place on the expiry clock, which ends the session
-/// at `exp` (its namespace's events include `auth:refresh`, see [`with_token_refresh`]).
+/// at `exp` (its namespace's events include `auth:refresh`, see [`shared_events`]).
 /// The clock looks the socket up by id when it is due, so it keeps no closed socket alive.
 pub fn start<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, me: &Identity, clock: &ExpiryClock) {
     let session = Session::new(me.expires_at);
@@ -84,9 +86,16 @@ pub fn start<A: Adapter>(s: &SocketRef<A>, io: SocketIo<A>, me: &Identity, clock
     })));
 }
 
-/// Adds `auth:refresh`, which every namespace answers, to a namespace's events.
-pub fn with_token_refresh<A: Adapter>(table: EventTable<A>) -> EventTable<A> {
-    table.on(events::AUTH_REFRESH, on_refresh::<A>)
+/// The events every namespace answers besides its own: `auth:refresh`, with a payload
+/// limit of its own (a token, whatever `max_payload_bytes` is).
+pub fn shared_events<A: Adapter>() -> EventTable<A> {
+    let limit = PayloadLimit::Bytes(MAX_REFRESH_BYTES);
+    EventTable::default().on_at_most(
+        events::AUTH_REFRESH,
+        EventClass::All,
+        limit,
+        on_refresh::<A>,
+    )
 }
 
 /// A socket as the expiry clock finds it: by namespace and id, when it is due.
@@ -137,7 +146,7 @@ async fn on_refresh<A: Adapter>(
     req: Incoming<A>,
 ) {
     let session = &auth.session;
-    req.respond(MAX_REFRESH_BYTES, async |body: Refresh| {
+    req.respond(async |body: Refresh| {
         let fresh = verifier.verify(&body.token).await.map_err(refused)?;
         if fresh.user_id != me.user_id {
             return Err(NsError::new(

@@ -11,7 +11,7 @@ use switchyard_namespaces::presence::PresenceAnswer;
 use switchyard_namespaces::realtime::PublishAck;
 use switchyard_namespaces::realtime::outgoing::UsersPresence;
 use switchyard_namespaces::realtime::payloads::{PresenceUsers, Publish};
-use switchyard_namespaces::ws::payloads::Title;
+use switchyard_namespaces::wire::Title;
 use switchyard_namespaces::{emit, notifications};
 
 use super::{AppError, AppState, JsonBody};

@@ -31,6 +31,7 @@ mod sockets;
 
 use namespaces::Namespaces;
 use sockets::Mounted;
+pub use sockets::contract;
 
 pub struct Application {
     listener: TcpListener,

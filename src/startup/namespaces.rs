@@ -54,8 +54,7 @@ pub fn build(
         clock,
         presence.clone(),
         backend.typing.clone(),
-        message_push,
-        ws_config(settings),
+        ws_config(),
     );
     let states = States {
         drain,
@@ -64,6 +63,8 @@ pub fn build(
         ws,
         realtime,
         notifications,
+        message_push,
+        presence: presence.clone(),
     };
     Namespaces { presence, states }
 }
@@ -98,7 +99,6 @@ fn rate_limiting(settings: &Settings, backend: &Backend) -> RateLimiting {
 
 fn notifications_config(settings: &Settings) -> NotificationsConfig {
     NotificationsConfig {
-        max_payload_bytes: settings.http.max_payload_bytes,
         ack_timeout: settings.notifications.ack_timeout,
         max_pending: i64::from(settings.notifications.max_pending),
         push_enabled: settings.push.fcm_credentials.is_some(),
@@ -106,9 +106,8 @@ fn notifications_config(settings: &Settings) -> NotificationsConfig {
     }
 }
 
-fn ws_config(settings: &Settings) -> WsConfig {
+fn ws_config() -> WsConfig {
     WsConfig {
-        max_payload_bytes: settings.http.max_payload_bytes,
         delivery_ack_timeout: DELIVERY_ACK_TIMEOUT,
     }
 }
@@ -128,7 +127,6 @@ fn realtime_state(
         presence: presence.clone(),
         clock,
         rules: settings.channels.rules.clone(),
-        max_payload_bytes: settings.http.max_payload_bytes,
         caps: settings.socket_caps(),
     })
 }

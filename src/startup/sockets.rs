@@ -14,12 +14,12 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 use socketioxide_redis::CustomRedisAdapter;
-use switchyard_namespaces::dispatch::Events;
-use switchyard_namespaces::notifications::{self, NotificationsState};
-use switchyard_namespaces::ports::PublicationSink;
-use switchyard_namespaces::presence::PresenceSink;
-use switchyard_namespaces::realtime::{self, RealtimeSink, RealtimeState};
-use switchyard_namespaces::ws::{self, WsState};
+use switchyard_namespaces::dispatch::Pipeline;
+use switchyard_namespaces::notifications::NotificationsState;
+use switchyard_namespaces::ports::{MessagePush, OfflineNotifier, PublicationSink};
+use switchyard_namespaces::presence::{Presence, PresenceSink};
+use switchyard_namespaces::realtime::{RealtimeSink, RealtimeState};
+use switchyard_namespaces::ws::WsState;
 
 use crate::auth::{self, TokenVerifier};
 use crate::backend::{Adapter as BackendAdapter, Backend};
@@ -38,7 +38,7 @@ const MIN_ENGINE_PAYLOAD: usize = 1024 * 1024;
 /// reader to make room for all of it.
 const WS_READ_BUFFER: usize = 256;
 
-/// The state of each namespace.
+/// The state of each namespace, and what their events' pipeline needs.
 pub struct States {
     pub drain: Drain,
     pub limits: auth::RateLimiting,
@@ -46,6 +46,10 @@ pub struct States {
     pub ws: WsState,
     pub realtime: RealtimeState,
     pub notifications: NotificationsState,
+    /// Set when `/ws` messages to users with no socket become notifications.
+    pub message_push: Option<NotificationsState>,
+    /// Every event counts as its user's activity.
+    pub presence: Presence,
 }
 
 /// The Socket.IO server, ready to wrap the HTTP router.
@@ -65,12 +69,17 @@ pub async fn mount(
     states: States,
     backend: &Backend,
 ) -> anyhow::Result<Mounted> {
+    let pipeline = Pipeline {
+        presence: states.presence.clone(),
+        max_payload_bytes: settings.http.max_payload_bytes,
+    };
+    let message_push = states.message_push.clone();
     let builder = configured(settings, verifier, states);
     match backend.adapter().await? {
         BackendAdapter::Redis(adapter) => {
             let builder = builder.with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter);
-            let (layer, io) = with_events(builder).build_layer();
-            for init in register_namespaces(&io) {
+            let (layer, io) = with_message_push(builder, message_push).build_layer();
+            for init in register_namespaces(&io, &pipeline) {
                 init.await.context("subscribing a namespace in Redis")?;
             }
             refuse_other_namespaces(&io);
@@ -78,8 +87,8 @@ pub async fn mount(
             Ok(finish((layer, io)))
         }
         BackendAdapter::InProcess => {
-            let (layer, io) = with_events(builder).build_layer();
-            register_namespaces(&io)
+            let (layer, io) = with_message_push(builder, message_push).build_layer();
+            register_namespaces(&io, &pipeline)
                 .into_iter()
                 .for_each(Spawnable::spawn);
             refuse_other_namespaces(&io);
@@ -88,10 +97,14 @@ pub async fn mount(
     }
 }
 
-/// Every namespace's events, shared by its sockets (switchyard_namespaces::dispatch),
-/// made for the adapter the sockets are on.
-fn with_events<A: Adapter>(builder: SocketIoBuilder<A>) -> SocketIoBuilder<A> {
-    builder.with_state(Events::<A>::new(auth::with_token_refresh))
+/// `/ws`'s way to notify users with no socket (the `/notifications` namespace), for the
+/// adapter the sockets are on.
+fn with_message_push<A: Adapter>(
+    builder: SocketIoBuilder<A>,
+    notifications: Option<NotificationsState>,
+) -> SocketIoBuilder<A> {
+    let notifier = notifications.map(|n| Arc::new(n) as Arc<dyn OfflineNotifier<A>>);
+    builder.with_state(MessagePush(notifier))
 }
 
 fn configured(
@@ -134,33 +147,50 @@ fn finish<A: Adapter + DefinedAdapter>((layer, io): (SocketIoLayer<A>, SocketIo<
 /// Registers the namespaces; returns what the adapter must do to set each up (nothing in
 /// process, subscriptions for Redis). Until a namespace is set up, connections to it would
 /// fall to the catch-all and be refused, so [`refuse_other_namespaces`] comes after.
-fn register_namespaces<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) -> Vec<A::InitRes> {
-    // Middlewares run last-added first: refuse while draining, authenticate, then prepare
-    // the socket.
-    vec![
-        io.ns(
-            ws::PATH,
-            ws::on_connect
-                .with(ws::prepare_socket)
-                .with(auth::authenticate)
-                .with(refuse_while_draining),
-        ),
-        io.ns(
-            realtime::PATH,
-            realtime::on_connect
-                .with(realtime::prepare_socket)
-                .with(auth::authenticate)
-                .with(refuse_while_draining),
-        ),
-        io.ns(
-            notifications::PATH,
-            notifications::on_connect
-                .with(notifications::prepare_socket)
-                .with(auth::authenticate)
-                .with(refuse_while_draining),
-        ),
-        io.ns("/", accept_nothing.with(auth::refuse_namespace)),
-    ]
+fn register_namespaces<A: Adapter + DefinedAdapter>(
+    io: &SocketIo<A>,
+    pipeline: &Pipeline,
+) -> Vec<A::InitRes> {
+    let mut inits = Vec::new();
+    for namespace in switchyard_namespaces::namespaces::<A>() {
+        let path = namespace.path;
+        let (on_connect, prepare_socket) =
+            namespace.into_connect(auth::shared_events(), pipeline.clone());
+        // Middlewares run last-added first: refuse while draining, authenticate, then
+        // prepare the socket (and serve its events).
+        let handler = on_connect
+            .with(prepare_socket)
+            .with(auth::authenticate)
+            .with(refuse_while_draining);
+        inits.push(io.ns(path, handler));
+    }
+    inits.push(io.ns("/", accept_nothing.with(auth::refuse_namespace)));
+    inits
+}
+
+/// What the gateway serves, as `switchyard contract` prints it: per namespace its path,
+/// client events (with rate class and payload limit) and emits; and what every namespace
+/// shares.
+pub fn contract(settings: &Settings) -> serde_json::Value {
+    use socketioxide::adapter::LocalAdapter as Local;
+    use switchyard_namespaces::namespace::table_contract;
+    let max = settings.http.max_payload_bytes;
+    let namespaces: Vec<_> = switchyard_namespaces::namespaces::<Local>()
+        .iter()
+        .map(|ns| ns.contract(max))
+        .collect();
+    let shared_emits: Vec<&str> = switchyard_namespaces::emit::emits::ALL
+        .iter()
+        .chain(auth::shared_emits::ALL)
+        .copied()
+        .collect();
+    serde_json::json!({
+        "namespaces": namespaces,
+        "shared": {
+            "events": table_contract(&auth::shared_events::<Local>(), max),
+            "emits": shared_emits,
+        },
+    })
 }
 
 /// `/` and every namespace the contract does not name answer `unknown_namespace`.

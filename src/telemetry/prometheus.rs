@@ -37,7 +37,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
         }
         names::describe();
         infra::describe();
-        names::register_known_series();
+        names::register_known_series(switchyard_namespaces::paths());
         infra::register_known_series();
         handle
     })

@@ -10,20 +10,8 @@ use super::payloads::Create;
 use super::{NotificationsState, PATH};
 use crate::NsError;
 use crate::broadcast::emit_with_ack_to;
-use crate::ports::{NewNotification, Notification};
+use crate::ports::{NewNotification, Notice, Notification, OfflineNotifier};
 use crate::rooms::user_room;
-
-/// What to notify users of, whatever asked for it.
-#[derive(Debug, Clone)]
-pub struct Notice {
-    pub kind: String,
-    pub title: String,
-    pub body: String,
-    pub data: serde_json::Map<String, serde_json::Value>,
-    pub priority: crate::ports::Priority,
-    pub ttl_seconds: Option<u32>,
-    pub idempotency_key: Option<String>,
-}
 
 impl From<Create> for Notice {
     fn from(req: Create) -> Self {
@@ -97,6 +85,31 @@ pub async fn notify_user<A: Adapter>(
         }
     }
     Ok(notification.id)
+}
+
+/// Messages to users with no socket on `/ws` (see [`crate::ports::MessagePush`]): stored and
+/// pushed unless the user has a socket here.
+#[async_trait::async_trait]
+impl<A: Adapter> OfflineNotifier<A> for NotificationsState {
+    async fn notify_offline(
+        &self,
+        io: &SocketIo<A>,
+        user_id: &str,
+        notice: &Notice,
+    ) -> Result<(), NsError> {
+        let online = match io.of(PATH) {
+            Some(ns) => ns
+                .within(user_room(user_id))
+                .fetch_sockets()
+                .await
+                .is_ok_and(|s| !s.is_empty()),
+            None => false,
+        };
+        if !online {
+            notify_user(io, self, user_id, notice).await?;
+        }
+        Ok(())
+    }
 }
 
 fn new_for(

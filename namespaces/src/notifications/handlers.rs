@@ -5,30 +5,18 @@ use socketioxide::extract::{Extension, SocketRef, State};
 
 use super::outgoing::{NotificationPage, NotificationRead, Unread};
 use super::payloads::{DeviceRegister, DeviceUnregister, List, Read};
-use super::{NotificationsState, PATH, events};
+use super::{NotificationsState, PATH};
 use crate::Identity;
 use crate::broadcast::emit_to;
-use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 use crate::ports::DeviceRegistration;
 
-/// The events of `/notifications` and their handlers (shared by its sockets, see
-/// [`crate::dispatch`]).
-pub fn event_table<A: Adapter>() -> EventTable<A> {
-    EventTable::new(crate::incoming::on_unknown_event::<A>)
-        .on(events::LIST, on_list::<A>)
-        .on(events::READ, on_read::<A>)
-        .on(events::DEVICE_REGISTER, on_device_register::<A>)
-        .on(events::DEVICE_UNREGISTER, on_device_unregister::<A>)
-}
-
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::LIST, user = %me.user_id))]
-async fn on_list<A: Adapter>(
+pub(super) async fn on_list<A: Adapter>(
     State(st): State<NotificationsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.config.max_payload_bytes, async |body: List| {
+    req.respond(async |body: List| {
         let before = body.before.as_ref().map(|id| id.as_str());
         let now = st.now();
         let items = st
@@ -41,14 +29,13 @@ async fn on_list<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::READ, user = %me.user_id))]
-async fn on_read<A: Adapter>(
+pub(super) async fn on_read<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<NotificationsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.config.max_payload_bytes, async |Read(which)| {
+    req.respond(async |Read(which)| {
         let now = st.now();
         let ids = st.store().mark_read(&me.user_id, &which, now).await?;
         let unread = st.store().unread_count(&me.user_id, now).await?;
@@ -61,45 +48,37 @@ async fn on_read<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::DEVICE_REGISTER, user = %me.user_id))]
-async fn on_device_register<A: Adapter>(
+pub(super) async fn on_device_register<A: Adapter>(
     State(st): State<NotificationsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(
-        st.inner.config.max_payload_bytes,
-        async |body: DeviceRegister| {
-            let device = DeviceRegistration {
-                token: &body.token.0,
-                platform: body.platform,
-                app_id: body.app_id.as_ref().map(|a| a.as_str()),
-                installation_id: body.installation_id.as_ref().map(|i| i.as_str()),
-            };
-            let max_devices = st.inner.config.max_devices;
-            st.store()
-                .register_device(&me.user_id, device, max_devices, st.now())
-                .await?;
-            Ok(())
-        },
-    )
+    req.respond(async |body: DeviceRegister| {
+        let device = DeviceRegistration {
+            token: &body.token.0,
+            platform: body.platform,
+            app_id: body.app_id.as_ref().map(|a| a.as_str()),
+            installation_id: body.installation_id.as_ref().map(|i| i.as_str()),
+        };
+        let max_devices = st.inner.config.max_devices;
+        st.store()
+            .register_device(&me.user_id, device, max_devices, st.now())
+            .await?;
+        Ok(())
+    })
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::DEVICE_UNREGISTER, user = %me.user_id))]
-async fn on_device_unregister<A: Adapter>(
+pub(super) async fn on_device_unregister<A: Adapter>(
     State(st): State<NotificationsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(
-        st.inner.config.max_payload_bytes,
-        async |body: DeviceUnregister| {
-            st.store()
-                .unregister_device(&me.user_id, &body.token.0)
-                .await?;
-            Ok(())
-        },
-    )
+    req.respond(async |body: DeviceUnregister| {
+        st.store()
+            .unregister_device(&me.user_id, &body.token.0)
+            .await?;
+        Ok(())
+    })
     .await;
 }

@@ -6,7 +6,6 @@ mod deliver;
 mod handlers;
 pub mod outgoing;
 mod replay;
-pub use handlers::event_table;
 pub use outgoing::emits;
 pub mod payloads;
 
@@ -16,9 +15,11 @@ use std::time::Duration;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-pub use deliver::{Notice, create, notify_user};
+pub use deliver::{create, notify_user};
 
-use crate::dispatch::Events;
+use crate::dispatch::EventTable;
+use crate::limits::EventClass;
+use crate::namespace::Namespace;
 use crate::ports::{Clock, NotificationStore};
 use crate::presence::Presence;
 use crate::rooms::user_room;
@@ -33,10 +34,23 @@ pub mod events {
     pub const DEVICE_UNREGISTER: &str = "device:unregister";
 }
 
+/// `/notifications`: each event with its rate class and handler, and what it emits.
+pub fn namespace<A: Adapter>() -> Namespace<A> {
+    use EventClass::{All, Device};
+    use handlers::*;
+    let events = EventTable::default()
+        .on(events::LIST, All, on_list::<A>)
+        .on(events::READ, All, on_read::<A>)
+        .on(events::DEVICE_REGISTER, Device, on_device_register::<A>)
+        .on(events::DEVICE_UNREGISTER, Device, on_device_unregister::<A>);
+    Namespace::new(PATH, prepare_socket::<A>, on_connect::<A>)
+        .events(events)
+        .emits(emits::ALL)
+}
+
 /// The knobs of `/notifications` that come from settings.
 #[derive(Debug, Clone, Copy)]
 pub struct NotificationsConfig {
-    pub max_payload_bytes: usize,
     /// How long sockets have to ack before a push is due.
     pub ack_timeout: Duration,
     /// Pending notifications kept per user; older ones are dropped.
@@ -91,17 +105,15 @@ impl NotificationsState {
     }
 }
 
-/// Connect middleware after authentication: rooms, presence and handlers before the
-/// connect is acknowledged.
+/// Connect middleware after authentication: rooms and presence before the connect is
+/// acknowledged (the events are served once this is done).
 pub async fn prepare_socket<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<NotificationsState>,
-    State(events): State<Events<A>>,
     Extension(me): Extension<Identity>,
 ) -> Result<(), NsError> {
     s.join(user_room(&me.user_id));
-    state.inner.presence.track_socket(&s, &me).await;
-    events.notifications.serve(&s);
+    state.inner.presence.track_socket(&s, &me, PATH).await;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use crate::ports::Notification;
 pub mod emits {
     pub const NOTIFICATION: &str = "notification";
     pub const READ: &str = "notification:read";
+    pub const ALL: &[&str] = &[NOTIFICATION, READ];
 }
 
 /// `notification`: one notification, with an ack request (the first ack marks it

@@ -4,9 +4,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::ports::{Platform, Priority, ReadSelection};
-use crate::realtime::payloads::{ShortName, UserIds};
 use crate::text::text_at_most;
-use crate::ws::payloads::{Id, PageLimit, Title};
+use crate::wire::{Id, PageLimit, ShortName, Title, UserIds};
 
 pub const MAX_BODY_CHARS: usize = 4000;
 pub const MAX_READ_IDS: usize = 100;

@@ -7,6 +7,7 @@ mod drafts;
 mod history;
 mod messages;
 mod notifications;
+mod notify;
 mod presence;
 mod typing;
 
@@ -22,6 +23,7 @@ pub use notifications::{
     DeviceRegistration, NewNotification, Notification, NotificationStore, Platform, Priority,
     ReadSelection,
 };
+pub use notify::{MessagePush, Notice, OfflineNotifier};
 pub use presence::{Change, ChannelStats, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped};
 pub use typing::{Started, TYPING_TIMEOUT, TypingState};
 

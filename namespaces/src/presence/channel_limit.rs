@@ -3,7 +3,7 @@
 //! [`channel_limit`](super::PresenceConfig::channel_limit) subscribed sockets.
 
 use super::Presence;
-use crate::realtime::join_leave;
+use crate::channel_rules::join_leave;
 
 impl Presence {
     /// Whether `channel` is told presence of `user_id`: by its rule's `joinLeave`, else

@@ -17,8 +17,8 @@ use socketioxide::socket::DisconnectReason;
 pub use view::{PresenceAnswer, PresenceEvent, PresenceView, Status, displayed};
 
 use crate::Identity;
+use crate::channel_rules::ChannelRule;
 use crate::ports::{Change, ChosenStatus, Clock, PresenceRegistry};
-use crate::realtime::ChannelRule;
 
 /// Users offline this long are forgotten (they then show `lastSeen: null`).
 const FORGET_OFFLINE_AFTER_MS: i64 = 24 * 3600 * 1000;
@@ -36,7 +36,7 @@ pub struct PresenceConfig {
     /// subscriber, so a channel of N rejoining after a restart costs N² messages.
     pub channel_limit: usize,
     /// The channel rules: one whose `joinLeave` is set overrides `channel_limit` for its
-    /// channels (see [`crate::realtime::join_leave`]).
+    /// channels (see [`crate::channel_rules::join_leave`]).
     pub channel_rules: Vec<ChannelRule>,
 }
 
@@ -76,10 +76,22 @@ pub trait PresenceSink: Send + Sync + 'static {
     fn channel_left(&self, channel: &str, user_id: &str);
 }
 
-/// Put in every tracked socket's extensions; the event extractor calls it, so any event
-/// on any namespace counts as activity.
+/// Put in every tracked socket's extensions: whose socket it is and when its activity was
+/// last recorded. The dispatcher hands it to [`Presence::touch_socket`] with every event,
+/// so any event on any namespace counts as activity.
 #[derive(Clone)]
-pub struct ActivityHook(pub Arc<dyn Fn() + Send + Sync>);
+pub struct SocketActivity(Arc<ActivityOf>);
+
+struct ActivityOf {
+    user_id: String,
+    last_ms: AtomicI64,
+}
+
+impl SocketActivity {
+    pub fn user_id(&self) -> &str {
+        &self.0.user_id
+    }
+}
 
 #[derive(Clone)]
 pub struct Presence {
@@ -124,12 +136,20 @@ impl Presence {
         self.inner.clock.now_ms()
     }
 
-    /// Counts a new socket of `me` (for presence and the connection metrics), makes its
-    /// events count as activity, and forgets the socket (leaving its channels) when it
-    /// disconnects. This takes the socket's one disconnect handler: every namespace
-    /// tracks its sockets through here.
-    pub async fn track_socket<A: Adapter>(&self, s: &SocketRef<A>, me: &Identity) {
-        s.extensions.insert(self.activity_hook(&me.user_id));
+    /// Counts a new socket of `me` on namespace `ns` (for presence and the connection
+    /// metrics), makes its events count as activity, and forgets the socket (leaving its
+    /// channels) when it disconnects. This takes the socket's one disconnect handler: every
+    /// namespace tracks its sockets through here.
+    pub async fn track_socket<A: Adapter>(
+        &self,
+        s: &SocketRef<A>,
+        me: &Identity,
+        ns: &'static str,
+    ) {
+        s.extensions.insert(SocketActivity(Arc::new(ActivityOf {
+            user_id: me.user_id.clone(),
+            last_ms: AtomicI64::new(i64::MIN / 2),
+        })));
         let sid = s.id.to_string();
         let change = self
             .inner
@@ -138,7 +158,6 @@ impl Presence {
             .await;
         self.apply(&me.user_id, change, Vec::new()).await;
         let (this, user) = (self.clone(), me.user_id.clone());
-        let ns = crate::metrics::ns_label(s.ns());
         crate::metrics::connection_opened(ns);
         s.on_disconnect(
             move |s: SocketRef<A>, reason: DisconnectReason| async move {
@@ -154,20 +173,17 @@ impl Presence {
         );
     }
 
-    /// Records activity at most every [`PresenceConfig::touch_every_ms`] per socket.
-    fn activity_hook(&self, user_id: &str) -> ActivityHook {
-        let (this, user) = (self.clone(), user_id.to_owned());
-        let last = AtomicI64::new(i64::MIN / 2);
-        ActivityHook(Arc::new(move || {
-            let now = this.now();
-            let every = this.inner.config.touch_every_ms();
-            if now - last.load(Ordering::Relaxed) < every {
-                return;
-            }
-            last.store(now, Ordering::Relaxed);
-            let (this, user) = (this.clone(), user.clone());
-            tokio::spawn(async move { this.touch(&user).await });
-        }))
+    /// An event of the socket: activity, recorded at most every
+    /// [`PresenceConfig::touch_every_ms`] per socket.
+    pub fn touch_socket(&self, activity: &SocketActivity) {
+        let now = self.now();
+        let last = &activity.0.last_ms;
+        if now - last.load(Ordering::Relaxed) < self.inner.config.touch_every_ms() {
+            return;
+        }
+        last.store(now, Ordering::Relaxed);
+        let (this, activity) = (self.clone(), activity.clone());
+        tokio::spawn(async move { this.touch(activity.user_id()).await });
     }
 
     /// Leaves the socket's channels (telling each one the socket was the user's last in),

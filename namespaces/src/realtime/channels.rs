@@ -1,4 +1,4 @@
-//! Channel names (PROTOCOL.md §3); who may subscribe to which is in [`super::rules`].
+//! Channel names (PROTOCOL.md §3); who may subscribe to which is in [`crate::channel_rules`].
 
 use serde::Deserialize;
 

@@ -10,28 +10,14 @@ use super::outgoing::{Denied, DraftSaved, DraftUpdated, LatencyPong, Subscribed,
 use super::payloads::{
     Activity, DraftGet, DraftSync, LatencyPing, Position, Subscribe, Unsubscribe,
 };
-use super::rules::may_subscribe;
-use super::{PATH, RealtimeState, events, presence_handlers};
+use super::{PATH, RealtimeState};
 use crate::Identity;
 use crate::ack::{ErrorCode, NsError};
 use crate::broadcast::emit_to;
-use crate::dispatch::EventTable;
+use crate::channel_rules::may_subscribe;
 use crate::incoming::Incoming;
 use crate::ports::{DraftWrite, Publication, Recovery};
 use crate::rooms::user_room;
-
-/// The events of `/realtime` and their handlers (shared by its sockets, see
-/// [`crate::dispatch`]).
-pub fn event_table<A: Adapter>() -> EventTable<A> {
-    let table = EventTable::new(crate::incoming::on_unknown_event::<A>)
-        .on(events::SUBSCRIBE, on_subscribe::<A>)
-        .on(events::UNSUBSCRIBE, on_unsubscribe::<A>)
-        .on(events::ACTIVITY, on_activity::<A>)
-        .on(events::LATENCY_PING, on_latency_ping::<A>)
-        .on(events::DRAFT_GET, on_draft_get::<A>)
-        .on(events::DRAFT_SYNC, on_draft_sync::<A>);
-    presence_handlers::add(table)
-}
 
 /// The channels the socket is subscribed to now: its channel rooms.
 fn held_channels<A: Adapter>(s: &SocketRef<A>) -> HashSet<String> {
@@ -41,14 +27,13 @@ fn held_channels<A: Adapter>(s: &SocketRef<A>) -> HashSet<String> {
         .collect()
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::SUBSCRIBE, user = %me.user_id))]
-async fn on_subscribe<A: Adapter>(
+pub(super) async fn on_subscribe<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<RealtimeState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.max_payload_bytes, async |body: Subscribe| {
+    req.respond(async |body: Subscribe| {
         let (mut subscribed, mut denied) = (Vec::new(), Vec::new());
         let (mut recovered, mut missed) = (BTreeMap::new(), BTreeMap::new());
         let (sid, cap) = (s.id.to_string(), st.inner.caps.subscriptions);
@@ -138,14 +123,13 @@ async fn recover(
     Ok(replay)
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::UNSUBSCRIBE, user = %me.user_id))]
-async fn on_unsubscribe<A: Adapter>(
+pub(super) async fn on_unsubscribe<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<RealtimeState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.max_payload_bytes, async |body: Unsubscribe| {
+    req.respond(async |body: Unsubscribe| {
         let sid = s.id.to_string();
         for channel in body.channels.0 {
             s.leave(channel_room(&channel));
@@ -156,24 +140,13 @@ async fn on_unsubscribe<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::ACTIVITY, user = %me.user_id))]
-async fn on_activity<A: Adapter>(
-    State(st): State<RealtimeState>,
-    Extension(me): Extension<Identity>,
-    req: Incoming<A>,
-) {
-    // The event extractor already counted it as activity; only the payload is checked.
-    req.respond(st.inner.max_payload_bytes, async |_: Activity| Ok(()))
-        .await;
+pub(super) async fn on_activity<A: Adapter>(req: Incoming<A>) {
+    // The dispatcher already counted it as activity; only the payload is checked.
+    req.respond(async |_: Activity| Ok(())).await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::LATENCY_PING, user = %me.user_id))]
-async fn on_latency_ping<A: Adapter>(
-    State(st): State<RealtimeState>,
-    Extension(me): Extension<Identity>,
-    req: Incoming<A>,
-) {
-    req.respond(st.inner.max_payload_bytes, async |body: LatencyPing| {
+pub(super) async fn on_latency_ping<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+    req.respond(async |body: LatencyPing| {
         Ok(LatencyPong {
             t: body.t,
             server_time: st.now(),
@@ -182,32 +155,32 @@ async fn on_latency_ping<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::DRAFT_GET, user = %me.user_id))]
-async fn on_draft_get<A: Adapter>(
+pub(super) async fn on_draft_get<A: Adapter>(
     State(st): State<RealtimeState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.max_payload_bytes, async |body: DraftGet| match st
-        .inner
-        .drafts
-        .draft(&me.user_id, body.draft_id.as_str())
-        .await?
-    {
-        Some(draft) => Ok(draft),
-        None => Err(NsError::not_found("no such draft")),
+    req.respond(async |body: DraftGet| {
+        match st
+            .inner
+            .drafts
+            .draft(&me.user_id, body.draft_id.as_str())
+            .await?
+        {
+            Some(draft) => Ok(draft),
+            None => Err(NsError::not_found("no such draft")),
+        }
     })
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::DRAFT_SYNC, user = %me.user_id))]
-async fn on_draft_sync<A: Adapter>(
+pub(super) async fn on_draft_sync<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<RealtimeState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.max_payload_bytes, async |body: DraftSync| {
+    req.respond(async |body: DraftSync| {
         let draft_id = body.draft_id.as_str();
         let write = st
             .inner

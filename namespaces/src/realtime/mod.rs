@@ -2,14 +2,12 @@
 
 pub mod channels;
 mod handlers;
-pub use handlers::event_table;
 mod order;
 pub mod outgoing;
 pub use outgoing::emits;
 pub mod payloads;
 mod presence_handlers;
 mod publish;
-pub mod rules;
 mod sink;
 
 use std::sync::Arc;
@@ -17,11 +15,13 @@ use std::sync::Arc;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
+pub use crate::channel_rules::{Allow, ChannelRule, RulePattern, default_rules};
 pub use publish::{PublishAck, publish};
-pub use rules::{Allow, ChannelRule, RulePattern, default_rules, join_leave};
 pub use sink::RealtimeSink;
 
-use crate::dispatch::Events;
+use crate::dispatch::EventTable;
+use crate::limits::EventClass;
+use crate::namespace::Namespace;
 use crate::ports::{ChannelHistory, Clock, DraftStore, LiveFeed};
 use crate::presence::Presence;
 use crate::rooms::user_room;
@@ -46,6 +46,29 @@ pub mod events {
     pub const LATENCY_PING: &str = "latency:ping";
 }
 
+/// `/realtime`: each event with its rate class and handler, and what it emits.
+pub fn namespace<A: Adapter>() -> Namespace<A> {
+    use EventClass::{All, Draft, Presence};
+    use handlers::*;
+    use presence_handlers::*;
+    let events = EventTable::default()
+        .on(events::SUBSCRIBE, All, on_subscribe::<A>)
+        .on(events::UNSUBSCRIBE, All, on_unsubscribe::<A>)
+        .on(events::PRESENCE_SET, Presence, on_presence_set::<A>)
+        .on(events::PRESENCE_GET, Presence, on_presence_get::<A>)
+        .on(events::PRESENCE_WATCH, Presence, on_presence_watch::<A>)
+        .on(events::PRESENCE_UNWATCH, Presence, on_presence_unwatch::<A>)
+        .on(events::PRESENCE_MEMBERS, Presence, on_presence_members::<A>)
+        .on(events::PRESENCE_STATS, Presence, on_presence_stats::<A>)
+        .on(events::ACTIVITY, All, on_activity::<A>)
+        .on(events::DRAFT_GET, All, on_draft_get::<A>)
+        .on(events::DRAFT_SYNC, Draft, on_draft_sync::<A>)
+        .on(events::LATENCY_PING, All, on_latency_ping::<A>);
+    Namespace::new(PATH, prepare_socket::<A>, on_connect::<A>)
+        .events(events)
+        .emits(emits::ALL)
+}
+
 /// What `/realtime` handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct RealtimeState {
@@ -60,7 +83,6 @@ struct Inner {
     presence: Presence,
     clock: Arc<dyn Clock>,
     rules: Vec<ChannelRule>,
-    max_payload_bytes: usize,
     caps: SocketCaps,
     order: order::ChannelLocks,
 }
@@ -91,7 +113,6 @@ pub struct RealtimeParts {
     pub presence: Presence,
     pub clock: Arc<dyn Clock>,
     pub rules: Vec<ChannelRule>,
-    pub max_payload_bytes: usize,
     pub caps: SocketCaps,
 }
 
@@ -104,7 +125,6 @@ impl RealtimeState {
             presence,
             clock,
             rules,
-            max_payload_bytes,
             caps,
         } = parts;
         Self {
@@ -115,7 +135,6 @@ impl RealtimeState {
                 presence,
                 clock,
                 rules,
-                max_payload_bytes,
                 caps,
                 order: order::ChannelLocks::default(),
             }),
@@ -136,22 +155,20 @@ impl RealtimeState {
 }
 
 /// Connect middleware, after authentication: the user's rooms, the auto-subscription
-/// to `user:{sub}`, presence, and the event handlers, all before the connect is
-/// acknowledged (socketioxide runs the connect handler only after that).
+/// to `user:{sub}` and presence, all before the connect is acknowledged (socketioxide
+/// runs the connect handler only after that; the events are served once this is done).
 pub async fn prepare_socket<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<RealtimeState>,
-    State(events): State<Events<A>>,
     Extension(me): Extension<Identity>,
 ) -> Result<(), NsError> {
     let own_channel = format!("user:{}", me.user_id);
     s.join([user_room(&me.user_id), channel_room(&own_channel)]);
     let presence = state.presence();
-    presence.track_socket(&s, &me).await;
+    presence.track_socket(&s, &me, PATH).await;
     presence
         .join(&own_channel, &me.user_id, &s.id.to_string())
         .await;
-    events.realtime.serve(&s);
     Ok(())
 }
 
@@ -165,7 +182,9 @@ pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me
         .rooms()
         .iter()
         .filter_map(|room| channels::room_channel(room))
-        .filter(|ch| *ch != own_channel && !rules::may_subscribe(&state.inner.rules, me, ch))
+        .filter(|ch| {
+            *ch != own_channel && !crate::channel_rules::may_subscribe(&state.inner.rules, me, ch)
+        })
         .map(str::to_owned)
         .collect();
     if lost.is_empty() {

@@ -24,6 +24,14 @@ pub mod emits {
     /// `{channels, code}`: channels the server left for the socket (see
     /// [`crate::realtime::reauthorize`]).
     pub const UNSUBSCRIBED: &str = "unsubscribed";
+    pub const ALL: &[&str] = &[
+        EVENT,
+        PRESENCE,
+        PRESENCE_JOIN,
+        PRESENCE_LEAVE,
+        DRAFT_UPDATED,
+        UNSUBSCRIBED,
+    ];
 }
 
 /// `event`: a publication, to the channel's subscribers.

@@ -8,12 +8,10 @@ use serde_json::Value;
 use super::channels::{ChannelName, MAX_CHANNEL_CHARS};
 use crate::ports::ChosenStatus;
 use crate::text::text_at_most;
-use crate::ws::payloads::Id;
+use crate::wire::{Id, ShortName, UserIds};
 
 pub const MAX_CHANNELS_PER_REQUEST: usize = 100;
-pub const MAX_PRESENCE_USERS: usize = 500;
 pub const MAX_STATUS_MESSAGE_CHARS: usize = 200;
-pub const MAX_EVENT_NAME_CHARS: usize = 64;
 /// A draft is longer than a message (4000) but must still fit a default-sized payload
 /// when it is sent back in a `conflict` ack.
 pub const MAX_DRAFT_CHARS: usize = 16_000;
@@ -107,21 +105,6 @@ pub struct Unsubscribe {
     pub channels: ChannelList,
 }
 
-/// A user id list of 1..=500 entries.
-#[derive(Debug, Deserialize)]
-#[serde(try_from = "Vec<Id>")]
-pub struct UserIds(pub Vec<String>);
-
-impl TryFrom<Vec<Id>> for UserIds {
-    type Error = String;
-    fn try_from(value: Vec<Id>) -> Result<Self, String> {
-        if value.is_empty() || value.len() > MAX_PRESENCE_USERS {
-            return Err(format!("userIds has 1..={MAX_PRESENCE_USERS} entries"));
-        }
-        Ok(Self(value.into_iter().map(Id::into_string).collect()))
-    }
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PresenceUsers {
@@ -145,22 +128,6 @@ pub struct PresenceSet {
 #[derive(Debug, Deserialize)]
 pub struct PresenceMembers {
     pub channel: ChannelName,
-}
-
-/// A short name: an activity kind or a published event name.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "String")]
-pub struct ShortName(pub String);
-
-impl TryFrom<String> for ShortName {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        let chars = value.chars().count();
-        if chars == 0 || chars > MAX_EVENT_NAME_CHARS || value.chars().any(char::is_control) {
-            return Err(format!("names are 1..={MAX_EVENT_NAME_CHARS} characters"));
-        }
-        Ok(Self(value))
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -234,6 +201,7 @@ pub struct Publish {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::MAX_PRESENCE_USERS;
     use serde_json::json;
 
     #[test]

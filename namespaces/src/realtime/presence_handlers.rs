@@ -5,35 +5,23 @@ use std::collections::HashSet;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
+use super::RealtimeState;
 use super::channels::channel_room;
 use super::outgoing::{Member, Members, NotWatched, UsersPresence};
 use super::payloads::{PresenceMembers, PresenceSet, PresenceUsers};
 use super::sink::{room_watched, watch_room};
-use super::{PATH, RealtimeState, events};
 use crate::Identity;
 use crate::ack::NsError;
-use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
 use crate::ports::ChosenStatus;
 use crate::presence::{Presence, Status};
 
-pub(super) fn add<A: Adapter>(table: EventTable<A>) -> EventTable<A> {
-    table
-        .on(events::PRESENCE_SET, on_presence_set::<A>)
-        .on(events::PRESENCE_GET, on_presence_get::<A>)
-        .on(events::PRESENCE_WATCH, on_presence_watch::<A>)
-        .on(events::PRESENCE_UNWATCH, on_presence_unwatch::<A>)
-        .on(events::PRESENCE_MEMBERS, on_presence_members::<A>)
-        .on(events::PRESENCE_STATS, on_presence_stats::<A>)
-}
-
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_SET, user = %me.user_id))]
-async fn on_presence_set<A: Adapter>(
+pub(super) async fn on_presence_set<A: Adapter>(
     State(st): State<RealtimeState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.max_payload_bytes, async |body: PresenceSet| {
+    req.respond(async |body: PresenceSet| {
         let message = body.message.map(|m| m.0).filter(|m| !m.is_empty());
         st.presence()
             .set_status(&me.user_id, body.status, message)
@@ -43,13 +31,8 @@ async fn on_presence_set<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_GET, user = %me.user_id))]
-async fn on_presence_get<A: Adapter>(
-    State(st): State<RealtimeState>,
-    Extension(me): Extension<Identity>,
-    req: Incoming<A>,
-) {
-    req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
+pub(super) async fn on_presence_get<A: Adapter>(State(st): State<RealtimeState>, req: Incoming<A>) {
+    req.respond(async |body: PresenceUsers| {
         let users = st.presence().views(&body.user_ids.0).await;
         Ok(st.presence().answer(UsersPresence::of(users)))
     })
@@ -59,14 +42,12 @@ async fn on_presence_get<A: Adapter>(
 /// Watches the users, up to the socket's cap; the ack tells the watched users as
 /// `presence:get` does, and `denied`, only when there are any, those beyond the cap
 /// (`invalid_payload` naming it).
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_WATCH, user = %me.user_id))]
-async fn on_presence_watch<A: Adapter>(
+pub(super) async fn on_presence_watch<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<RealtimeState>,
-    Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
+    req.respond(async |body: PresenceUsers| {
         let cap = st.inner.caps.watched_users;
         let mut held: HashSet<String> = s
             .rooms()
@@ -89,14 +70,8 @@ async fn on_presence_watch<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_UNWATCH, user = %me.user_id))]
-async fn on_presence_unwatch<A: Adapter>(
-    s: SocketRef<A>,
-    State(st): State<RealtimeState>,
-    Extension(me): Extension<Identity>,
-    req: Incoming<A>,
-) {
-    req.respond(st.inner.max_payload_bytes, async |body: PresenceUsers| {
+pub(super) async fn on_presence_unwatch<A: Adapter>(s: SocketRef<A>, req: Incoming<A>) {
+    req.respond(async |body: PresenceUsers| {
         s.leave(
             body.user_ids
                 .0
@@ -110,14 +85,12 @@ async fn on_presence_unwatch<A: Adapter>(
 }
 
 /// Members of a channel the socket is subscribed to; invisible users are left out.
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_MEMBERS, user = %me.user_id))]
-async fn on_presence_members<A: Adapter>(
+pub(super) async fn on_presence_members<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<RealtimeState>,
-    Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.max_payload_bytes, async |body: PresenceMembers| {
+    req.respond(async |body: PresenceMembers| {
         let channel = subscribed_channel(&s, &body)?;
         let members = visible_members(st.presence(), channel).await;
         Ok(st.presence().answer(members))
@@ -128,14 +101,12 @@ async fn on_presence_members<A: Adapter>(
 /// Users and sockets in a channel the socket is subscribed to, on every node: what a
 /// client of a channel too big for `presence:join`/`presence:leave` shows instead.
 /// Invisible users count: the numbers name no one.
-#[tracing::instrument(skip_all, fields(ns = PATH, event = events::PRESENCE_STATS, user = %me.user_id))]
-async fn on_presence_stats<A: Adapter>(
+pub(super) async fn on_presence_stats<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<RealtimeState>,
-    Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    req.respond(st.inner.max_payload_bytes, async |body: PresenceMembers| {
+    req.respond(async |body: PresenceMembers| {
         let channel = subscribed_channel(&s, &body)?;
         let stats = st.presence().registry().stats(channel).await;
         Ok(st.presence().answer(stats))

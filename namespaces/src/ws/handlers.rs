@@ -1,6 +1,8 @@
 //! The socket side of `/ws`: one small handler per event, each parsing its typed request,
 //! asking [`Chat`](super::Chat) and telling the right rooms.
 
+use std::sync::Arc;
+
 use futures_util::StreamExt;
 use futures_util::stream::select_all;
 use serde::de::IgnoredAny;
@@ -17,39 +19,20 @@ use super::outgoing::{
 use super::payloads::{
     CreateConversation, DeleteMessage, EditMessage, Empty, History, Read, SendMessage, Sync, Typing,
 };
-use super::{PATH, TYPING_TIMEOUT, WsState, events};
+use super::{PATH, TYPING_TIMEOUT, WsState};
 use crate::Identity;
 use crate::broadcast::{emit_to, emit_with_ack_to};
-use crate::dispatch::EventTable;
 use crate::incoming::Incoming;
-use crate::notifications::{Notice, NotificationsState, notify_user};
-use crate::ports::{Inserted, Message, Priority};
+use crate::ports::{Inserted, Message, MessagePush, Notice, OfflineNotifier, Priority};
 use crate::rooms::{conversation_room, user_room};
 
-/// The events of `/ws` and their handlers (shared by its sockets, see [`crate::dispatch`]).
-pub fn event_table<A: Adapter>() -> EventTable<A> {
-    EventTable::new(crate::incoming::on_unknown_event::<A>)
-        .on(events::CONVERSATION_CREATE, on_conversation_create::<A>)
-        .on(events::CONVERSATION_LIST, on_conversation_list::<A>)
-        .on(events::MESSAGE_SEND, on_message_send::<A>)
-        .on(events::MESSAGE_EDIT, on_message_edit::<A>)
-        .on(events::MESSAGE_DELETE, on_message_delete::<A>)
-        .on(events::MESSAGE_HISTORY, on_message_history::<A>)
-        .on(events::MESSAGE_SYNC, on_message_sync::<A>)
-        .on(events::MESSAGE_READ, on_message_read::<A>)
-        .on(events::TYPING_START, on_typing_start::<A>)
-        .on(events::TYPING_STOP, on_typing_stop::<A>)
-}
-
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::CONVERSATION_CREATE, user = %me.user_id))]
-async fn on_conversation_create<A: Adapter>(
+pub(super) async fn on_conversation_create<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: CreateConversation| {
+    req.respond(async |body: CreateConversation| {
         let conversation = st.chat().create_conversation(&me.user_id, body).await?;
         let rooms: Vec<String> = conversation
             .participant_ids
@@ -68,38 +51,35 @@ async fn on_conversation_create<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::CONVERSATION_LIST, user = %me.user_id))]
-async fn on_conversation_list<A: Adapter>(
+pub(super) async fn on_conversation_list<A: Adapter>(
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |_: Empty| {
+    req.respond(async |_: Empty| {
         let conversations = st.chat().list(&me.user_id).await?;
         Ok(Conversations { conversations })
     })
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_SEND, user = %me.user_id))]
-async fn on_message_send<A: Adapter>(
+pub(super) async fn on_message_send<A: Adapter>(
     io: SocketIo<A>,
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
+    State(MessagePush(push)): State<MessagePush<A>>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: SendMessage| {
+    req.respond(async |body: SendMessage| {
         let (inserted, participants) = st.chat().send(&me.user_id, body).await?;
         let message = match inserted {
             Inserted::New(message) => {
                 fan_out_new_message(&s, &st, &me.user_id, &participants, &message).await;
-                if let Some(notifications) = &st.inner.message_push {
+                if let Some(notifier) = &push {
                     let offline = OfflineNotice {
                         io: io.clone(),
-                        notifications: notifications.clone(),
+                        notifier: notifier.clone(),
                     };
                     tokio::spawn(offline.send(me.clone(), participants, message.clone()));
                 }
@@ -154,11 +134,11 @@ async fn fan_out_new_message<A: Adapter>(
     }
 }
 
-/// Turns a message into a notification for each recipient with no socket on `/ws` or
-/// `/notifications`, so it reaches their phone by push.
+/// Turns a message into a notification for each recipient with no socket on `/ws` (nor
+/// on the notifier's namespace, `/notifications`), so it reaches their phone by push.
 struct OfflineNotice<A: Adapter> {
     io: SocketIo<A>,
-    notifications: NotificationsState,
+    notifier: Arc<dyn OfflineNotifier<A>>,
 }
 
 /// How much of a message a push shows.
@@ -190,25 +170,22 @@ impl<A: Adapter> OfflineNotice<A> {
             if self.has_socket(recipient).await {
                 continue;
             }
-            if let Err(err) = notify_user(&self.io, &self.notifications, recipient, &notice).await {
+            let notified = self.notifier.notify_offline(&self.io, recipient, &notice);
+            if let Err(err) = notified.await {
                 tracing::warn!(error = %err, "message push not scheduled");
             }
         }
     }
 
+    /// Whether the user has a socket on `/ws`, on any node.
     async fn has_socket(&self, user_id: &str) -> bool {
-        for ns in [super::PATH, crate::notifications::PATH] {
-            let Some(op) = self.io.of(ns) else { continue };
-            if op
-                .within(user_room(user_id))
-                .fetch_sockets()
-                .await
-                .is_ok_and(|s| !s.is_empty())
-            {
-                return true;
-            }
-        }
-        false
+        let Some(op) = self.io.of(PATH) else {
+            return false;
+        };
+        op.within(user_room(user_id))
+            .fetch_sockets()
+            .await
+            .is_ok_and(|s| !s.is_empty())
     }
 }
 
@@ -234,15 +211,13 @@ async fn report_first_delivery<A: Adapter, S>(
     }
 }
 
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_EDIT, user = %me.user_id))]
-async fn on_message_edit<A: Adapter>(
+pub(super) async fn on_message_edit<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: EditMessage| {
+    req.respond(async |body: EditMessage| {
         let message = st.chat().edit(&me.user_id, body).await?;
         let room = conversation_room(&message.conversation_id);
         let event = MessageUpdated { message };
@@ -252,15 +227,13 @@ async fn on_message_edit<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_DELETE, user = %me.user_id))]
-async fn on_message_delete<A: Adapter>(
+pub(super) async fn on_message_delete<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: DeleteMessage| {
+    req.respond(async |body: DeleteMessage| {
         let message = st.chat().delete(&me.user_id, body).await?;
         let room = conversation_room(&message.conversation_id);
         let event = MessageDeleted {
@@ -273,41 +246,31 @@ async fn on_message_delete<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_HISTORY, user = %me.user_id))]
-async fn on_message_history<A: Adapter>(
+pub(super) async fn on_message_history<A: Adapter>(
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: History| {
-        st.chat().history(&me.user_id, body).await
-    })
-    .await;
+    req.respond(async |body: History| st.chat().history(&me.user_id, body).await)
+        .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_SYNC, user = %me.user_id))]
-async fn on_message_sync<A: Adapter>(
+pub(super) async fn on_message_sync<A: Adapter>(
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: Sync| {
-        st.chat().sync(&me.user_id, body).await
-    })
-    .await;
+    req.respond(async |body: Sync| st.chat().sync(&me.user_id, body).await)
+        .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::MESSAGE_READ, user = %me.user_id))]
-async fn on_message_read<A: Adapter>(
+pub(super) async fn on_message_read<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: Read| {
+    req.respond(async |body: Read| {
         let receipt = st.chat().read(&me.user_id, body).await?;
         let room = conversation_room(&receipt.conversation_id);
         emit_to(s.to(room), PATH, &receipt).await;
@@ -316,15 +279,13 @@ async fn on_message_read<A: Adapter>(
     .await;
 }
 
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::TYPING_START, user = %me.user_id))]
-async fn on_typing_start<A: Adapter>(
+pub(super) async fn on_typing_start<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: Typing| {
+    req.respond(async |body: Typing| {
         let conversation_id = body.conversation_id.into_string();
         st.chat()
             .participants_for(&me.user_id, &conversation_id)
@@ -364,15 +325,13 @@ async fn expire_typing<A: Adapter>(
     }
 }
 
-#[tracing::instrument(skip_all, fields(ns = super::PATH, event = events::TYPING_STOP, user = %me.user_id))]
-async fn on_typing_stop<A: Adapter>(
+pub(super) async fn on_typing_stop<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
-    let max = st.inner.max_payload_bytes;
-    req.respond(max, async |body: Typing| {
+    req.respond(async |body: Typing| {
         let conversation_id = body.conversation_id.into_string();
         st.chat()
             .participants_for(&me.user_id, &conversation_id)

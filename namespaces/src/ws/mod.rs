@@ -2,7 +2,6 @@
 
 mod chat;
 mod handlers;
-pub use handlers::event_table;
 pub mod outgoing;
 pub use outgoing::emits;
 pub mod payloads;
@@ -16,11 +15,13 @@ use std::time::Duration;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-pub use crate::dispatch::Events;
+use crate::dispatch::EventTable;
+use crate::limits::EventClass;
+use crate::namespace::Namespace;
+
 use crate::ports::TYPING_TIMEOUT;
 pub use chat::{Chat, ReadReceipt};
 
-use crate::notifications::NotificationsState;
 use crate::ports::{Clock, MessageStore, TypingState};
 use crate::presence::Presence;
 use crate::rooms::{conversation_room, user_room};
@@ -42,6 +43,30 @@ pub mod events {
     pub const TYPING_STOP: &str = "typing:stop";
 }
 
+/// `/ws`: each event with its rate class and handler, and what it emits.
+pub fn namespace<A: Adapter>() -> Namespace<A> {
+    use EventClass::{All, Message, Typing};
+    use handlers::*;
+    let events = EventTable::default()
+        .on(
+            events::CONVERSATION_CREATE,
+            All,
+            on_conversation_create::<A>,
+        )
+        .on(events::CONVERSATION_LIST, All, on_conversation_list::<A>)
+        .on(events::MESSAGE_SEND, Message, on_message_send::<A>)
+        .on(events::MESSAGE_EDIT, All, on_message_edit::<A>)
+        .on(events::MESSAGE_DELETE, All, on_message_delete::<A>)
+        .on(events::MESSAGE_HISTORY, All, on_message_history::<A>)
+        .on(events::MESSAGE_SYNC, All, on_message_sync::<A>)
+        .on(events::MESSAGE_READ, All, on_message_read::<A>)
+        .on(events::TYPING_START, Typing, on_typing_start::<A>)
+        .on(events::TYPING_STOP, Typing, on_typing_stop::<A>);
+    Namespace::new(PATH, prepare_socket::<A>, on_connect::<A>)
+        .events(events)
+        .emits(emits::ALL)
+}
+
 /// Everything `/ws` handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct WsState {
@@ -51,40 +76,33 @@ pub struct WsState {
 struct Inner {
     chat: Chat,
     presence: Presence,
-    /// Set when messages to users with no socket become notifications (and pushes).
-    message_push: Option<NotificationsState>,
     typing: Arc<dyn TypingState>,
-    max_payload_bytes: usize,
     delivery_ack_timeout: Duration,
 }
 
 /// The knobs of `/ws` that come from settings.
 #[derive(Debug, Clone, Copy)]
 pub struct WsConfig {
-    pub max_payload_bytes: usize,
     /// How long a recipient has to ack `message:new` before it no longer counts as
     /// delivered by that emit.
     pub delivery_ack_timeout: Duration,
 }
 
 impl WsState {
-    /// `message_push`, when given, turns messages to participants with no socket on `/ws`
-    /// or `/notifications` into notifications of type `message`, pushed like any other.
+    /// Messages to participants with no socket become notifications through the
+    /// [`MessagePush`](crate::ports::MessagePush) state, when the gateway gives one.
     pub fn new(
         store: Arc<dyn MessageStore>,
         clock: Arc<dyn Clock>,
         presence: Presence,
         typing: Arc<dyn TypingState>,
-        message_push: Option<NotificationsState>,
         config: WsConfig,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 chat: Chat::new(store, clock),
                 presence,
-                message_push,
                 typing,
-                max_payload_bytes: config.max_payload_bytes,
                 delivery_ack_timeout: config.delivery_ack_timeout,
             }),
         }
@@ -95,15 +113,14 @@ impl WsState {
     }
 }
 
-/// Connect middleware, run after authentication: joins the user's rooms and registers
-/// the event handlers before the connection is acknowledged. socketioxide acknowledges
+/// Connect middleware, run after authentication: joins the user's rooms before the
+/// connection is acknowledged (then its events are served, see [`Namespace`]). socketioxide acknowledges
 /// the connect before it spawns the connect handler, so anything done there can come too
 /// late for the client's first event or the first message sent to its rooms. A store
 /// failure refuses the connection rather than leave it deaf.
 pub async fn prepare_socket<A: Adapter>(
     s: SocketRef<A>,
     State(state): State<WsState>,
-    State(events): State<Events<A>>,
     Extension(me): Extension<Identity>,
 ) -> Result<(), NsError> {
     let ids = state.chat().conversation_ids_of(&me.user_id).await?;
@@ -113,8 +130,7 @@ pub async fn prepare_socket<A: Adapter>(
             .map(|id| conversation_room(id))
             .collect::<Vec<_>>(),
     );
-    state.inner.presence.track_socket(&s, &me).await;
-    events.ws.serve(&s);
+    state.inner.presence.track_socket(&s, &me, PATH).await;
     Ok(())
 }
 

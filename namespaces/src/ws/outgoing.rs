@@ -16,6 +16,15 @@ pub mod emits {
     pub const MESSAGE_DELETED: &str = "message:deleted";
     pub const MESSAGE_READ: &str = "message:read";
     pub const TYPING: &str = "typing";
+    pub const ALL: &[&str] = &[
+        CONVERSATION_NEW,
+        MESSAGE_NEW,
+        MESSAGE_DELIVERED,
+        MESSAGE_UPDATED,
+        MESSAGE_DELETED,
+        MESSAGE_READ,
+        TYPING,
+    ];
 }
 
 /// `conversation:new` to every participant; also the reply to `conversation:create`.

@@ -3,46 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::text::text_at_most;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::wire::{Id, PageLimit, Title};
+
 pub const MAX_CONTENT_CHARS: usize = 4000;
-pub const MAX_ID_CHARS: usize = 128;
-pub const MAX_TITLE_CHARS: usize = 200;
 pub const MAX_PARTICIPANTS: usize = 200;
 pub const MAX_ATTACHMENTS: usize = 10;
 pub const MAX_SYNC_CONVERSATIONS: usize = 200;
-pub const DEFAULT_PAGE: i64 = 50;
-pub const MAX_PAGE: i64 = 100;
-
-/// An identifier sent by a client: 1..=128 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Id(String);
-
-impl TryFrom<String> for Id {
-    type Error = String;
-    fn try_from(value: String) -> Result<Self, String> {
-        let chars = value.chars().count();
-        if chars == 0 || chars > MAX_ID_CHARS {
-            return Err(format!("ids are 1..={MAX_ID_CHARS} characters"));
-        }
-        if value.chars().any(char::is_control) {
-            return Err("ids may not contain control characters".into());
-        }
-        Ok(Self(value))
-    }
-}
-
-impl Id {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
 
 /// A message body: 1..=4000 characters, not only whitespace.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -64,41 +33,6 @@ impl TryFrom<String> for Content {
 
 impl Content {
     pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-text_at_most!(
-    /// A conversation or notification title: at most 200 characters.
-    Title,
-    MAX_TITLE_CHARS,
-    "title"
-);
-
-/// A page size: 1..=100, 50 when absent.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(try_from = "i64")]
-pub struct PageLimit(i64);
-
-impl TryFrom<i64> for PageLimit {
-    type Error = String;
-    fn try_from(value: i64) -> Result<Self, String> {
-        if (1..=MAX_PAGE).contains(&value) {
-            Ok(Self(value))
-        } else {
-            Err(format!("limit is 1..={MAX_PAGE}"))
-        }
-    }
-}
-
-impl Default for PageLimit {
-    fn default() -> Self {
-        Self(DEFAULT_PAGE)
-    }
-}
-
-impl PageLimit {
-    pub fn get(self) -> i64 {
         self.0
     }
 }
@@ -235,6 +169,7 @@ pub struct Typing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{DEFAULT_PAGE, MAX_ID_CHARS};
     use serde_json::json;
 
     fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {

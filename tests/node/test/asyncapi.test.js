@@ -1,18 +1,20 @@
 // asyncapi.yaml stays true: every event it documents, per namespace and in both
-// directions, matches the event constants of the Rust source, and the running server
-// knows every client event it documents (and answers an undocumented one as unknown).
+// directions, matches the namespace descriptors the server is built from (as the hidden
+// `switchyard contract` prints them), and the running server knows every client event it
+// documents (and answers an undocumented one as unknown).
 // SWITCHYARD_ASYNCAPI=FILE checks another copy (to see the test fail on a broken one).
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 
 import { parse } from 'yaml';
 
-import { WAIT_MS, closeAll, connect, startServer, uniqueUser } from '../lib/helpers.js';
+import { SERVER_BIN, WAIT_MS, closeAll, connect, startServer, uniqueUser } from '../lib/helpers.js';
 
 const T = { timeout: 30_000 };
 const HOOK = { timeout: 30_000 };
@@ -23,7 +25,7 @@ const SPEC_PATH = process.env.SWITCHYARD_ASYNCAPI || join(ROOT, 'asyncapi.yaml')
 /** Operations with this extension are in the contract but not served yet. */
 const PLANNED = 'x-switchyard-planned';
 
-/** The ack message the server gives an event it has no handler for (incoming.rs). */
+/** The ack message the server gives an event it has no handler for (dispatch.rs). */
 const unknownEventMessage = (event) => `unknown event \`${event}\``;
 
 // ---------------------------------------------------------------------------------------
@@ -83,7 +85,7 @@ function documentedEvents(doc) {
 }
 
 // ---------------------------------------------------------------------------------------
-// The Rust source
+// The server's contract and the Rust source
 
 function rustFiles(dir) {
   const out = [];
@@ -102,69 +104,38 @@ const code = (path) =>
     .filter((line) => !line.trimStart().startsWith('//'))
     .join('\n');
 
-/** The string constants of `pub mod NAME { ... }` blocks in `src`. */
-function constBlock(src, modName) {
-  const names = [];
-  for (const block of src.matchAll(new RegExp(`pub mod ${modName}\\s*\\{([^}]*)\\}`, 'g'))) {
-    for (const m of block[1].matchAll(/pub const \w+\s*:\s*&(?:'static\s+)?str\s*=\s*"([^"]+)"\s*;/g)) {
-      names.push(m[1]);
-    }
-  }
-  return names;
+/** The descriptors as the binary prints them (`switchyard contract`). */
+function contract() {
+  const out = execFileSync(SERVER_BIN, ['contract'], {
+    env: { ...process.env, RUST_LOG: 'off' },
+    encoding: 'utf8',
+  });
+  return JSON.parse(out);
 }
 
 /**
- * Per namespace folder of namespaces/src (one whose mod.rs declares `PATH`): its `events`
- * (client → server) and `emits` (server → client) constants, from every file of the folder.
- * Plus the events every namespace gets: the `emits` constants of namespaces/src outside the
- * namespace folders (`error`, `announcement`, `server:draining`, in emit.rs), those of src,
- * and any event emitted by a literal name anywhere in namespaces/src and src.
+ * Per namespace: its client events (`received`) and its emits (`sent`), from its
+ * descriptor. Shared by every namespace: the events it answers besides its own
+ * (`auth:refresh`) and the events any socket may get (`error`, `announcement`,
+ * `server:draining`, `auth:expired`). Handlers registered under a literal name anywhere in
+ * the source are listed too: an event's name is a constant of its namespace.
  */
 function sourceEvents() {
-  const nsRoot = join(ROOT, 'namespaces', 'src');
+  const described = contract();
   const byNamespace = new Map();
-  const namespaceDirs = [];
-  for (const name of readdirSync(nsRoot)) {
-    const dir = join(nsRoot, name);
-    const modRs = join(dir, 'mod.rs');
-    if (!statSync(dir).isDirectory()) continue;
-    let mod;
-    try {
-      mod = code(modRs);
-    } catch {
-      continue;
-    }
-    const path = /pub const PATH\s*:\s*&(?:'static\s+)?str\s*=\s*"([^"]+)"/.exec(mod);
-    if (!path) continue;
-    const received = new Set();
-    const sent = new Set();
-    for (const file of rustFiles(dir)) {
-      const src = code(file);
-      constBlock(src, 'events').forEach((e) => received.add(e));
-      constBlock(src, 'emits').forEach((e) => sent.add(e));
-    }
-    byNamespace.set(path[1], { received, sent });
-    namespaceDirs.push(dir);
+  for (const ns of described.namespaces) {
+    byNamespace.set(ns.path, {
+      received: new Set(ns.events.map((e) => e.name)),
+      sent: new Set(ns.emits),
+    });
   }
-
-  const shared = new Set();
-  const sharedReceived = new Set();
+  const shared = new Set(described.shared.emits);
+  const sharedReceived = new Set(described.shared.events.map((e) => e.name));
   const literalHandlers = [];
-  // The gateway's own `events`/`emits` blocks (token refresh and expiry) serve every namespace.
-  for (const file of rustFiles(join(ROOT, 'src'))) {
-    const src = code(file);
-    constBlock(src, 'events').forEach((e) => sharedReceived.add(e));
-    constBlock(src, 'emits').forEach((e) => shared.add(e));
-  }
-  // So do the `emits` blocks of namespaces/src outside the namespace folders (emit.rs).
-  const inNamespace = (file) => namespaceDirs.some((dir) => file.startsWith(dir + sep));
-  for (const file of rustFiles(nsRoot).filter((f) => !inNamespace(f))) {
-    constBlock(code(file), 'emits').forEach((e) => shared.add(e));
-  }
+  const nsRoot = join(ROOT, 'namespaces', 'src');
   for (const file of [...rustFiles(nsRoot), ...rustFiles(join(ROOT, 'src'))]) {
     const src = code(file);
-    for (const m of src.matchAll(/\.emit(?:_with_ack)?(?:::<[^>]*>)?\(\s*"([^"]+)"/g)) shared.add(m[1]);
-    for (const m of src.matchAll(/\.on\(\s*"([^"]+)"/g)) literalHandlers.push(`${relative(ROOT, file)}: ${m[1]}`);
+    for (const m of src.matchAll(/\.on(?:_at_most)?\(\s*"([^"]+)"/g)) literalHandlers.push(`${relative(ROOT, file)}: ${m[1]}`);
   }
   return { byNamespace, shared, sharedReceived, literalHandlers };
 }
@@ -240,7 +211,7 @@ describe('asyncapi.yaml matches the Rust source', () => {
   });
 
   test('the source emits the shared events', () => {
-    // Guards the parsing itself: if these vanish, the scan of the shared events is broken.
+    // Guards the contract itself: if these vanish, the shared emits are not described.
     for (const event of ['error', 'announcement', 'server:draining']) {
       assert.ok(source.shared.has(event), `no emit of ${event} found`);
     }

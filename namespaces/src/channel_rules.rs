@@ -1,5 +1,6 @@
-//! Who may subscribe to what (PROTOCOL.md §3): the configured channel rules, compiled once
-//! into literal / `*` / `{sub}` pieces, and the token's own `channels` patterns.
+//! Who may subscribe to what, and which channels are told presence (PROTOCOL.md §3): the
+//! configured channel rules, compiled once into literal / `*` / `{sub}` pieces, and the
+//! token's own `channels` patterns. `/realtime` and presence both read them.
 //!
 //! `{sub}` is the user's id as literal text: pasting it into the pattern before matching
 //! made a token with `sub = "*"` match every user's channel.
