@@ -52,15 +52,14 @@ static VERIFIERS: LazyLock<Verifiers> = LazyLock::new(|| {
     let make = |settings: Settings, secret: Option<&str>| {
         TokenVerifier::new(&settings, secret).expect("verifier")
     };
-    let jwks = make(
-        Settings {
-            jwks_url: Some(format!("file://{JWKS}")),
-            jwt_audience: Some(AUDIENCE.into()),
-            jwt_issuer: Some(ISSUER.into()),
-            ..Settings::default()
-        },
-        None,
-    );
+    let with_auth = |jwks_url: Option<String>| {
+        let mut settings = Settings::default();
+        settings.auth.jwks_url = jwks_url;
+        settings.auth.jwt_audience = Some(AUDIENCE.into());
+        settings.auth.jwt_issuer = Some(ISSUER.into());
+        settings
+    };
+    let jwks = make(with_auth(Some(format!("file://{JWKS}"))), None);
     runtime()
         .block_on(jwks.preload())
         .expect("JWKS fixture loads");
@@ -69,14 +68,7 @@ static VERIFIERS: LazyLock<Verifiers> = LazyLock::new(|| {
             (Keys::Secret, make(Settings::default(), Some(SECRET))),
             (
                 Keys::SecretAudIss,
-                make(
-                    Settings {
-                        jwt_audience: Some(AUDIENCE.into()),
-                        jwt_issuer: Some(ISSUER.into()),
-                        ..Settings::default()
-                    },
-                    Some(SECRET),
-                ),
+                make(with_auth(None), Some(SECRET)),
             ),
             (Keys::JwksAudIss, jwks),
         ],
