@@ -59,7 +59,7 @@ def run(repo, k8s, quiet, out):
         found.expect(False, "read settings and routes from the Rust sources", str(err))
         found.section("sources")
         return 1
-    found.expect(True, f"src/config.rs: {len(source.settings)} settings; "
+    found.expect(True, f"src/config/raw.rs: {len(source.settings)} settings; "
                  f"src/http/health.rs: routes {', '.join(sorted(source.root_routes))}")
     found.section("sources")
 
@@ -244,7 +244,7 @@ MUTATIONS = {
         ("base/deployment.yaml", "path: /health/ready", "path: /healthz"),
     "overlay patch aimed at an Ingress that does not exist":
         ("overlays/example/ingress-host.yaml", "name: switchyard\n", "name: switchyard-web\n"),
-    "settings file with a key src/config.rs does not know":
+    "settings file with a key src/config/raw.rs does not know":
         ("base/switchyard.toml", "shutdown_grace_secs = 25", "shutdown_grace_seconds = 25"),
     "termination grace shorter than preStop plus drain":
         ("base/deployment.yaml", "terminationGracePeriodSeconds: 45", "terminationGracePeriodSeconds: 30"),

@@ -1,6 +1,6 @@
 """Checks across the objects of one rendering, and against the Rust sources: selectors
 that select, ports and references that exist, probes on real routes, settings that
-src/config.rs knows, and a termination grace that outlasts preStop plus the drain.
+src/config/raw.rs knows, and a termination grace that outlasts preStop plus the drain.
 """
 
 import tomllib
@@ -134,7 +134,7 @@ def check_config_file(container, spec, objects, source, what, found):
         found.expect(False, f"{what}: {key} is TOML", str(err))
         return {}
     unknown = sorted(set(settings) - source.settings)
-    found.expect(not unknown, f"{what}: {key} sets only settings src/config.rs knows "
+    found.expect(not unknown, f"{what}: {key} sets only settings src/config/raw.rs knows "
                  f"({len(settings)} keys)", f"unknown keys {unknown}")
     return settings
 
@@ -144,7 +144,7 @@ def check_env(container, objects, source, partial, what, found):
         setting = source.env_setting(env["name"])
         if setting is not None:
             found.expect(setting in source.settings, f"{what}: env {env['name']} is a setting",
-                         "src/config.rs has no such field")
+                         "src/config/raw.rs has no such field")
     for ref in container.get("envFrom", []):
         for kind, key in (("Secret", "secretRef"), ("ConfigMap", "configMapRef")):
             if key not in ref:

@@ -1,10 +1,15 @@
 """What the manifests must agree with in the Rust sources, read (not compiled) from them:
-the setting names and defaults of `Settings` (src/config.rs) and the routes the health
+the setting names and defaults of the settings as written (`RawSettings`, src/config/raw.rs:
+the flat table of TOML keys and `SWITCHYARD_*` variables) and the routes the health
 module serves at the root (src/http/health.rs, merged by src/http/mod.rs).
 """
 
 import os
 import re
+
+
+# Where the settings are named as users write them.
+CONFIG = "src/config/raw.rs"
 
 
 class SourceError(Exception):
@@ -13,13 +18,13 @@ class SourceError(Exception):
 
 class Source:
     def __init__(self, repo):
-        config = read(repo, "src/config.rs")
-        struct = re.search(r"pub struct Settings \{(.*?)\n\}", config, re.S)
+        config = read(repo, CONFIG)
+        struct = re.search(r"pub(?:\([^)]*\))? struct RawSettings \{(.*?)\n\}", config, re.S)
         if not struct:
-            raise SourceError("src/config.rs: `pub struct Settings { ... }` not found")
+            raise SourceError(f"{CONFIG}: `struct RawSettings {{ ... }}` not found")
         self.settings = set(re.findall(r"^\s*pub (\w+):", struct.group(1), re.M))
         if not self.settings:
-            raise SourceError("src/config.rs: no `pub field:` in Settings")
+            raise SourceError(f"{CONFIG}: no `pub field:` in RawSettings")
         grace = re.search(r"shutdown_grace_secs:\s*(\d+)", config)
         self.default_shutdown_grace_secs = int(grace.group(1)) if grace else None
         bind = re.search(r"bind: SocketAddr::from\(\(\[[^\]]*\],\s*(\d+)\)\)", config)

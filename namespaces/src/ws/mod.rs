@@ -1,6 +1,7 @@
 //! `/ws`: conversations and messages (PROTOCOL.md §5).
 
 mod chat;
+mod delivery;
 mod handlers;
 pub mod outgoing;
 pub use outgoing::emits;
