@@ -1,0 +1,139 @@
+//! How a new `/ws` message travels beyond the sender's ack: `message:new` to every
+//! participant (with an ack request to the recipients), the first recipient ack back to the
+//! sender as `message:delivered`, and a push for recipients with no socket.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream::select_all;
+use serde::de::IgnoredAny;
+use serde_json::json;
+use socketioxide::AckError;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+
+use super::outgoing::{MessageDelivered, MessageNew};
+use super::{PATH, WsState};
+use crate::Identity;
+use crate::broadcast::{emit_to, emit_with_ack_to};
+use crate::ports::{Message, Notice, OfflineNotifier, Priority};
+use crate::rooms::user_room;
+
+/// Sends `message:new` to every other participant with an ack request, and to the
+/// sender's other sockets without one. The first recipient ack becomes
+/// `message:delivered` for the sender.
+pub(super) async fn fan_out_new_message<A: Adapter>(
+    s: &SocketRef<A>,
+    st: &WsState,
+    sender: &str,
+    participants: &[String],
+    message: &Message,
+) {
+    let event = MessageNew { message };
+    emit_to(s.to(user_room(sender)), PATH, &event).await;
+    let mut acks = Vec::new();
+    for recipient in participants.iter().filter(|p| *p != sender) {
+        let to = s
+            .to(user_room(recipient))
+            .timeout(st.inner.delivery_ack_timeout);
+        if let Some(stream) = emit_with_ack_to(to, PATH, &event).await {
+            let recipient = recipient.clone();
+            acks.push(Box::pin(
+                stream.map(move |(_, ack)| (recipient.clone(), ack)),
+            ));
+        }
+    }
+    if !acks.is_empty() {
+        // Whose ack came first is filled in when it comes.
+        let receipt = MessageDelivered {
+            conversation_id: message.conversation_id.clone(),
+            seq: message.seq,
+            user_id: String::new(),
+        };
+        tokio::spawn(report_first_delivery(
+            s.clone(),
+            st.clone(),
+            sender.to_owned(),
+            (receipt, message.created_at),
+            select_all(acks),
+        ));
+    }
+}
+
+/// Turns a message into a notification for each recipient with no socket on `/ws` (nor
+/// on the notifier's namespace, `/notifications`), so it reaches their phone by push.
+pub(super) struct OfflineNotice<A: Adapter> {
+    pub(super) io: SocketIo<A>,
+    pub(super) notifier: Arc<dyn OfflineNotifier<A>>,
+}
+
+/// How much of a message a push shows.
+const PUSH_PREVIEW_CHARS: usize = 200;
+
+impl<A: Adapter> OfflineNotice<A> {
+    pub(super) async fn send(self, sender: Identity, participants: Vec<String>, message: Message) {
+        let notice = Notice {
+            kind: "message".into(),
+            title: sender
+                .name
+                .clone()
+                .unwrap_or_else(|| sender.user_id.clone()),
+            body: message.content.chars().take(PUSH_PREVIEW_CHARS).collect(),
+            data: json!({
+                "conversationId": message.conversation_id,
+                "messageId": message.id,
+                "seq": message.seq,
+                "senderId": sender.user_id,
+            })
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+            priority: Priority::High,
+            ttl_seconds: None,
+            idempotency_key: Some(format!("message:{}", message.id)),
+        };
+        for recipient in participants.iter().filter(|p| **p != sender.user_id) {
+            if self.has_socket(recipient).await {
+                continue;
+            }
+            let notified = self.notifier.notify_offline(&self.io, recipient, &notice);
+            if let Err(err) = notified.await {
+                tracing::warn!(error = %err, "message push not scheduled");
+            }
+        }
+    }
+
+    /// Whether the user has a socket on `/ws`, on any node.
+    async fn has_socket(&self, user_id: &str) -> bool {
+        let Some(op) = self.io.of(PATH) else {
+            return false;
+        };
+        op.within(user_room(user_id))
+            .fetch_sockets()
+            .await
+            .is_ok_and(|s| !s.is_empty())
+    }
+}
+
+/// Waits for the first recipient ack and tells the sender's sockets who received it;
+/// `stored_at` is when the message was stored, for the delivery latency.
+async fn report_first_delivery<A: Adapter, S>(
+    s: SocketRef<A>,
+    st: WsState,
+    sender: String,
+    (mut receipt, stored_at): (MessageDelivered, i64),
+    mut acks: S,
+) where
+    S: futures_util::Stream<Item = (String, Result<IgnoredAny, AckError>)> + Unpin,
+{
+    while let Some((recipient, ack)) = acks.next().await {
+        // Any answer, even one we cannot decode, proves the message arrived.
+        if matches!(ack, Ok(_) | Err(AckError::Decode(_))) {
+            receipt.user_id = recipient;
+            crate::metrics::delivered("message", stored_at, st.chat().now_ms());
+            emit_to(s.within(user_room(&sender)), PATH, &receipt).await;
+            return;
+        }
+    }
+}
