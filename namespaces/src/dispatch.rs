@@ -172,7 +172,10 @@ pub struct Raw;
 impl<A: Adapter> MessageHandler<A, Raw> for Dispatcher<A> {
     fn call(&self, s: Arc<Socket<A>>, mut v: Value, ack_id: Option<i64>) {
         let Ok(Event(name)) = Event::from_message_parts(&s, &mut v, &ack_id) else {
-            // socketioxide's own extractors drop such a message the same way.
+            // Unanswerable (socketioxide's own extractors drop it too), but it still costs
+            // a token from the `all` bucket, so a flood of nameless packets makes an
+            // offender like any other.
+            let _ = rate_limit(&s, EventClass::All);
             tracing::debug!(ns = self.0.ns, "event without a readable name dropped");
             return;
         };

@@ -11,7 +11,7 @@ use super::{NotificationsState, PATH};
 use crate::NsError;
 use crate::broadcast::emit_with_ack_to;
 use crate::ports::{NewNotification, Notice, Notification, OfflineNotifier};
-use crate::rooms::user_room;
+use crate::rooms::{user_has_socket, user_room};
 
 impl From<Create> for Notice {
     fn from(req: Create) -> Self {
@@ -97,15 +97,7 @@ impl<A: Adapter> OfflineNotifier<A> for NotificationsState {
         user_id: &str,
         notice: &Notice,
     ) -> Result<(), NsError> {
-        let online = match io.of(PATH) {
-            Some(ns) => ns
-                .within(user_room(user_id))
-                .fetch_sockets()
-                .await
-                .is_ok_and(|s| !s.is_empty()),
-            None => false,
-        };
-        if !online {
+        if !user_has_socket(io, PATH, user_id).await {
             notify_user(io, self, user_id, notice).await?;
         }
         Ok(())

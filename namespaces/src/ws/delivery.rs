@@ -18,7 +18,7 @@ use super::{PATH, WsState};
 use crate::Identity;
 use crate::broadcast::{emit_to, emit_with_ack_to};
 use crate::ports::{Message, Notice, OfflineNotifier, Priority};
-use crate::rooms::user_room;
+use crate::rooms::{user_has_socket, user_room};
 
 /// Sends `message:new` to every other participant with an ack request, and to the
 /// sender's other sockets without one. The first recipient ack becomes
@@ -94,7 +94,7 @@ impl<A: Adapter> OfflineNotice<A> {
             idempotency_key: Some(format!("message:{}", message.id)),
         };
         for recipient in participants.iter().filter(|p| **p != sender.user_id) {
-            if self.has_socket(recipient).await {
+            if user_has_socket(&self.io, PATH, recipient).await {
                 continue;
             }
             let notified = self.notifier.notify_offline(&self.io, recipient, &notice);
@@ -102,17 +102,6 @@ impl<A: Adapter> OfflineNotice<A> {
                 tracing::warn!(error = %err, "message push not scheduled");
             }
         }
-    }
-
-    /// Whether the user has a socket on `/ws`, on any node.
-    async fn has_socket(&self, user_id: &str) -> bool {
-        let Some(op) = self.io.of(PATH) else {
-            return false;
-        };
-        op.within(user_room(user_id))
-            .fetch_sockets()
-            .await
-            .is_ok_and(|s| !s.is_empty())
     }
 }
 
