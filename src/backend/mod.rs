@@ -71,9 +71,9 @@ impl Backend {
     }
 
     /// The adapter to mount the sockets on; in cluster mode this connects its subscriber.
-    pub async fn adapter(&self) -> anyhow::Result<Adapter> {
+    pub async fn connect_adapter(&self) -> anyhow::Result<Adapter> {
         match &self.cluster {
-            Some(cluster) => Ok(Adapter::Redis(cluster.adapter().await?)),
+            Some(cluster) => Ok(Adapter::Redis(cluster.connect_adapter().await?)),
             None => Ok(Adapter::InProcess),
         }
     }

@@ -93,7 +93,7 @@ pub(super) async fn connect(
 
 impl Cluster {
     /// The Redis adapter, its subscriber connected and watched by the link.
-    pub(super) async fn adapter(&self) -> anyhow::Result<RedisAdapter> {
+    pub(super) async fn connect_adapter(&self) -> anyhow::Result<RedisAdapter> {
         let driver = ResilientDriver::connect(&self.url, &self.health).await?;
         let config = RedisAdapterConfig {
             prefix: self.prefix.clone().into(),

@@ -29,7 +29,6 @@ mod namespaces;
 mod routes;
 mod sockets;
 
-use namespaces::Namespaces;
 use sockets::Mounted;
 pub use sockets::contract;
 
@@ -63,8 +62,8 @@ impl Application {
         let push = push_worker(settings, &db, clock.clone()).await?;
         let backend = Backend::build(settings, clock.clone()).await?;
         let drain = Drain::default();
-        let Namespaces { presence, states } =
-            namespaces::build(settings, &db, &backend, clock, drain.clone());
+        let states = namespaces::build(settings, &db, &backend, clock, drain.clone());
+        let presence = states.presence.clone();
         let (realtime, notifications) = (states.realtime.clone(), states.notifications.clone());
         let mounted = sockets::mount(settings, verifier.clone(), states, &backend).await?;
         let backend_tasks = attach_sockets(&presence, &backend, &mounted);

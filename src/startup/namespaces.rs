@@ -21,20 +21,13 @@ use crate::store::Database;
 /// How long a `message:new` recipient has to ack before the emit stops waiting.
 const DELIVERY_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Presence (shared by every namespace, and told where to emit once the sockets exist)
-/// and the state the Socket.IO server holds.
-pub struct Namespaces {
-    pub presence: Presence,
-    pub states: States,
-}
-
 pub fn build(
     settings: &Settings,
     db: &Database,
     backend: &Backend,
     clock: Arc<dyn Clock>,
     drain: Drain,
-) -> Namespaces {
+) -> States {
     let presence = Presence::new(
         backend.presence.clone(),
         clock.clone(),
@@ -56,7 +49,7 @@ pub fn build(
         backend.typing.clone(),
         ws_config(),
     );
-    let states = States {
+    States {
         drain,
         limits: rate_limiting(settings, backend),
         auth_expiry: ExpiryClock::start(settings.auth.grace),
@@ -64,9 +57,8 @@ pub fn build(
         realtime,
         notifications,
         message_push,
-        presence: presence.clone(),
-    };
-    Namespaces { presence, states }
+        presence,
+    }
 }
 
 fn presence_config(settings: &Settings) -> PresenceConfig {

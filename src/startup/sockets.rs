@@ -75,7 +75,7 @@ pub async fn mount(
     };
     let message_push = states.message_push.clone();
     let builder = configured(settings, verifier, states);
-    match backend.adapter().await? {
+    match backend.connect_adapter().await? {
         BackendAdapter::Redis(adapter) => {
             let builder = builder.with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter);
             let (layer, io) = with_message_push(builder, message_push).build_layer();
