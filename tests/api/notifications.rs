@@ -80,8 +80,7 @@ on_both_databases!(
         ] {
             assert_eq!(notify(&app, simple("bob", title, priority)).await.0, 202);
         }
-        let mut bob = app.connect("/notifications", "bob").await;
-        bob.manual_acks();
+        let mut bob = app.connect_without_acks("/notifications", "bob").await;
         let mut titles = Vec::new();
         for _ in 0..5 {
             titles.push(bob.expect("notification").await.data["title"].clone());

@@ -173,8 +173,19 @@ impl TestApp {
 
     /// A socket of `user` on `ns`, authenticated with `auth.token`.
     pub async fn connect(&self, ns: &str, user: &str) -> SioClient {
+        self.connect_as(ns, user, false).await
+    }
+
+    /// As [`TestApp::connect`], but the socket never acks by itself, not even what the
+    /// server sends at connect.
+    pub async fn connect_without_acks(&self, ns: &str, user: &str) -> SioClient {
+        self.connect_as(ns, user, true).await
+    }
+
+    async fn connect_as(&self, ns: &str, user: &str, manual_acks: bool) -> SioClient {
         let opts = Connect {
             auth: Some(json!({ "token": self.token(user) })),
+            manual_acks,
             ..Connect::default()
         };
         SioClient::connect(&self.addr.to_string(), ns, opts)

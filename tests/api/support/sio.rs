@@ -41,6 +41,9 @@ pub struct Connect {
     pub headers: Vec<(String, String)>,
     /// How long to wait for the connect's answer; [`WAIT`] when unset.
     pub wait: Option<Duration>,
+    /// Answer no server ack request by itself from the first packet on (see
+    /// [`SioClient::manual_acks`], which is too late for what the server sends at connect).
+    pub manual_acks: bool,
 }
 
 /// A handshake the gateway refused over HTTP names its code in a JSON body
@@ -113,10 +116,10 @@ impl SioClient {
         if !reply.starts_with(&prefix_ok) {
             return Err(format!("unexpected connect reply {reply}"));
         }
-        Ok(Self::start(ns, sink, stream))
+        Ok(Self::start(ns, sink, stream, !opts.manual_acks))
     }
 
-    fn start<S, R>(ns: &str, mut sink: S, mut stream: R) -> SioClient
+    fn start<S, R>(ns: &str, mut sink: S, mut stream: R, auto_ack: bool) -> SioClient
     where
         S: futures_util::Sink<Message> + Unpin + Send + 'static,
         R: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
@@ -127,7 +130,7 @@ impl SioClient {
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (events_tx, events) = mpsc::unbounded_channel();
         let acks: Acks = Arc::default();
-        let auto_ack = Arc::new(AtomicBool::new(true));
+        let auto_ack = Arc::new(AtomicBool::new(auto_ack));
         tokio::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
                 if std::env::var_os("SIO_DEBUG").is_some() {
