@@ -27,6 +27,8 @@ pub mod ports;
 pub mod presence;
 pub mod realtime;
 pub mod rooms;
+pub mod services;
+pub mod states;
 mod text;
 pub mod wire;
 pub mod ws;
@@ -40,6 +42,8 @@ pub use ack::{ErrorCode, NsError, clip_message};
 pub use identity::Identity;
 pub use incoming::Incoming;
 pub use namespace::Namespace;
+pub use services::Services;
+pub use states::{SharedStates, StateSet};
 
 /// Every namespace the gateway serves, in the order they are registered.
 pub fn namespaces<A: Adapter>() -> Vec<Namespace<A>> {

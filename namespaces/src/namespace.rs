@@ -1,6 +1,6 @@
-//! A namespace's descriptor: its path, its event table (handler, rate class and payload
-//! limit of each event), the events it emits, and how a socket joins it (its
-//! `prepare_socket` middleware and `on_connect`). The gateway registers every descriptor
+//! A namespace's descriptor: its path, how its state is built, its event table (handler,
+//! rate class and payload limit of each event), the events it emits, and how a socket
+//! joins it (its `prepare_socket` middleware and `on_connect`). The gateway registers every descriptor
 //! of [`crate::namespaces`] the same way, and the contract is printed from them.
 
 use std::fmt::Display;
@@ -15,6 +15,8 @@ use socketioxide::socket::Socket;
 use socketioxide_core::Value;
 
 use crate::dispatch::{Dispatcher, EventTable, Pipeline};
+use crate::services::Services;
+use crate::states::StateSet;
 
 type MiddlewareResult = Result<(), Box<dyn Display + Send>>;
 type Prepared<'a> = Pin<Box<dyn Future<Output = MiddlewareResult> + Send + 'a>>;
@@ -24,6 +26,8 @@ type ConnectFn<A> = dyn Fn(Arc<Socket<A>>, Option<Value>) + Send + Sync;
 /// One namespace the gateway serves.
 pub struct Namespace<A: Adapter> {
     pub path: &'static str,
+    /// Builds the states its handlers read (see [`StateSet`]).
+    state: fn(&Services) -> StateSet<A>,
     /// Client → server events.
     pub events: EventTable<A>,
     /// Server → client events, besides [`crate::emit::emits::ALL`].
@@ -44,6 +48,7 @@ impl<A: Adapter> Namespace<A> {
     {
         Self {
             path,
+            state: |_| StateSet::default(),
             events: EventTable::default(),
             emits: &[],
             prepare: Arc::new(move |s, auth| {
@@ -52,6 +57,15 @@ impl<A: Adapter> Namespace<A> {
             }),
             on_connect: Arc::new(move |s, auth| on_connect.call(s, auth)),
         }
+    }
+
+    pub fn with_state(self, state: fn(&Services) -> StateSet<A>) -> Self {
+        Self { state, ..self }
+    }
+
+    /// The states this namespace's handlers read, built from `services`.
+    pub fn build_state(&self, services: &Services) -> StateSet<A> {
+        (self.state)(services)
     }
 
     pub fn events(self, events: EventTable<A>) -> Self {

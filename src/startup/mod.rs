@@ -62,10 +62,17 @@ impl Application {
         let push = push_worker(settings, &db, clock.clone()).await?;
         let backend = Backend::build(settings, clock.clone()).await?;
         let drain = Drain::default();
-        let states = namespaces::build(settings, &db, &backend, clock, drain.clone());
-        let presence = states.presence.clone();
-        let (realtime, notifications) = (states.realtime.clone(), states.notifications.clone());
-        let mounted = sockets::mount(settings, verifier.clone(), states, &backend).await?;
+        let services = namespaces::services(settings, &db, &backend, clock);
+        let gateway_states = namespaces::gateway_states(settings, &backend, drain.clone());
+        let mounted = sockets::mount(
+            settings,
+            verifier.clone(),
+            gateway_states,
+            &services,
+            &backend,
+        )
+        .await?;
+        let presence = services.presence;
         let backend_tasks = attach_sockets(&presence, &backend, &mounted);
         let event_rate = Arc::new(EventRate::default());
         let state = AppState {
@@ -73,8 +80,8 @@ impl Application {
             gateway: mounted.gateway.clone(),
             redis: backend.redis(),
             db: db.clone(),
-            realtime,
-            notifications,
+            realtime: mounted.states.get().context("/realtime's state")?,
+            notifications: mounted.states.get().context("/notifications' state")?,
             event_rate: event_rate.clone(),
             caps,
             drain: drain.clone(),

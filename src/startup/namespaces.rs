@@ -1,16 +1,18 @@
-//! Each namespace's state, from the settings, the database and the backend's ports.
+//! What the namespaces' states are built from (the settings, the database and the
+//! backend's ports), and the gateway's own states.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchyard_namespaces::Services;
 use switchyard_namespaces::limits::{Limits, LimitsConfig};
-use switchyard_namespaces::notifications::{NotificationsConfig, NotificationsState};
 use switchyard_namespaces::ports::Clock;
 use switchyard_namespaces::presence::{Presence, PresenceConfig};
-use switchyard_namespaces::realtime::{RealtimeParts, RealtimeState};
-use switchyard_namespaces::ws::{WsConfig, WsState};
+use switchyard_namespaces::services::{
+    NamespaceConfig, NotificationsConfig, RealtimeConfig, WsConfig,
+};
 
-use super::sockets::States;
+use super::sockets::GatewayStates;
 use crate::auth::{ExpiryClock, RateLimiting};
 use crate::backend::Backend;
 use crate::cluster::redis_presence::PresenceTtl;
@@ -21,43 +23,45 @@ use crate::store::Database;
 /// How long a `message:new` recipient has to ack before the emit stops waiting.
 const DELIVERY_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn build(
+/// What the namespaces build their states from (each descriptor builds its own).
+pub fn services(
     settings: &Settings,
     db: &Database,
     backend: &Backend,
     clock: Arc<dyn Clock>,
-    drain: Drain,
-) -> States {
+) -> Services {
     let presence = Presence::new(
         backend.presence.clone(),
         clock.clone(),
         presence_config(settings),
     );
-    let realtime = realtime_state(settings, db, backend, &presence, clock.clone());
-    let notifications = NotificationsState::new(
-        db.notification_store(),
-        clock.clone(),
-        presence.clone(),
-        notifications_config(settings),
-    );
-    let message_push =
-        (settings.push.messages && notifications.push_enabled()).then(|| notifications.clone());
-    let ws = WsState::new(
-        db.message_store(),
+    Services {
         clock,
-        presence.clone(),
-        backend.typing.clone(),
-        ws_config(),
-    );
-    States {
+        presence,
+        messages: db.message_store(),
+        typing: backend.typing.clone(),
+        notifications: db.notification_store(),
+        history: backend.history.clone(),
+        feed: backend.feed.clone(),
+        drafts: db.draft_store(),
+        config: NamespaceConfig {
+            ws: ws_config(),
+            realtime: RealtimeConfig {
+                rules: settings.channels.rules.clone(),
+                caps: settings.socket_caps(),
+            },
+            notifications: notifications_config(settings),
+            push_messages: settings.push.messages,
+        },
+    }
+}
+
+/// The gateway's own states, which every namespace's pipeline reads.
+pub fn gateway_states(settings: &Settings, backend: &Backend, drain: Drain) -> GatewayStates {
+    GatewayStates {
         drain,
         limits: rate_limiting(settings, backend),
         auth_expiry: ExpiryClock::start(settings.auth.grace),
-        ws,
-        realtime,
-        notifications,
-        message_push,
-        presence,
     }
 }
 
@@ -102,23 +106,4 @@ fn ws_config() -> WsConfig {
     WsConfig {
         delivery_ack_timeout: DELIVERY_ACK_TIMEOUT,
     }
-}
-
-/// Channel history and the cluster feed come from the backend.
-fn realtime_state(
-    settings: &Settings,
-    db: &Database,
-    backend: &Backend,
-    presence: &Presence,
-    clock: Arc<dyn Clock>,
-) -> RealtimeState {
-    RealtimeState::new(RealtimeParts {
-        history: backend.history.clone(),
-        feed: backend.feed.clone(),
-        drafts: db.draft_store(),
-        presence: presence.clone(),
-        clock,
-        rules: settings.channels.rules.clone(),
-        caps: settings.socket_caps(),
-    })
 }

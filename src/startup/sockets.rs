@@ -1,5 +1,5 @@
-//! The Socket.IO side: the builder with every namespace's state, the namespaces and their
-//! middlewares, on the in-process adapter (one node) or the Redis adapter (a cluster).
+//! The Socket.IO side: the builder with the gateway's states and each namespace's, the
+//! namespaces (from their descriptors) and their middlewares, on the in-process adapter (one node) or the Redis adapter (a cluster).
 //! The adapter type ends here: the rest of the gateway sees a [`Gateway`].
 
 use std::sync::Arc;
@@ -15,11 +15,10 @@ use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 use socketioxide_redis::CustomRedisAdapter;
 use switchyard_namespaces::dispatch::Pipeline;
-use switchyard_namespaces::notifications::NotificationsState;
-use switchyard_namespaces::ports::{MessagePush, OfflineNotifier, PublicationSink};
-use switchyard_namespaces::presence::{Presence, PresenceSink};
-use switchyard_namespaces::realtime::{RealtimeSink, RealtimeState};
-use switchyard_namespaces::ws::WsState;
+use switchyard_namespaces::ports::PublicationSink;
+use switchyard_namespaces::presence::PresenceSink;
+use switchyard_namespaces::realtime::RealtimeSink;
+use switchyard_namespaces::{Namespace, Services, SharedStates, StateSet};
 
 use crate::auth::{self, TokenVerifier};
 use crate::backend::{Adapter as BackendAdapter, Backend};
@@ -38,18 +37,11 @@ const MIN_ENGINE_PAYLOAD: usize = 1024 * 1024;
 /// reader to make room for all of it.
 const WS_READ_BUFFER: usize = 256;
 
-/// The state of each namespace, and what their events' pipeline needs.
-pub struct States {
+/// The gateway's own states, read by every namespace's middlewares and by `auth:refresh`.
+pub struct GatewayStates {
     pub drain: Drain,
     pub limits: auth::RateLimiting,
     pub auth_expiry: auth::ExpiryClock,
-    pub ws: WsState,
-    pub realtime: RealtimeState,
-    pub notifications: NotificationsState,
-    /// Set when `/ws` messages to users with no socket become notifications.
-    pub message_push: Option<NotificationsState>,
-    /// Every event counts as its user's activity.
-    pub presence: Presence,
 }
 
 /// The Socket.IO server, ready to wrap the HTTP router.
@@ -60,57 +52,60 @@ pub struct Mounted {
     pub gateway: Arc<dyn Gateway>,
     pub presence_sink: Arc<dyn PresenceSink>,
     pub publication_sink: Arc<dyn PublicationSink>,
+    /// The namespaces' states, for the HTTP API to share.
+    pub states: SharedStates,
 }
 
 /// Mounts on the adapter the backend picks: Redis in cluster mode, in process otherwise.
 pub async fn mount(
     settings: &Settings,
     verifier: Arc<TokenVerifier>,
-    states: States,
+    gateway: GatewayStates,
+    services: &Services,
     backend: &Backend,
 ) -> anyhow::Result<Mounted> {
     let pipeline = Pipeline {
-        presence: states.presence.clone(),
+        presence: services.presence.clone(),
         max_payload_bytes: settings.http.max_payload_bytes,
     };
-    let message_push = states.message_push.clone();
-    let builder = configured(settings, verifier, states);
+    let builder = configured(settings, verifier, gateway);
     match backend.connect_adapter().await? {
         BackendAdapter::Redis(adapter) => {
             let builder = builder.with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter);
-            let (layer, io) = with_message_push(builder, message_push).build_layer();
-            for init in register_namespaces(&io, &pipeline) {
+            let namespaces = switchyard_namespaces::namespaces();
+            let (builder, states) = namespace_states(&namespaces, services).install(builder);
+            let (layer, io) = builder.build_layer();
+            for init in register_namespaces(&io, namespaces, &pipeline) {
                 init.await.context("subscribing a namespace in Redis")?;
             }
             refuse_other_namespaces(&io);
             tracing::info!("cluster mode: Socket.IO rooms shared through Redis");
-            Ok(finish((layer, io)))
+            Ok(finish((layer, io), states))
         }
         BackendAdapter::InProcess => {
-            let (layer, io) = with_message_push(builder, message_push).build_layer();
-            register_namespaces(&io, &pipeline)
+            let namespaces = switchyard_namespaces::namespaces();
+            let (builder, states) = namespace_states(&namespaces, services).install(builder);
+            let (layer, io) = builder.build_layer();
+            register_namespaces(&io, namespaces, &pipeline)
                 .into_iter()
                 .for_each(Spawnable::spawn);
             refuse_other_namespaces(&io);
-            Ok(finish((layer, io)))
+            Ok(finish((layer, io), states))
         }
     }
 }
 
-/// `/ws`'s way to notify users with no socket (the `/notifications` namespace), for the
-/// adapter the sockets are on.
-fn with_message_push<A: Adapter>(
-    builder: SocketIoBuilder<A>,
-    notifications: Option<NotificationsState>,
-) -> SocketIoBuilder<A> {
-    let notifier = notifications.map(|n| Arc::new(n) as Arc<dyn OfflineNotifier<A>>);
-    builder.with_state(MessagePush(notifier))
+/// Every namespace's states, each built by its descriptor.
+fn namespace_states<A: Adapter>(namespaces: &[Namespace<A>], services: &Services) -> StateSet<A> {
+    namespaces.iter().fold(StateSet::default(), |set, ns| {
+        set.merge(ns.build_state(services))
+    })
 }
 
 fn configured(
     settings: &Settings,
     verifier: Arc<TokenVerifier>,
-    states: States,
+    states: GatewayStates,
 ) -> SocketIoBuilder {
     let engine_limit = (settings.http.max_payload_bytes * 4).max(MIN_ENGINE_PAYLOAD);
     let builder = SocketIo::builder()
@@ -118,9 +113,6 @@ fn configured(
         .with_state(states.drain)
         .with_state(states.limits)
         .with_state(states.auth_expiry)
-        .with_state(states.ws)
-        .with_state(states.realtime)
-        .with_state(states.notifications)
         .max_payload(engine_limit as u64)
         .ws_max_message_size(engine_limit)
         .ws_max_frame_size(engine_limit)
@@ -135,8 +127,12 @@ fn configured(
     }
 }
 
-fn finish<A: Adapter + DefinedAdapter>((layer, io): (SocketIoLayer<A>, SocketIo<A>)) -> Mounted {
+fn finish<A: Adapter + DefinedAdapter>(
+    (layer, io): (SocketIoLayer<A>, SocketIo<A>),
+    states: SharedStates,
+) -> Mounted {
     Mounted {
+        states,
         apply: Box::new(move |router| router.layer(layer)),
         gateway: Arc::new(io.clone()),
         presence_sink: Arc::new(RealtimeSink::new(io.clone())),
@@ -149,10 +145,11 @@ fn finish<A: Adapter + DefinedAdapter>((layer, io): (SocketIoLayer<A>, SocketIo<
 /// fall to the catch-all and be refused, so [`refuse_other_namespaces`] comes after.
 fn register_namespaces<A: Adapter + DefinedAdapter>(
     io: &SocketIo<A>,
+    namespaces: Vec<Namespace<A>>,
     pipeline: &Pipeline,
 ) -> Vec<A::InitRes> {
     let mut inits = Vec::new();
-    for namespace in switchyard_namespaces::namespaces::<A>() {
+    for namespace in namespaces {
         let path = namespace.path;
         let (on_connect, prepare_socket) =
             namespace.into_connect(auth::shared_events(), pipeline.clone());

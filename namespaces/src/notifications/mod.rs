@@ -10,7 +10,6 @@ pub use outgoing::emits;
 pub mod payloads;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
@@ -20,9 +19,12 @@ pub use deliver::{create, notify_user};
 use crate::dispatch::EventTable;
 use crate::limits::EventClass;
 use crate::namespace::Namespace;
-use crate::ports::{Clock, NotificationStore};
+use crate::ports::{Clock, MessagePush, NotificationStore, OfflineNotifier};
 use crate::presence::Presence;
 use crate::rooms::user_room;
+pub use crate::services::NotificationsConfig;
+use crate::services::Services;
+use crate::states::StateSet;
 use crate::{Identity, NsError};
 
 pub const PATH: &str = "/notifications";
@@ -44,22 +46,23 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
         .on(events::DEVICE_REGISTER, Device, on_device_register::<A>)
         .on(events::DEVICE_UNREGISTER, Device, on_device_unregister::<A>);
     Namespace::new(PATH, prepare_socket::<A>, on_connect::<A>)
+        .with_state(state::<A>)
         .events(events)
         .emits(emits::ALL)
 }
 
-/// The knobs of `/notifications` that come from settings.
-#[derive(Debug, Clone, Copy)]
-pub struct NotificationsConfig {
-    /// How long sockets have to ack before a push is due.
-    pub ack_timeout: Duration,
-    /// Pending notifications kept per user; older ones are dropped.
-    pub max_pending: i64,
-    /// Whether pushes are scheduled at all (FCM credentials configured).
-    pub push_enabled: bool,
-    /// Devices kept per user; registering one more evicts the one registered longest ago,
-    /// so one user cannot turn a notification into thousands of pushes.
-    pub max_devices: i64,
+/// `/notifications` reads [`NotificationsState`], and provides `/ws` its way to notify
+/// users with no socket ([`MessagePush`]): set when messages become pushes.
+fn state<A: Adapter>(services: &Services) -> StateSet<A> {
+    let state = NotificationsState::new(
+        services.notifications.clone(),
+        services.clock.clone(),
+        services.presence.clone(),
+        services.config.notifications,
+    );
+    let push_messages = services.config.push_messages && state.push_enabled();
+    let notifier = push_messages.then(|| Arc::new(state.clone()) as Arc<dyn OfflineNotifier<A>>);
+    StateSet::default().with(state).with(MessagePush(notifier))
 }
 
 #[derive(Clone)]

@@ -25,6 +25,9 @@ use crate::namespace::Namespace;
 use crate::ports::{ChannelHistory, Clock, DraftStore, LiveFeed};
 use crate::presence::Presence;
 use crate::rooms::user_room;
+use crate::services::Services;
+pub use crate::services::SocketCaps;
+use crate::states::StateSet;
 use crate::{ErrorCode, Identity, NsError};
 use channels::channel_room;
 
@@ -65,8 +68,13 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
         .on(events::DRAFT_SYNC, Draft, on_draft_sync::<A>)
         .on(events::LATENCY_PING, All, on_latency_ping::<A>);
     Namespace::new(PATH, prepare_socket::<A>, on_connect::<A>)
+        .with_state(state::<A>)
         .events(events)
         .emits(emits::ALL)
+}
+
+fn state<A: Adapter>(services: &Services) -> StateSet<A> {
+    StateSet::default().with(RealtimeState::new(services))
 }
 
 /// What `/realtime` handlers share. Cheap to clone.
@@ -87,55 +95,18 @@ struct Inner {
     order: order::ChannelLocks,
 }
 
-/// What one socket may hold at most (PROTOCOL.md §3): each subscription and watched user
-/// is a room entry and presence bookkeeping that a client could otherwise grow without
-/// bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SocketCaps {
-    pub subscriptions: usize,
-    pub watched_users: usize,
-}
-
-impl Default for SocketCaps {
-    fn default() -> Self {
-        Self {
-            subscriptions: 500,
-            watched_users: 1_000,
-        }
-    }
-}
-
-/// Everything `/realtime` is built from.
-pub struct RealtimeParts {
-    pub history: Arc<dyn ChannelHistory>,
-    pub feed: Option<Arc<dyn LiveFeed>>,
-    pub drafts: Arc<dyn DraftStore>,
-    pub presence: Presence,
-    pub clock: Arc<dyn Clock>,
-    pub rules: Vec<ChannelRule>,
-    pub caps: SocketCaps,
-}
-
 impl RealtimeState {
-    pub fn new(parts: RealtimeParts) -> Self {
-        let RealtimeParts {
-            history,
-            feed,
-            drafts,
-            presence,
-            clock,
-            rules,
-            caps,
-        } = parts;
+    pub fn new(services: &Services) -> Self {
+        let config = services.config.realtime.clone();
         Self {
             inner: Arc::new(Inner {
-                history,
-                feed,
-                drafts,
-                presence,
-                clock,
-                rules,
-                caps,
+                history: services.history.clone(),
+                feed: services.feed.clone(),
+                drafts: services.drafts.clone(),
+                presence: services.presence.clone(),
+                clock: services.clock.clone(),
+                rules: config.rules,
+                caps: config.caps,
                 order: order::ChannelLocks::default(),
             }),
         }

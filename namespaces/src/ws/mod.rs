@@ -19,6 +19,9 @@ use socketioxide::extract::{Extension, SocketRef, State};
 use crate::dispatch::EventTable;
 use crate::limits::EventClass;
 use crate::namespace::Namespace;
+use crate::services::Services;
+pub use crate::services::WsConfig;
+use crate::states::StateSet;
 
 use crate::ports::TYPING_TIMEOUT;
 pub use chat::{Chat, ReadReceipt};
@@ -64,8 +67,22 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
         .on(events::TYPING_START, Typing, on_typing_start::<A>)
         .on(events::TYPING_STOP, Typing, on_typing_stop::<A>);
     Namespace::new(PATH, prepare_socket::<A>, on_connect::<A>)
+        .with_state(state::<A>)
         .events(events)
         .emits(emits::ALL)
+}
+
+/// `/ws` reads [`WsState`], and [`MessagePush`](crate::ports::MessagePush), which
+/// `/notifications` provides.
+fn state<A: Adapter>(services: &Services) -> StateSet<A> {
+    let state = WsState::new(
+        services.messages.clone(),
+        services.clock.clone(),
+        services.presence.clone(),
+        services.typing.clone(),
+        services.config.ws,
+    );
+    StateSet::default().with(state)
 }
 
 /// Everything `/ws` handlers share. Cheap to clone.
@@ -79,14 +96,6 @@ struct Inner {
     presence: Presence,
     typing: Arc<dyn TypingState>,
     delivery_ack_timeout: Duration,
-}
-
-/// The knobs of `/ws` that come from settings.
-#[derive(Debug, Clone, Copy)]
-pub struct WsConfig {
-    /// How long a recipient has to ack `message:new` before it no longer counts as
-    /// delivered by that emit.
-    pub delivery_ack_timeout: Duration,
 }
 
 impl WsState {
