@@ -59,3 +59,26 @@ impl SharedStates {
         self.0.iter().find_map(|v| v.downcast_ref::<S>().cloned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use socketioxide::SocketIo;
+    use socketioxide::adapter::LocalAdapter;
+
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq)]
+    struct First(u8);
+    #[derive(Clone, Debug, PartialEq)]
+    struct Second(&'static str);
+
+    #[test]
+    fn merged_sets_install_every_state_and_read_back_each_by_type() {
+        let one = StateSet::<LocalAdapter>::default().with(First(1));
+        let two = StateSet::default().with(Second("two"));
+        let (_builder, shared) = one.merge(two).install(SocketIo::builder());
+        assert_eq!(shared.get::<First>(), Some(First(1)));
+        assert_eq!(shared.get::<Second>(), Some(Second("two")));
+        assert_eq!(shared.get::<u32>(), None);
+    }
+}
