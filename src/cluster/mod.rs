@@ -11,11 +11,14 @@ pub mod redis_clock;
 pub mod redis_feed;
 pub mod redis_history;
 pub mod redis_presence;
+pub mod redis_sessions;
 pub mod redis_typing;
 pub mod resync;
 
 #[cfg(test)]
 pub mod presence_contract;
+#[cfg(test)]
+pub mod sessions_contract;
 #[cfg(test)]
 pub mod typing_contract;
 

@@ -32,7 +32,9 @@ pub const DB_STATEMENT_SECONDS: &str = "switchyard_db_statement_seconds";
 pub const DB_CALLS: &[&str] = &["insert_message"];
 
 /// Areas of [`REDIS_ERRORS_TOTAL`].
-pub const REDIS_AREAS: &[&str] = &["presence", "typing", "history", "feed", "adapter"];
+pub const REDIS_AREAS: &[&str] = &[
+    "presence", "typing", "history", "feed", "adapter", "recovery",
+];
 /// Outcomes of [`PUSH_ATTEMPTS_TOTAL`].
 pub const PUSH_OUTCOMES: &[&str] = &["sent", "invalid_token", "retry", "failed"];
 /// Codes of [`AUTH_FAILURES_TOTAL`].

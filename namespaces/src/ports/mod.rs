@@ -9,6 +9,7 @@ mod messages;
 mod notifications;
 mod notify;
 mod presence;
+mod sessions;
 mod typing;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -25,6 +26,7 @@ pub use notifications::{
 };
 pub use notify::{MessagePush, Notice, OfflineNotifier};
 pub use presence::{Change, ChannelStats, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped};
+pub use sessions::{Logged, LoggedPacket, PacketLog, Session, SessionStore};
 pub use typing::{Started, TYPING_TIMEOUT, TypingState};
 
 /// Why a store call failed, in the terms a handler answers with.

@@ -4,9 +4,11 @@ mod blocks;
 mod few_strings;
 mod history;
 mod presence;
+mod sessions;
 mod typing;
 
 pub use blocks::MemoryBlocks;
 pub use history::MemoryHistory;
 pub use presence::MemoryPresence;
+pub use sessions::{MemoryPacketLog, MemorySessions};
 pub use typing::TypingTracker;

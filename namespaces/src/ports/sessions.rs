@@ -1,0 +1,85 @@
+//! Connection-state recovery (PROTOCOL.md §1): the packets sent to rooms, each with the
+//! offset the client remembers, and the sessions a reconnecting client may resume.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::StoreResult;
+
+/// One packet sent to rooms without an ack request, as a resuming socket may need it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoggedPacket {
+    /// The rooms it went to; empty for every socket of the namespace.
+    pub rooms: Vec<String>,
+    /// Sockets in any of these rooms did not get it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
+    /// The sending socket, which did not get it either (`socket.to(…)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub except_sid: Option<String>,
+    pub event: String,
+    /// The event's one argument, before the offset is appended.
+    pub data: serde_json::Value,
+}
+
+impl LoggedPacket {
+    /// Whether a socket `sid` holding `rooms` got this packet.
+    pub fn reached(&self, sid: &str, rooms: &[String]) -> bool {
+        let in_any = |wanted: &[String]| wanted.iter().any(|r| rooms.contains(r));
+        self.except_sid.as_deref() != Some(sid)
+            && !in_any(&self.except)
+            && (self.rooms.is_empty() || in_any(&self.rooms))
+    }
+}
+
+/// A logged packet and its offset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Logged {
+    pub offset: String,
+    pub packet: LoggedPacket,
+}
+
+/// Every namespace's recent room packets, in the order they were sent, cluster-wide.
+#[async_trait]
+pub trait PacketLog: Send + Sync {
+    /// Appends a packet of `ns` and returns its offset. An error means it is not logged:
+    /// it goes out without an offset, and a socket that misses it cannot resume past it.
+    async fn append(&self, ns: &str, packet: &LoggedPacket) -> StoreResult<String>;
+
+    /// The packets of `ns` after `offset`, oldest first, at most `limit` (when more
+    /// follow, `Ok(None)`, as when `offset` is no longer, or never was, in the log: the
+    /// socket cannot be given everything it missed).
+    async fn after(&self, ns: &str, offset: &str, limit: usize)
+    -> StoreResult<Option<Vec<Logged>>>;
+
+    /// The latest offset of `ns`, if any: what a session that saw nothing yet resumes
+    /// from.
+    async fn last_offset(&self, ns: &str) -> StoreResult<Option<String>>;
+}
+
+/// A socket that may be resumed by its private session id (`pid`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub sid: String,
+    pub ns: String,
+    pub user_id: String,
+    /// Its rooms when last saved.
+    pub rooms: Vec<String>,
+    /// The log's latest offset when the session began: a client that got no packet
+    /// since resumes from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_offset: Option<String>,
+}
+
+/// Sessions by `pid`, each kept for a while after it was last saved.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Saves (or replaces) the session, kept for `ttl_ms` from now.
+    async fn save(&self, pid: &str, session: &Session, ttl_ms: u64) -> StoreResult<()>;
+
+    /// The session, unless it expired or was taken or deleted.
+    async fn get(&self, pid: &str) -> StoreResult<Option<Session>>;
+
+    /// Forgets the session (a client that left on purpose does not resume).
+    async fn delete(&self, pid: &str) -> StoreResult<()>;
+}

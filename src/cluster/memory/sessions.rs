@@ -1,0 +1,149 @@
+//! Connection-state recovery on one node: the packet log and the sessions, in memory.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use switchyard_namespaces::ports::{
+    Logged, LoggedPacket, PacketLog, Session, SessionStore, StoreResult,
+};
+use tokio::time::Instant;
+
+/// Each namespace's latest packets, numbered from 1; offsets are those numbers.
+pub struct MemoryPacketLog {
+    logs: Mutex<HashMap<String, NamespaceLog>>,
+    max_entries: usize,
+}
+
+#[derive(Default)]
+struct NamespaceLog {
+    entries: VecDeque<(u64, LoggedPacket)>,
+    /// The number of the latest packet; 0 before the first.
+    last: u64,
+}
+
+impl NamespaceLog {
+    /// The packets after `after`, unless one of them was already dropped or `after` was
+    /// never given out.
+    fn after(&self, after: u64, limit: usize) -> Option<Vec<Logged>> {
+        let first_kept = self.entries.front().map_or(self.last + 1, |(n, _)| *n);
+        if after > self.last || after + 1 < first_kept {
+            return None;
+        }
+        let missed: Vec<Logged> = self
+            .entries
+            .iter()
+            .filter(|(n, _)| *n > after)
+            .map(|(n, packet)| Logged {
+                offset: n.to_string(),
+                packet: packet.clone(),
+            })
+            .collect();
+        (missed.len() <= limit).then_some(missed)
+    }
+}
+
+impl MemoryPacketLog {
+    /// Keeps the latest `max_entries` packets of each namespace.
+    pub fn new(max_entries: usize) -> Self {
+        Self {
+            logs: Mutex::default(),
+            max_entries: max_entries.max(1),
+        }
+    }
+
+    fn logs(&self) -> MutexGuard<'_, HashMap<String, NamespaceLog>> {
+        self.logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl PacketLog for MemoryPacketLog {
+    async fn append(&self, ns: &str, packet: &LoggedPacket) -> StoreResult<String> {
+        let mut logs = self.logs();
+        let log = logs.entry(ns.to_owned()).or_default();
+        log.last += 1;
+        log.entries.push_back((log.last, packet.clone()));
+        while log.entries.len() > self.max_entries {
+            log.entries.pop_front();
+        }
+        Ok(log.last.to_string())
+    }
+
+    async fn after(
+        &self,
+        ns: &str,
+        offset: &str,
+        limit: usize,
+    ) -> StoreResult<Option<Vec<Logged>>> {
+        let Ok(after) = offset.parse::<u64>() else {
+            return Ok(None);
+        };
+        Ok(self.logs().get(ns).and_then(|log| log.after(after, limit)))
+    }
+
+    async fn last_offset(&self, ns: &str) -> StoreResult<Option<String>> {
+        Ok(Some(
+            self.logs().get(ns).map_or(0, |log| log.last).to_string(),
+        ))
+    }
+}
+
+/// Sessions by `pid`, each dropped once its time is up.
+#[derive(Default)]
+pub struct MemorySessions {
+    sessions: Mutex<HashMap<String, (Session, Instant)>>,
+    swept_at: Mutex<usize>,
+}
+
+/// Expired sessions are dropped when the map has doubled since the last sweep, so saves
+/// stay cheap and the map stays within twice the live sessions.
+fn sweep(sessions: &mut HashMap<String, (Session, Instant)>, now: Instant, swept_at: &mut usize) {
+    if sessions.len() >= (*swept_at * 2).max(1024) {
+        sessions.retain(|_, (_, until)| *until > now);
+        *swept_at = sessions.len();
+    }
+}
+
+impl MemorySessions {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, (Session, Instant)>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemorySessions {
+    async fn save(&self, pid: &str, session: &Session, ttl_ms: u64) -> StoreResult<()> {
+        let now = Instant::now();
+        let mut sessions = self.sessions();
+        let mut swept_at = self.swept_at.lock().unwrap_or_else(|e| e.into_inner());
+        sweep(&mut sessions, now, &mut swept_at);
+        let until = now + Duration::from_millis(ttl_ms);
+        sessions.insert(pid.to_owned(), (session.clone(), until));
+        Ok(())
+    }
+
+    async fn get(&self, pid: &str) -> StoreResult<Option<Session>> {
+        let now = Instant::now();
+        Ok(self
+            .sessions()
+            .get(pid)
+            .filter(|(_, until)| *until > now)
+            .map(|(session, _)| session.clone()))
+    }
+
+    async fn delete(&self, pid: &str) -> StoreResult<()> {
+        self.sessions().remove(pid);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::sessions_contract!(|max| async move { MemoryPacketLog::new(max) }, || async {
+        MemorySessions::default()
+    });
+}
