@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 use socketioxide::adapter::{Adapter, LocalAdapter};
 
 pub mod ack;
+pub mod audience;
 pub mod broadcast;
 pub mod channel_rules;
 pub mod dispatch;

@@ -31,6 +31,9 @@ pub const ACK_DURATION_SECONDS: &str = "switchyard_ack_duration_seconds";
 pub const HANDLER_DURATION_SECONDS: &str = "switchyard_handler_duration_seconds";
 /// Emits to rooms (one per emit, however many sockets it reaches), by `ns` and `event`.
 pub const BROADCASTS_TOTAL: &str = "switchyard_broadcasts_total";
+/// Room emits sent without an offset because the packet log could not take them while
+/// connection-state recovery is on, by `ns`: a socket that misses one cannot resume past it.
+pub const PACKETS_UNLOGGED_TOTAL: &str = "switchyard_packets_unlogged_total";
 /// Histogram: sockets on this node one channel publication reached.
 pub const PUBLICATION_FANOUT_SOCKETS: &str = "switchyard_publication_fanout_sockets";
 /// Histogram: from being stored to the first client ack, by `kind` = `message` |
@@ -99,6 +102,10 @@ pub fn describe() {
         "Time in a handler's logic, after parsing"
     );
     describe_counter!(BROADCASTS_TOTAL, "Emits to rooms, by ns and event");
+    describe_counter!(
+        PACKETS_UNLOGGED_TOTAL,
+        "Room emits sent without a recovery offset (the packet log could not take them), by ns"
+    );
     describe_histogram!(
         PUBLICATION_FANOUT_SOCKETS,
         Unit::Count,
@@ -181,6 +188,11 @@ pub fn connection_closed(ns: &'static str, reason: DisconnectReason) {
 /// One emit to rooms of `ns`.
 pub fn broadcast(ns: &'static str, event: &'static str) {
     metrics::counter!(BROADCASTS_TOTAL, "ns" => ns, "event" => event).increment(1);
+}
+
+/// A room emit sent without an offset (see [`PACKETS_UNLOGGED_TOTAL`]).
+pub fn unlogged(ns: &'static str) {
+    metrics::counter!(PACKETS_UNLOGGED_TOTAL, "ns" => ns).increment(1);
 }
 
 /// Something stored at `stored_at_ms` was acked by a client at `now_ms`.

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use crate::channel_rules::ChannelRule;
 use crate::ports::{
-    ChannelHistory, Clock, DraftStore, LiveFeed, MessageStore, NotificationStore, TypingState,
+    ChannelHistory, Clock, DraftStore, LiveFeed, MessageStore, NotificationStore, PacketFeed,
+    TypingState,
 };
 use crate::presence::Presence;
 
@@ -23,6 +24,8 @@ pub struct Services {
     /// Cluster mode: publications reach sockets through the feed, not from the publisher.
     pub feed: Option<Arc<dyn LiveFeed>>,
     pub drafts: Arc<dyn DraftStore>,
+    /// Connection-state recovery: room emits go through the packet feed (`None`: off).
+    pub packets: Option<Arc<dyn PacketFeed>>,
     pub config: NamespaceConfig,
 }
 

@@ -16,7 +16,10 @@ use crate::cluster::redis::RedisHealth;
 use crate::config::Settings;
 use crate::gateway::Gateway;
 
+mod recovery;
 mod redis;
+
+pub use recovery::Recovery;
 
 pub use redis::RedisAdapter;
 
@@ -34,6 +37,8 @@ pub struct Backend {
     pub history: Arc<dyn ChannelHistory>,
     /// Cluster mode: publications of other nodes, for `/realtime`.
     pub feed: Option<Arc<dyn LiveFeed>>,
+    /// Connection-state recovery, when on.
+    pub recovery: Option<Recovery>,
     /// Cluster mode: the connection, the feed and the degraded-mode wiring.
     cluster: Option<redis::Cluster>,
 }
@@ -66,6 +71,7 @@ impl Backend {
                 settings.history.ttl,
             )),
             feed: None,
+            recovery: Recovery::memory(settings),
             cluster: None,
         }
     }

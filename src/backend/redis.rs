@@ -79,6 +79,7 @@ pub(super) async fn connect(
         blocks: Arc::new(FallbackBlocks::new(blocks, link())),
         history: history.clone(),
         feed: Some(history),
+        recovery: super::Recovery::redis(settings, &health, feed.clone()),
         cluster: Some(Cluster {
             presence,
             feed,

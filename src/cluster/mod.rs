@@ -11,7 +11,7 @@ pub mod redis_clock;
 pub mod redis_feed;
 pub mod redis_history;
 pub mod redis_presence;
-pub mod redis_sessions;
+pub mod redis_recovery;
 pub mod redis_typing;
 pub mod resync;
 

@@ -14,7 +14,9 @@ use anyhow::Context;
 use fred::clients::SubscriberClient;
 use fred::interfaces::{ClientLike, EventInterface, PubsubInterface};
 use serde::Deserialize;
-use switchyard_namespaces::ports::{Publication, PublicationSink};
+use switchyard_namespaces::ports::{
+    Logged, LoggedPacket, PacketSink, Publication, PublicationSink,
+};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::oneshot;
 
@@ -34,11 +36,20 @@ struct FeedPublication {
     entry: Entry,
 }
 
-/// One message of the feed: a publication, a marker with the channel's last offset, or a
-/// node asking the others to resync (`cluster::resync`).
+/// A room emit with its recovery offset (`cluster::redis_recovery`).
+#[derive(Deserialize)]
+struct FeedPacket {
+    ns: String,
+    offset: String,
+    packet: LoggedPacket,
+}
+
+/// One message of the feed: a publication, a room emit, a marker with the channel's last
+/// offset, or a node asking the others to resync (`cluster::resync`).
 #[derive(Deserialize)]
 struct FeedMessage {
     p: Option<FeedPublication>,
+    k: Option<FeedPacket>,
     m: Option<String>,
     r: Option<String>,
 }
@@ -50,6 +61,7 @@ pub struct Feed {
     pub channel: String,
     pending: Mutex<HashMap<String, (Join, oneshot::Sender<()>)>>,
     sink: OnceLock<Arc<dyn PublicationSink>>,
+    packets: OnceLock<Arc<dyn PacketSink>>,
     /// This node's id, and where other nodes' resync requests go.
     resync: OnceLock<(String, ResyncRequests)>,
 }
@@ -60,6 +72,7 @@ impl Feed {
             channel: format!("{prefix}:feed"),
             pending: Mutex::default(),
             sink: OnceLock::new(),
+            packets: OnceLock::new(),
             resync: OnceLock::new(),
         }
     }
@@ -68,6 +81,13 @@ impl Feed {
     pub fn set_resync(&self, node_id: String, requests: ResyncRequests) {
         if self.resync.set((node_id, requests)).is_err() {
             tracing::warn!("feed resync set twice; keeping the first");
+        }
+    }
+
+    /// Set once the sockets exist, with connection-state recovery on.
+    pub fn set_packet_sink(&self, sink: Arc<dyn PacketSink>) {
+        if self.packets.set(sink).is_err() {
+            tracing::warn!("feed packet sink set twice; keeping the first");
         }
     }
 
@@ -158,6 +178,16 @@ impl Feed {
             if let Some((join, done)) = self.pending().remove(&id) {
                 join();
                 let _ = done.send(());
+            }
+            return;
+        }
+        if let Some(k) = message.k {
+            if let Some(sink) = self.packets.get() {
+                let logged = Logged {
+                    offset: k.offset,
+                    packet: k.packet,
+                };
+                sink.deliver(&k.ns, logged).await;
             }
             return;
         }

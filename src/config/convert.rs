@@ -59,6 +59,10 @@ impl From<RawSettings> for Settings {
                 size: raw.history_size,
                 ttl: secs(raw.history_ttl_secs),
             },
+            recovery: RecoverySettings {
+                enabled: raw.connection_recovery,
+                log_size: raw.recovery_log_size,
+            },
             presence: PresenceSettings {
                 idle_after: secs(raw.presence_idle_secs),
                 away_after: secs(raw.presence_away_secs),

@@ -33,6 +33,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub channels: ChannelSettings,
     pub history: HistorySettings,
+    pub recovery: RecoverySettings,
     pub presence: PresenceSettings,
     pub notifications: NotificationSettings,
     pub push: PushSettings,
@@ -161,6 +162,15 @@ pub struct ChannelSettings {
 }
 
 /// Publications kept per channel for recovery, and for how long.
+/// Connection-state recovery (socket.io 4.6+ clients resume where they were cut off).
+#[derive(Clone, PartialEq, Serialize)]
+pub struct RecoverySettings {
+    /// `connection_recovery`: room emits are logged and carry their offset.
+    pub enabled: bool,
+    /// `recovery_log_size`: packets kept per namespace, at least 1.
+    pub log_size: usize,
+}
+
 #[derive(Clone, PartialEq, Serialize)]
 pub struct HistorySettings {
     /// `history_size`: at least 1.

@@ -72,6 +72,10 @@ pub(super) struct RawSettings {
     /// Publications kept per channel for recovery, and for how long.
     pub history_size: usize,
     pub history_ttl_secs: u64,
+    /// Connection-state recovery (socket.io 4.6+): room emits carry offsets from a log
+    /// of the latest `recovery_log_size` packets per namespace.
+    pub connection_recovery: bool,
+    pub recovery_log_size: usize,
     /// Seconds without activity before a user shows `idle`, then `away`.
     pub presence_idle_secs: u64,
     pub presence_away_secs: u64,
@@ -150,6 +154,8 @@ impl Default for RawSettings {
             env: "development".into(),
             history_size: 100,
             history_ttl_secs: 300,
+            connection_recovery: false,
+            recovery_log_size: 10_000,
             presence_idle_secs: 300,
             presence_away_secs: 900,
             presence_ttl_secs: 30,
@@ -194,6 +200,10 @@ impl RawSettings {
     /// The checks whose messages name the settings as written.
     fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.history_size > 0, "history_size must be at least 1");
+        anyhow::ensure!(
+            self.recovery_log_size > 0,
+            "recovery_log_size must be at least 1"
+        );
         anyhow::ensure!(
             self.redis_timeout_ms > 0 && self.database_timeout_ms > 0,
             "redis_timeout_ms and database_timeout_ms must be above 0: every call has a deadline"

@@ -218,6 +218,9 @@ fn attach_sockets(
     mounted: &Mounted,
 ) -> Vec<JoinHandle<()>> {
     presence.set_sink(mounted.presence_sink.clone());
+    if let Some(recovery) = &backend.recovery {
+        recovery.attach(mounted.packet_sink.clone());
+    }
     backend.attach(mounted.gateway.clone(), mounted.publication_sink.clone())
 }
 

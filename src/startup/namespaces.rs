@@ -44,6 +44,7 @@ pub fn services(
         history: backend.history.clone(),
         feed: backend.feed.clone(),
         drafts: db.draft_store(),
+        packets: backend.recovery.as_ref().map(|r| r.feed.clone()),
         config: NamespaceConfig {
             ws: ws_config(),
             realtime: RealtimeConfig {

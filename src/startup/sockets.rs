@@ -14,8 +14,9 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SocketIo, SocketIoBuilder};
 use socketioxide_core::adapter::{DefinedAdapter, Spawnable};
 use socketioxide_redis::CustomRedisAdapter;
+use switchyard_namespaces::broadcast::{Broadcaster, PacketDelivery};
 use switchyard_namespaces::dispatch::Pipeline;
-use switchyard_namespaces::ports::PublicationSink;
+use switchyard_namespaces::ports::{PacketSink, PublicationSink};
 use switchyard_namespaces::presence::PresenceSink;
 use switchyard_namespaces::realtime::RealtimeSink;
 use switchyard_namespaces::{Namespace, Services, SharedStates, StateSet};
@@ -54,6 +55,8 @@ pub struct Mounted {
     pub publication_sink: Arc<dyn PublicationSink>,
     /// The namespaces' states, for the HTTP API to share.
     pub states: SharedStates,
+    /// Where the packet feed hands room emits to this node's sockets.
+    pub packet_sink: Arc<dyn PacketSink>,
 }
 
 /// Mounts on the adapter the backend picks: Redis in cluster mode, in process otherwise.
@@ -80,7 +83,7 @@ pub async fn mount(
             }
             refuse_other_namespaces(&io);
             tracing::info!("cluster mode: Socket.IO rooms shared through Redis");
-            Ok(finish((layer, io), states))
+            Ok(finish((layer, io), states, services))
         }
         BackendAdapter::InProcess => {
             let namespaces = switchyard_namespaces::namespaces();
@@ -90,7 +93,7 @@ pub async fn mount(
                 .into_iter()
                 .for_each(Spawnable::spawn);
             refuse_other_namespaces(&io);
-            Ok(finish((layer, io), states))
+            Ok(finish((layer, io), states, services))
         }
     }
 }
@@ -130,13 +133,16 @@ fn configured(
 fn finish<A: Adapter + DefinedAdapter>(
     (layer, io): (SocketIoLayer<A>, SocketIo<A>),
     states: SharedStates,
+    services: &Services,
 ) -> Mounted {
+    let broadcaster = Broadcaster::new(services.packets.clone());
     Mounted {
         states,
+        packet_sink: Arc::new(PacketDelivery::new(io.clone())),
         apply: Box::new(move |router| router.layer(layer)),
         gateway: Arc::new(io.clone()),
-        presence_sink: Arc::new(RealtimeSink::new(io.clone())),
-        publication_sink: Arc::new(RealtimeSink::new(io)),
+        presence_sink: Arc::new(RealtimeSink::new(io.clone(), broadcaster.clone())),
+        publication_sink: Arc::new(RealtimeSink::new(io, broadcaster)),
     }
 }
 

@@ -30,6 +30,7 @@ mod push_doc;
 mod push_fairness;
 mod realtime;
 mod receipts;
+mod recovery;
 mod security;
 mod session;
 mod sessions;

@@ -7,7 +7,7 @@ use super::outgoing::{NotificationPage, NotificationRead, Unread};
 use super::payloads::{DeviceRegister, DeviceUnregister, List, Read};
 use super::{NotificationsState, PATH};
 use crate::Identity;
-use crate::broadcast::emit_to;
+use crate::audience::Audience;
 use crate::incoming::Incoming;
 use crate::ports::DeviceRegistration;
 
@@ -40,8 +40,9 @@ pub(super) async fn on_read<A: Adapter>(
         let ids = st.store().mark_read(&me.user_id, &which, now).await?;
         let unread = st.store().unread_count(&me.user_id, now).await?;
         if !ids.is_empty() {
-            let others = s.to(crate::rooms::user_room(&me.user_id));
-            emit_to(others, PATH, &NotificationRead { ids, unread }).await;
+            let others = Audience::others(&s, [crate::rooms::user_room(&me.user_id)]);
+            let read = NotificationRead { ids, unread };
+            st.broadcaster().emit_from(&s, PATH, others, &read).await;
         }
         Ok(Unread { unread })
     })

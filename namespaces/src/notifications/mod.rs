@@ -16,6 +16,7 @@ use socketioxide::extract::{Extension, SocketRef, State};
 
 pub use deliver::{create, notify_user};
 
+use crate::broadcast::Broadcaster;
 use crate::dispatch::EventTable;
 use crate::limits::EventClass;
 use crate::namespace::Namespace;
@@ -54,12 +55,7 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
 /// `/notifications` reads [`NotificationsState`], and provides `/ws` its way to notify
 /// users with no socket ([`MessagePush`]): set when messages become pushes.
 fn state<A: Adapter>(services: &Services) -> StateSet<A> {
-    let state = NotificationsState::new(
-        services.notifications.clone(),
-        services.clock.clone(),
-        services.presence.clone(),
-        services.config.notifications,
-    );
+    let state = NotificationsState::new(services);
     let push_messages = services.config.push_messages && state.push_enabled();
     let notifier = push_messages.then(|| Arc::new(state.clone()) as Arc<dyn OfflineNotifier<A>>);
     StateSet::default().with(state).with(MessagePush(notifier))
@@ -72,26 +68,27 @@ pub struct NotificationsState {
 
 struct Inner {
     store: Arc<dyn NotificationStore>,
+    broadcaster: Broadcaster,
     clock: Arc<dyn Clock>,
     presence: Presence,
     config: NotificationsConfig,
 }
 
 impl NotificationsState {
-    pub fn new(
-        store: Arc<dyn NotificationStore>,
-        clock: Arc<dyn Clock>,
-        presence: Presence,
-        config: NotificationsConfig,
-    ) -> Self {
+    pub fn new(services: &Services) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
-                clock,
-                presence,
-                config,
+                store: services.notifications.clone(),
+                broadcaster: Broadcaster::new(services.packets.clone()),
+                clock: services.clock.clone(),
+                presence: services.presence.clone(),
+                config: services.config.notifications,
             }),
         }
+    }
+
+    fn broadcaster(&self) -> &Broadcaster {
+        &self.inner.broadcaster
     }
 
     /// Whether pushes are scheduled (FCM configured).

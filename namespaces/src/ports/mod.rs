@@ -26,7 +26,9 @@ pub use notifications::{
 };
 pub use notify::{MessagePush, Notice, OfflineNotifier};
 pub use presence::{Change, ChannelStats, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped};
-pub use sessions::{Logged, LoggedPacket, PacketLog, Session, SessionStore};
+pub use sessions::{
+    Logged, LoggedPacket, PacketFeed, PacketLog, PacketSink, Session, SessionStore,
+};
 pub use typing::{Started, TYPING_TIMEOUT, TypingState};
 
 /// Why a store call failed, in the terms a handler answers with.

@@ -83,3 +83,19 @@ pub trait SessionStore: Send + Sync {
     /// Forgets the session (a client that left on purpose does not resume).
     async fn delete(&self, pid: &str) -> StoreResult<()>;
 }
+
+/// Puts room packets in the log and hands each, with its offset, to every node's
+/// [`PacketSink`] in log order, so every socket sees offsets in the order a resume
+/// replays them.
+#[async_trait]
+pub trait PacketFeed: Send + Sync {
+    /// An error means the packet was neither logged nor handed to any sink, then or
+    /// later: the caller may still send it without an offset.
+    async fn send(&self, ns: &str, packet: LoggedPacket) -> StoreResult<()>;
+}
+
+/// Where a node's sockets get the feed's packets.
+#[async_trait]
+pub trait PacketSink: Send + Sync {
+    async fn deliver(&self, ns: &str, logged: Logged);
+}

@@ -13,7 +13,7 @@ use super::payloads::{
 use super::{PATH, RealtimeState};
 use crate::Identity;
 use crate::ack::{ErrorCode, NsError};
-use crate::broadcast::emit_to;
+use crate::audience::Audience;
 use crate::channel_rules::may_subscribe;
 use crate::incoming::Incoming;
 use crate::ports::{DraftWrite, Publication, Recovery};
@@ -200,7 +200,8 @@ pub(super) async fn on_draft_sync<A: Adapter>(
                     version: draft.version,
                     content: &draft.content,
                 };
-                emit_to(s.to(user_room(&me.user_id)), PATH, &event).await;
+                let others = Audience::others(&s, [user_room(&me.user_id)]);
+                st.broadcaster().emit_from(&s, PATH, others, &event).await;
                 Ok(DraftSaved {
                     version: draft.version,
                 })

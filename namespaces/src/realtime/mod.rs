@@ -19,6 +19,7 @@ pub use crate::channel_rules::{Allow, ChannelRule, RulePattern, default_rules};
 pub use publish::{PublishAck, publish};
 pub use sink::RealtimeSink;
 
+use crate::broadcast::Broadcaster;
 use crate::dispatch::EventTable;
 use crate::limits::EventClass;
 use crate::namespace::Namespace;
@@ -93,6 +94,7 @@ struct Inner {
     rules: Vec<ChannelRule>,
     caps: SocketCaps,
     order: order::ChannelLocks,
+    broadcaster: Broadcaster,
 }
 
 impl RealtimeState {
@@ -108,8 +110,14 @@ impl RealtimeState {
                 rules: config.rules,
                 caps: config.caps,
                 order: order::ChannelLocks::default(),
+                broadcaster: Broadcaster::new(services.packets.clone()),
             }),
         }
+    }
+
+    /// How room emits go out (through the packet feed with recovery on).
+    pub fn broadcaster(&self) -> &Broadcaster {
+        &self.inner.broadcaster
     }
 
     pub fn presence(&self) -> &Presence {

@@ -7,7 +7,8 @@ use socketioxide::adapter::Adapter;
 use super::PATH;
 use super::channels::channel_room;
 use super::outgoing::{PresenceJoin, PresenceLeave};
-use crate::broadcast::{InBackground, emit_to};
+use crate::audience::Audience;
+use crate::broadcast::{Broadcaster, InBackground, emit_to};
 use crate::emit::Emit;
 use crate::ports::{Publication, PublicationSink};
 use crate::presence::{PresenceEvent, PresenceSink};
@@ -27,11 +28,12 @@ pub fn room_watched(room: &str) -> Option<&str> {
 
 pub struct RealtimeSink<A: Adapter> {
     io: SocketIo<A>,
+    broadcaster: Broadcaster,
 }
 
 impl<A: Adapter> RealtimeSink<A> {
-    pub fn new(io: SocketIo<A>) -> Self {
-        Self { io }
+    pub fn new(io: SocketIo<A>, broadcaster: Broadcaster) -> Self {
+        Self { io, broadcaster }
     }
 
     /// Emits on `/realtime` in the background: presence is told from synchronous paths
@@ -39,9 +41,11 @@ impl<A: Adapter> RealtimeSink<A> {
     fn emit<E: Emit + Send + Sync + 'static>(&self, rooms: Vec<String>, except: String, event: E) {
         let Some(ns) = self.io.of(PATH) else { return };
         let counted = InBackground::start();
+        let broadcaster = self.broadcaster.clone();
         tokio::spawn(async move {
             let _counted = counted;
-            emit_to(ns.to(rooms).except(except), PATH, &event).await;
+            let audience = Audience::rooms(rooms).except([except]);
+            broadcaster.emit_in(ns, PATH, audience, &event).await;
         });
     }
 }

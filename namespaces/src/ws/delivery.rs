@@ -16,7 +16,8 @@ use socketioxide::extract::SocketRef;
 use super::outgoing::{MessageDelivered, MessageNew};
 use super::{PATH, WsState};
 use crate::Identity;
-use crate::broadcast::{emit_to, emit_with_ack_to};
+use crate::audience::Audience;
+use crate::broadcast::emit_with_ack_to;
 use crate::ports::{Message, Notice, OfflineNotifier, Priority};
 use crate::rooms::{user_has_socket, user_room};
 
@@ -31,7 +32,10 @@ pub(super) async fn fan_out_new_message<A: Adapter>(
     message: &Message,
 ) {
     let event = MessageNew { message };
-    emit_to(s.to(user_room(sender)), PATH, &event).await;
+    let own_sockets = Audience::others(s, [user_room(sender)]);
+    st.broadcaster()
+        .emit_from(s, PATH, own_sockets, &event)
+        .await;
     let mut acks = Vec::new();
     for recipient in participants.iter().filter(|p| *p != sender) {
         let to = s
@@ -121,7 +125,10 @@ async fn report_first_delivery<A: Adapter, S>(
         if matches!(ack, Ok(_) | Err(AckError::Decode(_))) {
             receipt.user_id = recipient;
             crate::metrics::delivered("message", stored_at, st.chat().now_ms());
-            emit_to(s.within(user_room(&sender)), PATH, &receipt).await;
+            let senders = Audience::room(user_room(&sender));
+            st.broadcaster()
+                .emit_from(&s, PATH, senders, &receipt)
+                .await;
             return;
         }
     }

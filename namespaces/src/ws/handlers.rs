@@ -14,7 +14,7 @@ use super::payloads::{
 };
 use super::{PATH, TYPING_TIMEOUT, WsState};
 use crate::Identity;
-use crate::broadcast::emit_to;
+use crate::audience::Audience;
 use crate::incoming::Incoming;
 use crate::ports::{Inserted, MessagePush};
 use crate::rooms::{conversation_room, user_room};
@@ -38,7 +38,9 @@ pub(super) async fn on_conversation_create<A: Adapter>(
             tracing::warn!(error = %err, "participants not joined to the conversation");
         }
         let event = ConversationNew { conversation };
-        emit_to(s.to(rooms), PATH, &event).await;
+        st.broadcaster()
+            .emit_from(&s, PATH, Audience::others(&s, rooms), &event)
+            .await;
         Ok(event)
     })
     .await;
@@ -96,7 +98,9 @@ pub(super) async fn on_message_edit<A: Adapter>(
         let message = st.chat().edit(&me.user_id, body).await?;
         let room = conversation_room(&message.conversation_id);
         let event = MessageUpdated { message };
-        emit_to(s.to(room), PATH, &event).await;
+        st.broadcaster()
+            .emit_from(&s, PATH, Audience::others(&s, [room]), &event)
+            .await;
         Ok(event)
     })
     .await;
@@ -115,7 +119,9 @@ pub(super) async fn on_message_delete<A: Adapter>(
             conversation_id: message.conversation_id,
             message_id: message.id,
         };
-        emit_to(s.to(room), PATH, &event).await;
+        st.broadcaster()
+            .emit_from(&s, PATH, Audience::others(&s, [room]), &event)
+            .await;
         Ok(())
     })
     .await;
@@ -148,7 +154,9 @@ pub(super) async fn on_message_read<A: Adapter>(
     req.respond(async |body: Read| {
         let receipt = st.chat().read(&me.user_id, body).await?;
         let room = conversation_room(&receipt.conversation_id);
-        emit_to(s.to(room), PATH, &receipt).await;
+        st.broadcaster()
+            .emit_from(&s, PATH, Audience::others(&s, [room]), &receipt)
+            .await;
         Ok(())
     })
     .await;
@@ -167,7 +175,7 @@ pub(super) async fn on_typing_start<A: Adapter>(
             .await?;
         let started = st.inner.typing.start(&conversation_id, &me.user_id).await;
         if started.is_new {
-            announce_typing(&s, &conversation_id, &me.user_id, true).await;
+            announce_typing(&s, &st, &conversation_id, &me.user_id, true).await;
         }
         tokio::spawn(expire_typing(
             s.clone(),
@@ -196,7 +204,7 @@ async fn expire_typing<A: Adapter>(
         .expire(&conversation_id, &user_id, generation)
         .await
     {
-        announce_typing(&s, &conversation_id, &user_id, false).await;
+        announce_typing(&s, &st, &conversation_id, &user_id, false).await;
     }
 }
 
@@ -212,7 +220,7 @@ pub(super) async fn on_typing_stop<A: Adapter>(
             .participants_for(&me.user_id, &conversation_id)
             .await?;
         if st.inner.typing.stop(&conversation_id, &me.user_id).await {
-            announce_typing(&s, &conversation_id, &me.user_id, false).await;
+            announce_typing(&s, &st, &conversation_id, &me.user_id, false).await;
         }
         Ok(())
     })
@@ -222,17 +230,17 @@ pub(super) async fn on_typing_stop<A: Adapter>(
 /// Tells the conversation, except the typist's own sockets, who is typing.
 async fn announce_typing<A: Adapter>(
     s: &SocketRef<A>,
+    st: &WsState,
     conversation_id: &str,
     user_id: &str,
     typing: bool,
 ) {
-    let others = s
-        .within(conversation_room(conversation_id))
-        .except(user_room(user_id));
+    let others =
+        Audience::others(s, [conversation_room(conversation_id)]).except([user_room(user_id)]);
     let event = outgoing::Typing {
         conversation_id,
         user_id,
         typing,
     };
-    emit_to(others, PATH, &event).await;
+    st.broadcaster().emit_from(s, PATH, others, &event).await;
 }

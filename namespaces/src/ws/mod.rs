@@ -16,6 +16,7 @@ use std::time::Duration;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
+use crate::broadcast::Broadcaster;
 use crate::dispatch::EventTable;
 use crate::limits::EventClass;
 use crate::namespace::Namespace;
@@ -26,7 +27,7 @@ use crate::states::StateSet;
 use crate::ports::TYPING_TIMEOUT;
 pub use chat::{Chat, ReadReceipt};
 
-use crate::ports::{Clock, MessageStore, TypingState};
+use crate::ports::TypingState;
 use crate::presence::Presence;
 use crate::rooms::{conversation_room, user_room};
 use crate::{Identity, NsError};
@@ -75,14 +76,7 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
 /// `/ws` reads [`WsState`], and [`MessagePush`](crate::ports::MessagePush), which
 /// `/notifications` provides.
 fn state<A: Adapter>(services: &Services) -> StateSet<A> {
-    let state = WsState::new(
-        services.messages.clone(),
-        services.clock.clone(),
-        services.presence.clone(),
-        services.typing.clone(),
-        services.config.ws,
-    );
-    StateSet::default().with(state)
+    StateSet::default().with(WsState::new(services))
 }
 
 /// Everything `/ws` handlers share. Cheap to clone.
@@ -93,6 +87,7 @@ pub struct WsState {
 
 struct Inner {
     chat: Chat,
+    broadcaster: Broadcaster,
     presence: Presence,
     typing: Arc<dyn TypingState>,
     delivery_ack_timeout: Duration,
@@ -101,25 +96,24 @@ struct Inner {
 impl WsState {
     /// Messages to participants with no socket become notifications through the
     /// [`MessagePush`](crate::ports::MessagePush) state, when the gateway gives one.
-    pub fn new(
-        store: Arc<dyn MessageStore>,
-        clock: Arc<dyn Clock>,
-        presence: Presence,
-        typing: Arc<dyn TypingState>,
-        config: WsConfig,
-    ) -> Self {
+    pub fn new(services: &Services) -> Self {
         Self {
             inner: Arc::new(Inner {
-                chat: Chat::new(store, clock),
-                presence,
-                typing,
-                delivery_ack_timeout: config.delivery_ack_timeout,
+                chat: Chat::new(services.messages.clone(), services.clock.clone()),
+                broadcaster: Broadcaster::new(services.packets.clone()),
+                presence: services.presence.clone(),
+                typing: services.typing.clone(),
+                delivery_ack_timeout: services.config.ws.delivery_ack_timeout,
             }),
         }
     }
 
     fn chat(&self) -> &Chat {
         &self.inner.chat
+    }
+
+    fn broadcaster(&self) -> &Broadcaster {
+        &self.inner.broadcaster
     }
 }
 

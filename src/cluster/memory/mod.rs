@@ -10,5 +10,5 @@ mod typing;
 pub use blocks::MemoryBlocks;
 pub use history::MemoryHistory;
 pub use presence::MemoryPresence;
-pub use sessions::{MemoryPacketLog, MemorySessions};
+pub use sessions::{MemoryPacketFeed, MemoryPacketLog, MemorySessions};
 pub use typing::TypingTracker;

@@ -1,14 +1,53 @@
 //! Connection-state recovery on one node: the packet log and the sessions, in memory.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_namespaces::ports::{
-    Logged, LoggedPacket, PacketLog, Session, SessionStore, StoreResult,
+    Logged, LoggedPacket, PacketFeed, PacketLog, PacketSink, Session, SessionStore, StoreError,
+    StoreResult,
 };
 use tokio::time::Instant;
+
+/// One node's packet feed: each packet is logged and handed to this node's sockets under
+/// one lock, so offsets reach every socket in log order.
+pub struct MemoryPacketFeed {
+    log: Arc<MemoryPacketLog>,
+    sink: OnceLock<Arc<dyn PacketSink>>,
+    order: tokio::sync::Mutex<()>,
+}
+
+impl MemoryPacketFeed {
+    pub fn new(log: Arc<MemoryPacketLog>) -> Self {
+        Self {
+            log,
+            sink: OnceLock::new(),
+            order: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Set once the sockets exist.
+    pub fn set_sink(&self, sink: Arc<dyn PacketSink>) {
+        if self.sink.set(sink).is_err() {
+            tracing::warn!("packet sink set twice; keeping the first");
+        }
+    }
+}
+
+#[async_trait]
+impl PacketFeed for MemoryPacketFeed {
+    async fn send(&self, ns: &str, packet: LoggedPacket) -> StoreResult<()> {
+        let Some(sink) = self.sink.get() else {
+            return Err(StoreError::Unavailable("no sockets yet".into()));
+        };
+        let _in_order = self.order.lock().await;
+        let offset = self.log.append(ns, &packet).await?;
+        sink.deliver(ns, Logged { offset, packet }).await;
+        Ok(())
+    }
+}
 
 /// Each namespace's latest packets, numbered from 1; offsets are those numbers.
 pub struct MemoryPacketLog {

@@ -19,6 +19,9 @@ pub struct Event {
     pub name: String,
     pub data: Value,
     pub ack_id: Option<i64>,
+    /// Connection-state recovery's offset: a string after the payload, as socket.io
+    /// appends it.
+    pub offset: Option<String>,
 }
 
 type Acks = Arc<Mutex<HashMap<i64, oneshot::Sender<Value>>>>;
@@ -274,6 +277,7 @@ impl Reader {
             name: "disconnect".into(),
             data: json!("transport close"),
             ack_id: None,
+            offset: None,
         });
     }
 
@@ -294,6 +298,7 @@ impl Reader {
             "2" => {
                 let name = body[0].as_str().unwrap_or_default().to_owned();
                 let data = body.get(1).cloned().unwrap_or(Value::Null);
+                let offset = body.get(2).and_then(Value::as_str).map(str::to_owned);
                 if let (Some(id), true) = (id, self.auto_ack.load(Ordering::SeqCst)) {
                     let _ = self
                         .out
@@ -303,6 +308,7 @@ impl Reader {
                     name,
                     data,
                     ack_id: id,
+                    offset,
                 });
             }
             "3" => {
@@ -319,6 +325,7 @@ impl Reader {
                     name: "disconnect".into(),
                     data: Value::Null,
                     ack_id: None,
+                    offset: None,
                 });
             }
             _ => {}

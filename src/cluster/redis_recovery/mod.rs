@@ -5,20 +5,30 @@
 //! go out without an offset) and no session resumes.
 
 use async_trait::async_trait;
-use fred::prelude::{Client, Expiration, KeysInterface, LuaInterface, SetOptions};
+use fred::prelude::{Client, LuaInterface};
 use fred::types::Value;
-use switchyard_namespaces::ports::{
-    Logged, LoggedPacket, PacketLog, Session, SessionStore, StoreError, StoreResult,
-};
+use switchyard_namespaces::ports::{Logged, LoggedPacket, PacketLog, StoreError, StoreResult};
 
 use super::link::RedisLink;
 use super::redis::RedisHealth;
 
+mod feed;
+mod sessions;
+
+pub use feed::RedisPacketFeed;
+pub use sessions::RedisSessions;
+
 /// Appends ARGV[2] (the packet) after trimming the stream to keep ARGV[1] entries with
 /// it, and remembers the last id trimmed (KEYS[2]): a client resuming from before it must
 /// be told it missed packets that are gone (Redis' `max-deleted-entry-id` counts `XDEL`,
-/// not trimming).
+/// not trimming). With a feed channel in ARGV[4], also publishes it there with its id
+/// and namespace (ARGV[5], JSON), in the same step: the feed carries packets in log
+/// order. Does nothing once Redis's clock is past ARGV[3], when its caller has been
+/// answered that it failed (see `RedisClock`). Returns `id|now` or `late|now`.
 const APPEND: &str = r#"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+if now > tonumber(ARGV[3]) then return 'late|' .. now end
 local max = tonumber(ARGV[1])
 local n = redis.call('XLEN', KEYS[1])
 if n >= max then
@@ -26,7 +36,12 @@ if n >= max then
   redis.call('SET', KEYS[2], gone[#gone][1])
   redis.call('XTRIM', KEYS[1], 'MAXLEN', '=', max - 1)
 end
-return redis.call('XADD', KEYS[1], '*', 'p', ARGV[2])
+local id = redis.call('XADD', KEYS[1], '*', 'p', ARGV[2])
+if ARGV[4] ~= '' then
+  redis.call('PUBLISH', ARGV[4], '{"k":{"ns":' .. ARGV[5] .. ',"offset":"' .. id ..
+    '","packet":' .. ARGV[2] .. '}}')
+end
+return id .. '|' .. now
 "#;
 
 /// The entries after ARGV[1], at most ARGV[2]: `{1, entries}`, or `{0}` when the offset
@@ -111,19 +126,46 @@ impl RedisPacketLog {
         self.link.failed("recovery", &err);
         StoreError::Unavailable(err.to_string().into())
     }
+
+    /// Logs `packet`, and puts it on `feed` (a channel) when given, unless Redis's clock
+    /// is past `not_after` by then. Returns its offset and Redis's time.
+    async fn append_to(
+        &self,
+        ns: &str,
+        packet: &LoggedPacket,
+        feed: Option<&str>,
+        not_after: i64,
+    ) -> StoreResult<(String, i64)> {
+        self.reachable()?;
+        let json = serde_json::to_string(packet).map_err(unavailable)?;
+        let ns_json = serde_json::to_string(ns).map_err(unavailable)?;
+        let args = vec![
+            self.max_entries.to_string(),
+            json,
+            not_after.to_string(),
+            feed.unwrap_or_default().to_owned(),
+            ns_json,
+        ];
+        let reply: String = self
+            .client
+            .eval(APPEND, self.keys(ns), args)
+            .await
+            .map_err(|e| self.failed(e))?;
+        match reply.split_once('|') {
+            Some((id, now)) if id != "late" => Ok((id.to_owned(), now.parse().unwrap_or(0))),
+            _ => Err(unavailable(
+                "Redis got the packet after its deadline; it was not logged",
+            )),
+        }
+    }
 }
 
 #[async_trait]
 impl PacketLog for RedisPacketLog {
     #[tracing::instrument(skip_all, name = "redis.recovery.append")]
     async fn append(&self, ns: &str, packet: &LoggedPacket) -> StoreResult<String> {
-        self.reachable()?;
-        let json = serde_json::to_string(packet).map_err(unavailable)?;
-        let args = vec![self.max_entries.to_string(), json];
-        self.client
-            .eval(APPEND, self.keys(ns), args)
-            .await
-            .map_err(|e| self.failed(e))
+        let (offset, _) = self.append_to(ns, packet, None, i64::MAX).await?;
+        Ok(offset)
     }
 
     #[tracing::instrument(skip_all, name = "redis.recovery.after")]
@@ -179,75 +221,6 @@ fn read_entry(entry: Value) -> StoreResult<Logged> {
     };
     let packet = serde_json::from_str(&json).map_err(unavailable)?;
     Ok(Logged { offset, packet })
-}
-
-/// Sessions as JSON under `{prefix}:recovery:session:{pid}`, with a TTL.
-pub struct RedisSessions {
-    client: Client,
-    prefix: String,
-    link: RedisLink,
-}
-
-impl RedisSessions {
-    pub fn new(redis: &RedisHealth, prefix: &str) -> Self {
-        Self {
-            client: redis.client(),
-            link: redis.link(),
-            prefix: format!("{prefix}:recovery:session"),
-        }
-    }
-
-    fn key(&self, pid: &str) -> String {
-        format!("{}:{pid}", self.prefix)
-    }
-
-    fn reachable(&self) -> StoreResult<()> {
-        if self.link.is_up() {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable("Redis unreachable".into()))
-        }
-    }
-
-    fn failed(&self, err: fred::error::Error) -> StoreError {
-        self.link.failed("recovery", &err);
-        StoreError::Unavailable(err.to_string().into())
-    }
-}
-
-#[async_trait]
-impl SessionStore for RedisSessions {
-    #[tracing::instrument(skip_all, name = "redis.recovery.save")]
-    async fn save(&self, pid: &str, session: &Session, ttl_ms: u64) -> StoreResult<()> {
-        self.reachable()?;
-        let json = serde_json::to_string(session).map_err(unavailable)?;
-        let ttl = Expiration::PX(ttl_ms.max(1) as i64);
-        self.client
-            .set::<(), _, _>(self.key(pid), json, Some(ttl), None::<SetOptions>, false)
-            .await
-            .map_err(|e| self.failed(e))
-    }
-
-    #[tracing::instrument(skip_all, name = "redis.recovery.get")]
-    async fn get(&self, pid: &str) -> StoreResult<Option<Session>> {
-        self.reachable()?;
-        let json: Option<String> = self
-            .client
-            .get(self.key(pid))
-            .await
-            .map_err(|e| self.failed(e))?;
-        json.map(|j| serde_json::from_str(&j).map_err(unavailable))
-            .transpose()
-    }
-
-    #[tracing::instrument(skip_all, name = "redis.recovery.delete")]
-    async fn delete(&self, pid: &str) -> StoreResult<()> {
-        self.reachable()?;
-        self.client
-            .del::<(), _>(self.key(pid))
-            .await
-            .map_err(|e| self.failed(e))
-    }
 }
 
 #[cfg(test)]
