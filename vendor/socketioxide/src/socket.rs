@@ -287,12 +287,15 @@ impl From<BroadcastError> for RemoteActionError {
 /// The minimal number of pending acks before looking for the abandoned ones.
 const ACK_SWEEP_MIN: usize = 64;
 
+/// The longest URI `http` parses (Switchyard's patch, [`with_connect_query`]).
+const MAX_URI_LEN: usize = u16::MAX as usize - 1;
+
 /// The connection's request parts with `query`, the query of a protocol v4 CONNECT packet,
 /// merged into the URI as socket.io v2 merges it into `socket.handshake.query`: the
 /// request's own parameters first and winning, then each of the CONNECT's parameters whose
 /// name (as sent) the request lacks (Switchyard's patch). `None` when there is nothing to
-/// add, or when the result is not a valid URI (the socket then sees the request as it
-/// came).
+/// add, or when the result is not a valid URI or is longer than `http` parses one (the
+/// socket then sees the request as it came).
 pub(crate) fn with_connect_query(
     parts: &http::request::Parts,
     query: &str,
@@ -315,7 +318,12 @@ pub(crate) fn with_connect_query(
     };
     let mut uri = http::uri::Parts::from(parts.uri.clone());
     let path = uri.path_and_query.as_ref().map_or("/", |pq| pq.path());
-    uri.path_and_query = Some(format!("{path}?{merged}").parse().ok()?);
+    let path_and_query = format!("{path}?{merged}");
+    // `http` parses no longer URI (its `MAX_LEN`), but builds one from parts unchecked.
+    if path_and_query.len() > MAX_URI_LEN {
+        return None;
+    }
+    uri.path_and_query = Some(path_and_query.parse().ok()?);
     let mut merged_parts = parts.clone();
     merged_parts.uri = http::Uri::from_parts(uri).ok()?;
     Some(Box::new(merged_parts))

@@ -157,6 +157,24 @@ async fn a_v4_connect_query_that_is_no_valid_uri_is_left_out() {
 }
 
 #[tokio::test]
+async fn a_v4_connect_query_over_the_uri_limit_is_left_out() {
+    // http's URIs end at 64 KiB: a socket keeps no more than that of its CONNECT.
+    let (svc, mut seen) = server(true);
+    let sid = open(&svc, 3, "").await;
+    next(&mut seen).await;
+    send(
+        &svc,
+        3,
+        &sid,
+        &format!("0/admin?big={},", "a".repeat(70_000)),
+    )
+    .await;
+    let (ns, query) = next(&mut seen).await;
+    assert_eq!(ns, "/admin");
+    assert_eq!(query.as_deref(), Some("EIO=3&transport=polling"));
+}
+
+#[tokio::test]
 async fn an_unknown_v4_namespace_with_a_query_is_refused_under_its_own_name() {
     let (svc, _seen) = server(true);
     let sid = open(&svc, 3, "").await;
