@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use rand::Rng;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
+use socketioxide::operators::BroadcastOperators;
 use switchyard_namespaces::NsError;
 use switchyard_namespaces::emit::{Announcement, Emit, ServerDraining, tell};
 use switchyard_namespaces::notifications::{self, NotificationsState};
@@ -44,10 +45,18 @@ pub trait Gateway: Send + Sync + 'static {
     async fn close(&self);
 }
 
+/// The namespaces of the contract: not `/`, whose only sockets are the identity-less ones
+/// protocol 4 sessions are put on (`auth::main_namespace`), nor the refused names.
+fn served<A: Adapter>(io: &SocketIo<A>) -> impl Iterator<Item = BroadcastOperators<A>> {
+    switchyard_namespaces::paths()
+        .iter()
+        .filter_map(|path| io.of(path))
+}
+
 #[async_trait]
 impl<A: Adapter> Gateway for SocketIo<A> {
     async fn announce(&self, event: &Announcement) -> anyhow::Result<()> {
-        for ns in self.nsps() {
+        for ns in served(self) {
             ns.emit(Announcement::EVENT, event)
                 .await
                 .map_err(|e| anyhow::anyhow!("announce failed: {e}"))?;
@@ -56,7 +65,7 @@ impl<A: Adapter> Gateway for SocketIo<A> {
     }
 
     async fn disconnect_user(&self, user_id: &str) -> anyhow::Result<()> {
-        for ns in self.nsps() {
+        for ns in served(self) {
             ns.within(user_room(user_id))
                 .disconnect()
                 .await
@@ -99,7 +108,7 @@ impl<A: Adapter> Gateway for SocketIo<A> {
 
     fn tell_draining(&self, spread: Duration) -> usize {
         let mut told = 0;
-        for ns in self.nsps() {
+        for ns in served(self) {
             for socket in ns.local().sockets() {
                 let reconnect_in_ms = rand::rng().random_range(0..=spread.as_millis() as u64);
                 if tell(&socket, &ServerDraining { reconnect_in_ms }).is_ok() {
@@ -111,10 +120,7 @@ impl<A: Adapter> Gateway for SocketIo<A> {
     }
 
     fn open_sockets(&self) -> usize {
-        self.nsps()
-            .into_iter()
-            .map(|ns| ns.local().sockets().len())
-            .sum()
+        served(self).map(|ns| ns.local().sockets().len()).sum()
     }
 
     fn namespace_count(&self) -> usize {

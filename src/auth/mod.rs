@@ -21,7 +21,7 @@ pub use expiry::ExpiryClock;
 pub use http::Caller;
 use jwks::Jwks;
 pub use session::{emits as shared_emits, shared_events};
-pub use socket::{RateLimiting, authenticate, refuse_namespace};
+pub use socket::{RateLimiting, authenticate, main_namespace, refuse_namespace};
 
 /// Why a token was refused. The `Display` text is the wire code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

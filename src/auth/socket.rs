@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
+use socketioxide::{ProtocolVersion, SocketIo};
 use switchyard_namespaces::Identity;
 use switchyard_namespaces::limits::Limits;
 
@@ -75,7 +75,21 @@ pub async fn authenticate<A: Adapter>(
 #[error("unknown_namespace")]
 pub struct UnknownNamespace;
 
-/// Middleware for `/` and every namespace the contract does not name. socketioxide creates
+/// Middleware for the main namespace `/`, which the contract does not serve. A protocol 4
+/// connection (socket.io-client 2.x) is put on it by the server itself, before the client
+/// asks for anything: that socket is accepted silently, with no identity and nothing to
+/// serve, so 2.x shows no refusal to the client's sockets; it does not hold the session
+/// open (`v4_root_holds_connection(false)` in startup: the connect timeout still closes a
+/// session with no other namespace). Asked for by a protocol 5 client, `/` is
+/// `unknown_namespace`.
+pub async fn main_namespace<A: Adapter>(s: SocketRef<A>) -> Result<(), UnknownNamespace> {
+    match s.protocol() {
+        ProtocolVersion::V4 => Ok(()),
+        ProtocolVersion::V5 => Err(UnknownNamespace),
+    }
+}
+
+/// Middleware for every namespace the contract does not name. socketioxide creates
 /// a namespace for each new name that matches the catch-all; it is deleted again right
 /// after the refusal, or clients trying names at random would pile them up.
 pub async fn refuse_namespace<A: Adapter>(

@@ -121,8 +121,10 @@ fn configured(
         .ws_max_frame_size(engine_limit)
         .ws_read_buffer_size(WS_READ_BUFFER)
         // A session with no namespace is closed after this, on both protocols and once its
-        // last namespace has left (vendor/socketioxide/PATCHES.md).
-        .connect_timeout(settings.connections.connect_timeout);
+        // last namespace has left (vendor/socketioxide/PATCHES.md); the `/` a protocol 4
+        // session is put on serves nothing, so it does not count (item 6 there).
+        .connect_timeout(settings.connections.connect_timeout)
+        .v4_root_holds_connection(false);
     // A client whose queue stays full is closed (vendor/socketioxide/PATCHES.md, item 4).
     match settings.connections.slow_consumer_grace {
         None => builder,
@@ -167,7 +169,7 @@ fn register_namespaces<A: Adapter + DefinedAdapter>(
             .with(refuse_while_draining);
         inits.push(io.ns(path, handler));
     }
-    inits.push(io.ns("/", accept_nothing.with(auth::refuse_namespace)));
+    inits.push(io.ns("/", accept_nothing.with(auth::main_namespace)));
     inits
 }
 
@@ -196,12 +198,14 @@ pub fn contract(settings: &Settings) -> serde_json::Value {
     })
 }
 
-/// `/` and every namespace the contract does not name answer `unknown_namespace`.
+/// Every namespace the contract does not name answers `unknown_namespace` (`/` does too,
+/// except the one protocol 4 sessions are put on: [`auth::main_namespace`]).
 fn refuse_other_namespaces<A: Adapter + DefinedAdapter>(io: &SocketIo<A>) {
     if let Err(err) = io.dyn_ns("/{*rest}", accept_nothing.with(auth::refuse_namespace)) {
         tracing::error!(error = %err, "catch-all namespace not registered");
     }
 }
 
-/// Never runs: the refusing middleware stops every connect before it.
+/// Serves nothing: the refusing middlewares stop every connect before it, except that of
+/// a protocol 4 session's implicit `/`, whose events are then ignored (no handler).
 async fn accept_nothing<A: Adapter>(_: SocketRef<A>) {}

@@ -1,6 +1,8 @@
 //! Engine.IO sessions under the caps from their handshake on (issue 18 §2): sessions that
 //! never connect a namespace count, are closed after the connect timeout on both
-//! protocols and once their last namespace leaves, and oversized headers are refused.
+//! protocols (the `/` a protocol 4 session is put on is accepted but does not count) and
+//! once their last namespace leaves, and oversized headers are refused. A protocol 4
+//! CONNECT carries its token after the namespace, as socket.io-client 2.x sends it.
 //! Spoken over raw long-polling, as an attacker's script would.
 
 use std::time::Duration;
@@ -36,6 +38,16 @@ async fn post(app: &TestApp, eio: u8, sid: &str, packet: &str) -> u16 {
     ));
     let res = reqwest::Client::new().post(url).body(payload).send().await;
     res.expect("post").status().as_u16()
+}
+
+/// What the gateway has queued for the session (one poll).
+async fn poll(app: &TestApp, eio: u8, sid: &str) -> String {
+    let url = app.url(&format!(
+        "/socket.io/?EIO={eio}&transport=polling&sid={sid}"
+    ));
+    let res = reqwest::get(url).await.expect("poll");
+    assert_eq!(res.status().as_u16(), 200);
+    res.text().await.expect("body")
 }
 
 /// Whether the gateway still knows the session: it takes a heartbeat packet (a v3
@@ -90,9 +102,92 @@ async fn a_bare_eio3_session_is_closed_after_the_connect_timeout_and_frees_its_p
     tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
     assert!(
         !alive(&app, 3, &sid).await,
-        "closed: `/` is not a namespace"
+        "closed: its implicit `/` does not hold it"
     );
     assert_eq!(handshake(&app, 3).await.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn an_eio3_session_s_implicit_root_is_accepted_silently_and_still_closed_after_the_timeout() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.connections.connect_timeout = std::time::Duration::from_millis(TIMEOUT_MS)
+    })
+    .await;
+    let sid = open(&app, 3).await;
+    let answer = poll(&app, 3, &sid).await;
+    assert!(
+        answer.contains("40") && !answer.contains("unknown_namespace"),
+        "`/` accepted: {answer}"
+    );
+    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
+    assert!(!alive(&app, 3, &sid).await, "`/` alone does not hold it");
+}
+
+#[tokio::test]
+async fn an_eio3_session_connects_with_the_token_after_its_namespace_and_is_held_by_it() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.connections.connect_timeout = std::time::Duration::from_millis(TIMEOUT_MS)
+    })
+    .await;
+    let sid = open(&app, 3).await;
+    poll(&app, 3, &sid).await;
+    // socket.io-client 2.x's CONNECT for `io(url + "/ws", { query: { token } })`.
+    let token = app.token("alice");
+    assert_eq!(
+        post(&app, 3, &sid, &format!("40/ws?token={token},")).await,
+        200
+    );
+    let answer = poll(&app, 3, &sid).await;
+    assert!(answer.contains("40/ws"), "connected to /ws: {answer}");
+    assert!(
+        !answer.contains("token"),
+        "answered without the query: {answer}"
+    );
+    // A refused token in that form gets the contract's code, for the namespace asked for.
+    assert_eq!(
+        post(&app, 3, &sid, "40/realtime?token=not-a-jwt,").await,
+        200
+    );
+    let refused = poll(&app, 3, &sid).await;
+    assert!(
+        refused.contains("44/realtime,") && refused.contains("invalid_token"),
+        "{refused}"
+    );
+    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
+    assert!(alive(&app, 3, &sid).await, "/ws holds it");
+    assert_eq!(post(&app, 3, &sid, "41/ws,").await, 200);
+    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
+    assert!(!alive(&app, 3, &sid).await, "only `/` is left");
+}
+
+#[tokio::test]
+async fn the_implicit_root_of_an_eio3_session_is_not_a_user_s_socket() {
+    // Announcements (like drain notices and open-socket counts) go to the contract's
+    // namespaces only: the identity-less `/` of a protocol 4 session gets none.
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let sid = open(&app, 3).await;
+    poll(&app, 3, &sid).await;
+    let token = app.token("alice");
+    assert_eq!(
+        post(&app, 3, &sid, &format!("40/ws?token={token},")).await,
+        200
+    );
+    assert!(poll(&app, 3, &sid).await.contains("40/ws"));
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/announce"))
+        .bearer_auth(app.admin_token())
+        .json(&json!({ "title": "Maintenance", "body": "at noon" }))
+        .send()
+        .await
+        .expect("announce");
+    assert_eq!(res.status().as_u16(), 202);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = poll(&app, 3, &sid).await;
+    assert!(answer.contains("42/ws,[\"announcement\""), "{answer}");
+    assert!(
+        !answer.contains("42[\"announcement\""),
+        "none on `/`: {answer}"
+    );
 }
 
 #[tokio::test]

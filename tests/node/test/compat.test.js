@@ -5,7 +5,8 @@
 //
 // 2.x speaks Socket.IO protocol 4 over Engine.IO 3 (socketioxide's `v4` feature); 3.x and
 // 4.x speak protocol 5 over Engine.IO 4. 2.x has no handshake `auth`: its token goes in the
-// Engine.IO handshake's query (`?token=`), given to the Manager.
+// socket's `query`, which 2.x sends on its namespace's CONNECT packet (`/ws?token=…`) and,
+// for the socket that made the Manager, on the Engine.IO handshake too.
 
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -43,13 +44,9 @@ function open(client, base, namespace, token, transport, { reconnection = false 
     reconnectionDelayMax: 300,
     timeout: WAIT_MS,
   };
-  if (client.name === '2.x') {
-    // The token rides on the Engine.IO handshake: a Manager of its own, whose query every
-    // (re)connection repeats. Not `io(url + ns, {query})`: see the limit tested below.
-    const manager = new client.io.Manager(base, { ...options, query: { token } });
-    return manager.socket(namespace);
-  }
-  return client.io(base + namespace, { ...options, forceNew: true, auth: { token } });
+  // 2.x as its users write it: the token in the socket's query.
+  const credentials = client.name === '2.x' ? { query: { token } } : { auth: { token } };
+  return client.io(base + namespace, { ...options, forceNew: true, ...credentials });
 }
 
 /**
@@ -63,20 +60,17 @@ function connected(socket, { retrying = false } = {}) {
     const refused = (err) => {
       if (!retrying) done(reject, new Error(err?.message ?? String(err)));
     };
-    // 2.x reports a namespace refusal as an `error` event, 3.x and 4.x as `connect_error`.
-    const v2Refused = (err) => {
-      if (err?.message !== 'unknown_namespace') refused(err);
-    };
     function done(fn, value) {
       clearTimeout(timer);
       socket.off('connect', ok);
       socket.off('connect_error', refused);
-      socket.off('error', v2Refused);
+      socket.off('error', refused);
       fn(value);
     }
     socket.once('connect', ok);
+    // 2.x reports a namespace refusal as an `error` event, 3.x and 4.x as `connect_error`.
     socket.on('connect_error', refused);
-    socket.on('error', v2Refused);
+    socket.on('error', refused);
   });
 }
 
@@ -176,14 +170,9 @@ describe('compatibility matrix', { timeout: 600_000 }, () => {
             await sleep(300);
             assert.equal(socket.io.engine.transport.name, 'polling', 'no upgrade when only polling is allowed');
           }
-          if (client.name === '2.x') {
-            // Protocol 4 joins `/` implicitly; the gateway refuses `/` (the contract's
-            // unknown_namespace), which 2.x shows to every socket as an `error` event.
-            const rootRefusal = await recorder.nextData('error');
-            assert.deepEqual(rootRefusal, { message: 'unknown_namespace' });
-          } else {
-            await recorder.none('error');
-          }
+          // Protocol 4 puts the session on `/` before the client asks for anything; the
+          // gateway accepts that silently, so 2.x shows its sockets no refusal of `/`.
+          await recorder.none('error');
           socket.close();
         });
 
@@ -287,24 +276,63 @@ describe('compatibility matrix', { timeout: 600_000 }, () => {
     });
   }
 
-  test("2.x limit: a token in the socket's own query never connects (it becomes part of the namespace name)", T, async () => {
+  test('2.x: io(url + ns, {query}) connects to every namespace of the contract', T, async () => {
     const client = CLIENTS[0];
-    // `io(url + "/ws", {query})` sends CONNECT for `/ws?token=…`; socketioxide takes that
-    // whole string as the namespace, which the gateway refuses, and 2.x drops the refusal
-    // since it names another namespace than `/ws`. The socket just never connects.
-    const socket = client.io(`${server.url}/ws`, {
-      query: { token: server.token(uniqueUser('q')) },
-      transports: ['websocket'],
-      forceNew: true,
-      reconnection: false,
-    });
-    sockets.push(socket);
-    const outcome = await Promise.race([
-      connected(socket).then(() => 'connected', (err) => `refused: ${err.message}`),
-      sleep(2_000).then(() => 'still waiting'),
-    ]);
-    assert.equal(outcome, 'still waiting');
-    assert.equal(socket.connected, false);
-    socket.close();
+    for (const namespace of ['/ws', '/realtime', '/notifications']) {
+      const socket = open(client, server.url, namespace, server.token(uniqueUser('ns')), 'websocket');
+      sockets.push(socket);
+      const recorder = new Recorder(recordable(socket));
+      await connected(socket);
+      await recorder.none('error');
+      socket.close();
+    }
   });
+
+  for (const transport of ['websocket', 'polling']) {
+    test(`2.x: the token in the CONNECT packet only (a shared Manager, the socket's query) over ${transport}`, T, async () => {
+      // The Manager's Engine.IO handshake carries no token: only `/ws?token=…` does.
+      const client = CLIENTS[0];
+      const manager = new client.io.Manager(server.url, { transports: [transport], reconnection: false });
+      const socket = manager.socket('/ws', { query: { token: server.token(uniqueUser('cq')) } });
+      sockets.push(socket);
+      await connected(socket);
+      assert.equal(manager.engine.transport.query.token, undefined, 'no token on the handshake');
+      const list = await ask(socket, 'conversation:list', {});
+      assert.equal(list.ok, true, JSON.stringify(list));
+      const bad = manager.socket('/realtime', { query: { token: 'not-a-jwt' } });
+      sockets.push(bad);
+      await assert.rejects(connected(bad), { message: 'invalid_token' });
+      socket.close();
+      bad.close();
+    });
+
+    test(`2.x: the token in a Manager's own query (the Engine.IO handshake only) over ${transport}`, T, async () => {
+      const client = CLIENTS[0];
+      const manager = new client.io.Manager(server.url, {
+        query: { token: server.token(uniqueUser('mq')) },
+        transports: [transport],
+        reconnection: false,
+      });
+      const socket = manager.socket('/ws');
+      sockets.push(socket);
+      await connected(socket);
+      const list = await ask(socket, 'conversation:list', {});
+      assert.equal(list.ok, true, JSON.stringify(list));
+      socket.close();
+    });
+  }
+
+  for (const client of CLIENTS.slice(1)) {
+    test(`${client.name}: \`/\` asked for explicitly is still unknown_namespace`, T, async () => {
+      const socket = client.io(`${server.url}/`, {
+        auth: { token: server.token(uniqueUser('root')) },
+        transports: ['websocket'],
+        forceNew: true,
+        reconnection: false,
+      });
+      sockets.push(socket);
+      await assert.rejects(connected(socket), { message: 'unknown_namespace' });
+      socket.close();
+    });
+  }
 });

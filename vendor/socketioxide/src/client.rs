@@ -68,9 +68,31 @@ impl<A: Adapter> Client<A> {
         #[cfg(feature = "tracing")]
         tracing::debug!("auth: {:?}", auth);
         let protocol: ProtocolVersion = esocket.protocol.into();
+        // Switchyard's patch: a protocol v4 CONNECT carries the socket's own query after
+        // the namespace (`/admin?token=abc`), which names the namespace `/admin`.
+        let (ns_path, query) = match protocol {
+            ProtocolVersion::V4 => split_v4_namespace(ns_path),
+            ProtocolVersion::V5 => (ns_path, None),
+        };
+        let req_parts =
+            query.and_then(|query| crate::socket::with_connect_query(&esocket.req_parts, query));
+        // Switchyard's patch: the implicit `/` of a v4 connection may leave the connect
+        // timeout running (`SocketIoConfig::v4_root_holds_connection`).
+        let holds_connection = self.config.v4_root_holds_connection
+            || protocol != ProtocolVersion::V4
+            || ns_path != "/";
         let connect = async move |ns: Arc<Namespace<A>>, esocket: Arc<EIoSocket<SocketData<A>>>| {
-            if ns.connect(esocket.id, esocket.clone(), auth).await.is_ok() {
-                // cancel the connect timeout task for v5
+            let connected = ns
+                .connect(
+                    esocket.id,
+                    esocket.clone(),
+                    auth,
+                    req_parts,
+                    holds_connection,
+                )
+                .await;
+            if connected.is_ok() && holds_connection {
+                // cancel the connect timeout task
                 if let Some(tx) = esocket.data.connect_recv_tx.lock().unwrap().take() {
                     tx.send(()).ok();
                 }
@@ -194,6 +216,17 @@ impl<A: Adapter> Client<A> {
 
     pub(crate) fn parser(&self) -> Parser {
         self.config.parser
+    }
+}
+
+/// Splits the namespace of a protocol v4 CONNECT packet from the query a socket.io v2
+/// client appends to it (Switchyard's patch): `/admin?token=abc` is the namespace `/admin`
+/// with the query `token=abc`, as socket.io v2 servers read it. An empty query is none.
+pub(crate) fn split_v4_namespace(ns: &str) -> (&str, Option<&str>) {
+    match ns.split_once('?') {
+        Some((path, "")) => (path, None),
+        Some((path, query)) => (path, Some(query)),
+        None => (ns, None),
     }
 }
 

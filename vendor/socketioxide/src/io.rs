@@ -120,6 +120,16 @@ pub struct SocketIoConfig {
     ///
     /// Defaults to `None`: never, sends to it fail with `InternalChannelFull`.
     pub slow_consumer_timeout: Option<Duration>,
+
+    /// Whether the main namespace (`/`), which every protocol v4 (socket.io-client 2.x)
+    /// connection joins implicitly, holds the connection open: stops the connect timeout
+    /// and counts as a namespace for it (Switchyard's patch).
+    ///
+    /// Defaults to `true`. When `false`, a v4 connection must connect another namespace
+    /// within [`connect_timeout`](Self::connect_timeout), as a v5 one must, and is closed
+    /// that long after its last other namespace has left; its `/` socket alone does not keep
+    /// it.
+    pub v4_root_holds_connection: bool,
 }
 
 impl Default for SocketIoConfig {
@@ -135,6 +145,7 @@ impl Default for SocketIoConfig {
             parse_config: ParseConfig::default(),
             server_id: Uid::new(),
             slow_consumer_timeout: None,
+            v4_root_holds_connection: true,
         }
     }
 }
@@ -296,6 +307,20 @@ impl<A: Adapter> SocketIoBuilder<A> {
     #[inline]
     pub fn slow_consumer_timeout(mut self, timeout: Duration) -> Self {
         self.config.slow_consumer_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether the main namespace (`/`), which every protocol v4 (socket.io-client 2.x)
+    /// connection joins implicitly, holds the connection open (Switchyard's patch).
+    ///
+    /// Defaults to `true`: a v4 connection connected to `/` is never closed by the connect
+    /// timeout. A server whose main namespace serves nothing can set `false`: a v4
+    /// connection must then connect another namespace within the connect timeout, as a v5
+    /// one must, and is closed that long after its last other namespace has left, its `/`
+    /// socket with it.
+    #[inline]
+    pub fn v4_root_holds_connection(mut self, holds: bool) -> Self {
+        self.config.v4_root_holds_connection = holds;
         self
     }
 
@@ -915,7 +940,7 @@ mod tests {
         socket.data.io.set(io.clone()).unwrap();
         io.0.get_ns("/")
             .unwrap()
-            .connect(sid, socket, None)
+            .connect(sid, socket, None, None, true)
             .await
             .ok();
 

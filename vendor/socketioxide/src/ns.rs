@@ -134,6 +134,8 @@ impl<A: Adapter> Namespace<A> {
         sid: Sid,
         esocket: Arc<engineioxide::Socket<SocketData<A>>>,
         auth: Option<Value>,
+        req_parts: Option<Box<http::request::Parts>>,
+        holds_connection: bool,
     ) -> Result<(), ConnectFail> {
         let Some(_guard) = ConnectingGuard::new(&self, sid) else {
             #[cfg(feature = "tracing")]
@@ -141,8 +143,11 @@ impl<A: Adapter> Namespace<A> {
             return Err(ConnectFail);
         };
 
-        let socket: Arc<Socket<A>> =
-            Socket::new(sid, self.clone(), esocket.clone(), self.parser).into();
+        // Switchyard's patch: the socket's own request parts (a v4 CONNECT's query), and
+        // whether it holds the connection open.
+        let socket: Arc<Socket<A>> = Socket::new(sid, self.clone(), esocket.clone(), self.parser)
+            .with_connect(req_parts, holds_connection)
+            .into();
 
         if let Err(e) = self.handler.call_middleware(socket.clone(), &auth).await {
             #[cfg(feature = "tracing")]
@@ -183,11 +188,14 @@ impl<A: Adapter> Namespace<A> {
         }
 
         socket.set_connected(true);
-        // Switchyard's patch: counted until the socket's `close`, for the connect timeout.
-        esocket
-            .data
-            .namespaces
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // Switchyard's patch: counted until the socket's `close`, for the connect timeout
+        // (unless it does not hold the connection: `SocketIoConfig::v4_root_holds_connection`).
+        if socket.holds_connection() {
+            esocket
+                .data
+                .namespaces
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         self.handler.call(socket, auth);
 
         Ok(())
@@ -504,7 +512,12 @@ mod tests {
         );
         let esocket = EIoSocket::new_dummy(sid, Box::new(|_, _| ()));
 
-        assert!(ns.clone().connect(sid, esocket, None).await.is_err());
+        assert!(
+            ns.clone()
+                .connect(sid, esocket, None, None, true)
+                .await
+                .is_err()
+        );
         assert!(ns.adapter.get_local().socket_rooms(sid).is_empty());
     }
 
@@ -533,10 +546,20 @@ mod tests {
         let ns = counting_ns(calls.clone());
         let esocket = EIoSocket::new_dummy(sid, Box::new(|_, _| ()));
 
-        assert!(ns.clone().connect(sid, esocket.clone(), None).await.is_ok());
+        assert!(
+            ns.clone()
+                .connect(sid, esocket.clone(), None, None, true)
+                .await
+                .is_ok()
+        );
         let socket = ns.get_socket(sid).unwrap();
 
-        assert!(ns.clone().connect(sid, esocket, None).await.is_err());
+        assert!(
+            ns.clone()
+                .connect(sid, esocket, None, None, true)
+                .await
+                .is_err()
+        );
 
         // The middleware would have rejected the second connection and removed the socket rooms.
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -568,11 +591,11 @@ mod tests {
         );
         let esocket = EIoSocket::new_dummy(sid, Box::new(|_, _| ()));
 
-        let first = tokio::spawn(ns.clone().connect(sid, esocket.clone(), None));
+        let first = tokio::spawn(ns.clone().connect(sid, esocket.clone(), None, None, true));
         started.notified().await;
 
         // Without a timeout, a duplicate waiting on the pending middleware would block this test.
-        let duplicate = ns.clone().connect(sid, esocket, None);
+        let duplicate = ns.clone().connect(sid, esocket, None, None, true);
         let duplicate = tokio::time::timeout(Duration::from_millis(100), duplicate);
         assert!(duplicate.await.expect("should not wait").is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -601,11 +624,21 @@ mod tests {
         );
         let esocket = EIoSocket::new_dummy(sid, Box::new(|_, _| ()));
 
-        assert!(ns.clone().connect(sid, esocket.clone(), None).await.is_ok());
+        assert!(
+            ns.clone()
+                .connect(sid, esocket.clone(), None, None, true)
+                .await
+                .is_ok()
+        );
         let first = ns.get_socket(sid).unwrap();
         ns.remove_socket(sid);
 
-        assert!(ns.clone().connect(sid, esocket, None).await.is_ok());
+        assert!(
+            ns.clone()
+                .connect(sid, esocket, None, None, true)
+                .await
+                .is_ok()
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(!Arc::ptr_eq(&first, &ns.get_socket(sid).unwrap()));
     }
@@ -633,11 +666,16 @@ mod tests {
 
         assert!(
             ns.clone()
-                .connect(sid, esocket.clone(), None)
+                .connect(sid, esocket.clone(), None, None, true)
                 .await
                 .is_err()
         );
-        assert!(ns.clone().connect(sid, esocket, None).await.is_ok());
+        assert!(
+            ns.clone()
+                .connect(sid, esocket, None, None, true)
+                .await
+                .is_ok()
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 }

@@ -287,6 +287,48 @@ impl From<BroadcastError> for RemoteActionError {
 /// The minimal number of pending acks before looking for the abandoned ones.
 const ACK_SWEEP_MIN: usize = 64;
 
+/// The longest URI `http` parses (Switchyard's patch, [`with_connect_query`]).
+const MAX_URI_LEN: usize = u16::MAX as usize - 1;
+
+/// The connection's request parts with `query`, the query of a protocol v4 CONNECT packet,
+/// merged into the URI as socket.io v2 merges it into `socket.handshake.query`: the
+/// request's own parameters first and winning, then each of the CONNECT's parameters whose
+/// name (as sent) the request lacks (Switchyard's patch). `None` when there is nothing to
+/// add, or when the result is not a valid URI or is longer than `http` parses one (the
+/// socket then sees the request as it came).
+pub(crate) fn with_connect_query(
+    parts: &http::request::Parts,
+    query: &str,
+) -> Option<Box<http::request::Parts>> {
+    let own = parts.uri.query().unwrap_or_default();
+    let name = |pair: &str| pair.split('=').next().unwrap_or_default().to_owned();
+    let taken: std::collections::HashSet<String> =
+        own.split('&').filter(|p| !p.is_empty()).map(name).collect();
+    let added: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !taken.contains(&name(p)))
+        .collect();
+    if added.is_empty() {
+        return None;
+    }
+    let merged = if own.is_empty() {
+        added.join("&")
+    } else {
+        format!("{own}&{}", added.join("&"))
+    };
+    let mut uri = http::uri::Parts::from(parts.uri.clone());
+    let path = uri.path_and_query.as_ref().map_or("/", |pq| pq.path());
+    let path_and_query = format!("{path}?{merged}");
+    // `http` parses no longer URI (its `MAX_LEN`), but builds one from parts unchecked.
+    if path_and_query.len() > MAX_URI_LEN {
+        return None;
+    }
+    uri.path_and_query = Some(path_and_query.parse().ok()?);
+    let mut merged_parts = parts.clone();
+    merged_parts.uri = http::Uri::from_parts(uri).ok()?;
+    Some(Box::new(merged_parts))
+}
+
 /// A Socket represents a client connected to a namespace.
 /// It is used to send and receive messages from the client, join and leave rooms, etc.
 /// The socket struct itself should not be used directly, but through a [`SocketRef`](crate::extract::SocketRef).
@@ -312,6 +354,12 @@ pub struct Socket<A: Adapter = LocalAdapter> {
     #[cfg(feature = "extensions")]
     pub extensions: Extensions,
     esocket: Arc<engineioxide::Socket<SocketData<A>>>,
+    /// The request with the query of this socket's own CONNECT merged in, when it had one
+    /// (Switchyard's patch: protocol v4 only; see [`Socket::req_parts`]).
+    req_parts: Option<Box<http::request::Parts>>,
+    /// Whether the connection counts this socket among its namespaces for the connect
+    /// timeout (Switchyard's patch; see `SocketIoConfig::v4_root_holds_connection`).
+    holds_connection: bool,
 }
 
 impl<A: Adapter> Socket<A> {
@@ -335,7 +383,26 @@ impl<A: Adapter> Socket<A> {
             #[cfg(feature = "extensions")]
             extensions: Extensions::new(),
             esocket,
+            req_parts: None,
+            holds_connection: true,
         }
+    }
+
+    /// Gives the socket the request parts of its own CONNECT and says whether it holds the
+    /// connection open (Switchyard's patch).
+    pub(crate) fn with_connect(
+        mut self,
+        req_parts: Option<Box<http::request::Parts>>,
+        holds_connection: bool,
+    ) -> Self {
+        self.req_parts = req_parts;
+        self.holds_connection = holds_connection;
+        self
+    }
+
+    /// Whether the connection counts this socket among its namespaces (Switchyard's patch).
+    pub(crate) fn holds_connection(&self) -> bool {
+        self.holds_connection
     }
 
     /// # Registers a [`MessageHandler`] for the given event.
@@ -680,8 +747,13 @@ impl<A: Adapter> Socket<A> {
     /// # Get the request info made by the client to connect.
     ///
     /// It might be used to retrieve the [`http::Extensions`]
+    ///
+    /// With protocol v4 (socket.io-client 2.x), a socket whose CONNECT packet carried a
+    /// query (`/admin?token=abc`) sees it in this request's URI, after the request's own
+    /// parameters; a parameter the request already has keeps the request's value, as in
+    /// socket.io v2's `socket.handshake.query` (Switchyard's patch).
     pub fn req_parts(&self) -> &http::request::Parts {
-        &self.esocket.req_parts
+        self.req_parts.as_deref().unwrap_or(&self.esocket.req_parts)
     }
 
     /// # Get the [`TransportType`](crate::TransportType) used by the client to connect with this [`Socket`].
@@ -830,7 +902,7 @@ impl<A: Adapter> Socket<A> {
     pub(crate) fn close(self: Arc<Self>, reason: DisconnectReason) {
         // Switchyard's patch: the connection counts its connected namespaces (once each,
         // however often a socket is closed) to close itself when none is left.
-        if self.connected.swap(false, Ordering::SeqCst) {
+        if self.connected.swap(false, Ordering::SeqCst) && self.holds_connection {
             crate::client::namespace_left(&self.esocket);
         }
 
