@@ -120,6 +120,10 @@ pub struct SocketIoConfig {
     ///
     /// Defaults to `None`: never, sends to it fail with `InternalChannelFull`.
     pub slow_consumer_timeout: Option<Duration>,
+
+    /// Connection state recovery, when on (Switchyard's patch): see
+    /// [`SocketIoBuilder::with_connection_state_recovery`].
+    pub(crate) recovery: Option<crate::recovery::RecoveryHook>,
 }
 
 impl Default for SocketIoConfig {
@@ -135,6 +139,7 @@ impl Default for SocketIoConfig {
             parse_config: ParseConfig::default(),
             server_id: Uid::new(),
             slow_consumer_timeout: None,
+            recovery: None,
         }
     }
 }
@@ -296,6 +301,35 @@ impl<A: Adapter> SocketIoBuilder<A> {
     #[inline]
     pub fn slow_consumer_timeout(mut self, timeout: Duration) -> Self {
         self.config.slow_consumer_timeout = Some(timeout);
+        self
+    }
+
+    /// Turns connection state recovery on (Switchyard's patch; see the
+    /// [`recovery`](crate::recovery) module).
+    ///
+    /// Each protocol 5 socket gets a random private session id
+    /// ([`Socket::pid`](crate::socket::Socket::pid)) sent in its CONNECT answer
+    /// (`{"sid": ..., "pid": ...}`), and `hook` is asked, for each protocol 5 CONNECT and
+    /// before the namespace's middlewares, whether it restores a session. A restored socket
+    /// takes the returned id and `pid`, is [`recovered`](crate::socket::Socket::recovered),
+    /// and starts held: its events wait for [`Socket::release`](crate::socket::Socket::release).
+    /// A socket of another connection that still has that id in the namespace is
+    /// disconnected first (its disconnect handler runs with
+    /// [`DisconnectReason::ServerNSDisconnect`](crate::socket::DisconnectReason::ServerNSDisconnect)
+    /// and ends before the new socket is created).
+    ///
+    /// The socket of another connection is closed before the namespace's middlewares run:
+    /// the hook must check the client's credentials itself before it returns a
+    /// [`Restore`](crate::recovery::Restore).
+    ///
+    /// Protocol 4 connections are not concerned. Off by default: without it, nothing changes.
+    /// [`with_config`](Self::with_config) replaces it: call this one after.
+    #[inline]
+    pub fn with_connection_state_recovery(
+        mut self,
+        hook: impl crate::recovery::ConnectionStateRecovery,
+    ) -> Self {
+        self.config.recovery = Some(crate::recovery::RecoveryHook(std::sync::Arc::new(hook)));
         self
     }
 
