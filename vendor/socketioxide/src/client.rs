@@ -24,6 +24,7 @@ use crate::{
     handler::ConnectHandler,
     ns::{Namespace, NamespaceCtr},
     parser::{ParseError, Parser},
+    recovery::{Recovery, RecoveryRequest, Restore, new_pid},
     socket::DisconnectReason,
 };
 
@@ -81,16 +82,52 @@ impl<A: Adapter> Client<A> {
         let holds_connection = self.config.v4_root_holds_connection
             || protocol != ProtocolVersion::V4
             || ns_path != "/";
+        // Switchyard's patch: connection state recovery, for protocol 5 only.
+        let recovery = match protocol {
+            ProtocolVersion::V5 => self.config.recovery.clone(),
+            ProtocolVersion::V4 => None,
+        };
+        let parser = self.parser();
         let connect = async move |ns: Arc<Namespace<A>>, esocket: Arc<EIoSocket<SocketData<A>>>| {
+            let (sid, claim, recovery) = match recovery {
+                None => (esocket.id, None, None),
+                Some(hook) => {
+                    // A second CONNECT to a namespace this connection has (or is getting) a
+                    // socket in is ignored, as upstream does: the socket id is decided below.
+                    let Some(mut claim) = SidClaim::new(&esocket, &ns.path) else {
+                        return;
+                    };
+                    let req =
+                        RecoveryRequest::new(&ns.path, auth.as_ref(), &esocket.req_parts, parser);
+                    let restore = hook.0.restore(&req).await;
+                    if esocket.is_closed() {
+                        // Gone while the hook ran: no socket to replace another one.
+                        return;
+                    }
+                    let (sid, pid, recovered) = match restore {
+                        Some(Restore { sid, pid }) => (sid, pid, true),
+                        None => (esocket.id, new_pid(), false),
+                    };
+                    claim.set(sid);
+                    (sid, Some(claim), Some(Recovery { pid, recovered }))
+                }
+            };
             let connected = ns
-                .connect(
-                    esocket.id,
+                .connect_with(
+                    sid,
                     esocket.clone(),
                     auth,
                     req_parts,
                     holds_connection,
+                    recovery,
                 )
                 .await;
+            if connected.is_ok() {
+                // The socket keeps its id for the namespace until it closes.
+                if let Some(claim) = claim {
+                    claim.keep();
+                }
+            }
             if connected.is_ok() && holds_connection {
                 // cancel the connect timeout task
                 if let Some(tx) = esocket.data.connect_recv_tx.lock().unwrap().take() {
@@ -138,13 +175,28 @@ impl<A: Adapter> Client<A> {
     }
 
     /// Propagate a packet to its target namespace
-    fn sock_propagate_packet(&self, packet: Packet, sid: Sid) -> Result<(), Error> {
+    fn sock_propagate_packet(
+        &self,
+        packet: Packet,
+        esocket: &Arc<EIoSocket<SocketData<A>>>,
+    ) -> Result<(), Error> {
         if let Some(ns) = self.get_ns(&packet.ns) {
-            ns.recv(sid, packet.inner)
+            ns.recv(self.sid_in(&ns.path, esocket), esocket, packet.inner)
         } else {
+            #[cfg(feature = "tracing")]
+            let sid = esocket.id;
             #[cfg(feature = "tracing")]
             tracing::debug!(?sid, "invalid namespace requested: {}", packet.ns);
             Ok(())
+        }
+    }
+
+    /// The id of the connection's socket in namespace `ns`: the engine's id, unless
+    /// connection state recovery restored another one (Switchyard's patch).
+    fn sid_in(&self, ns: &str, esocket: &EIoSocket<SocketData<A>>) -> Sid {
+        match self.config.recovery {
+            Some(_) => esocket.data.sid_in(ns, esocket.id),
+            None => esocket.id,
         }
     }
 
@@ -281,6 +333,75 @@ pub struct SocketData<A: Adapter> {
 
     /// How long the outgoing queue has stayed full (Switchyard's patch).
     pub(crate) queue: crate::slow_consumer::QueueWatch,
+
+    /// With connection state recovery (Switchyard's patch): the id of this connection's
+    /// socket in each namespace, from its CONNECT until the socket closes (a restored socket
+    /// does not have the engine's id). Empty without recovery: every socket of the
+    /// connection has the engine's id, as upstream.
+    pub(crate) sids: Mutex<Vec<(Str, Sid)>>,
+}
+
+impl<A: Adapter> SocketData<A> {
+    /// The id of this connection's socket in namespace `ns` (Switchyard's patch).
+    pub(crate) fn sid_in(&self, ns: &str, engine_sid: Sid) -> Sid {
+        let sids = self.sids.lock().unwrap();
+        sids.iter()
+            .find(|(path, _)| path.as_str() == ns)
+            .map_or(engine_sid, |(_, sid)| *sid)
+    }
+
+    /// The socket `sid` of namespace `ns` closed (Switchyard's patch).
+    pub(crate) fn forget_sid(&self, ns: &str, sid: Sid) {
+        self.sids
+            .lock()
+            .unwrap()
+            .retain(|(path, id)| !(path.as_str() == ns && *id == sid));
+    }
+}
+
+/// Switchyard's patch: marks a namespace as being connected by a connection, with
+/// connection state recovery on, and records the id its socket takes there. Dropped
+/// without [`SidClaim::keep`] (the connect failed), it removes the mark.
+struct SidClaim<A: Adapter> {
+    esocket: Arc<EIoSocket<SocketData<A>>>,
+    ns: Str,
+    sid: Sid,
+}
+
+impl<A: Adapter> SidClaim<A> {
+    /// `None` if the connection already has or is getting a socket in `ns`.
+    fn new(esocket: &Arc<EIoSocket<SocketData<A>>>, ns: &Str) -> Option<Self> {
+        let mut sids = esocket.data.sids.lock().unwrap();
+        if sids.iter().any(|(path, _)| path == ns) {
+            return None;
+        }
+        sids.push((ns.clone(), esocket.id));
+        Some(Self {
+            esocket: esocket.clone(),
+            ns: ns.clone(),
+            sid: esocket.id,
+        })
+    }
+
+    /// The socket takes `sid` (before it is created, so its first packets find it).
+    fn set(&mut self, sid: Sid) {
+        let mut sids = self.esocket.data.sids.lock().unwrap();
+        if let Some(entry) = sids.iter_mut().find(|(path, _)| *path == self.ns) {
+            entry.1 = sid;
+        }
+        self.sid = sid;
+    }
+
+    /// The socket connected: its close removes the entry ([`SocketData::forget_sid`]).
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl<A: Adapter> Drop for SidClaim<A> {
+    fn drop(&mut self) {
+        self.esocket.data.forget_sid(&self.ns, self.sid);
+    }
 }
 impl<A: Adapter> Default for SocketData<A> {
     fn default() -> Self {
@@ -290,6 +411,7 @@ impl<A: Adapter> Default for SocketData<A> {
             io: OnceLock::new(),
             namespaces: AtomicUsize::new(0),
             queue: Default::default(),
+            sids: Mutex::new(Vec::new()),
         }
     }
 }
@@ -336,7 +458,10 @@ impl<A: Adapter> EngineIoHandler for Client<A> {
             .read()
             .unwrap()
             .values()
-            .filter_map(|ns| ns.get_socket(socket.id).ok())
+            .filter_map(|ns| {
+                ns.get_socket_of(self.sid_in(&ns.path, &socket), &socket)
+                    .ok()
+            })
             .collect();
 
         // Switchyard's patch: the engine knows no reason for a client that stopped reading.
@@ -376,7 +501,7 @@ impl<A: Adapter> EngineIoHandler for Client<A> {
                 self.sock_connect(auth, &packet.ns, &socket);
                 Ok(())
             }
-            _ => self.sock_propagate_packet(packet, socket.id),
+            _ => self.sock_propagate_packet(packet, &socket),
         };
         if let Err(ref err) = res {
             #[cfg(feature = "tracing")]
@@ -417,7 +542,7 @@ impl<A: Adapter> EngineIoHandler for Client<A> {
                 self.sock_connect(auth, &packet.ns, &socket);
                 Ok(())
             }
-            _ => self.sock_propagate_packet(packet, socket.id),
+            _ => self.sock_propagate_packet(packet, &socket),
         };
         if let Err(ref err) = res {
             #[cfg(feature = "tracing")]

@@ -130,6 +130,9 @@ pub struct SocketIoConfig {
     /// that long after its last other namespace has left; its `/` socket alone does not keep
     /// it.
     pub v4_root_holds_connection: bool,
+    /// Connection state recovery, when on (Switchyard's patch): see
+    /// [`SocketIoBuilder::with_connection_state_recovery`].
+    pub(crate) recovery: Option<crate::recovery::RecoveryHook>,
 }
 
 impl Default for SocketIoConfig {
@@ -146,6 +149,7 @@ impl Default for SocketIoConfig {
             server_id: Uid::new(),
             slow_consumer_timeout: None,
             v4_root_holds_connection: true,
+            recovery: None,
         }
     }
 }
@@ -321,6 +325,35 @@ impl<A: Adapter> SocketIoBuilder<A> {
     #[inline]
     pub fn v4_root_holds_connection(mut self, holds: bool) -> Self {
         self.config.v4_root_holds_connection = holds;
+        self
+    }
+
+    /// Turns connection state recovery on (Switchyard's patch; see the
+    /// [`recovery`](crate::recovery) module).
+    ///
+    /// Each protocol 5 socket gets a random private session id
+    /// ([`Socket::pid`](crate::socket::Socket::pid)) sent in its CONNECT answer
+    /// (`{"sid": ..., "pid": ...}`), and `hook` is asked, for each protocol 5 CONNECT and
+    /// before the namespace's middlewares, whether it restores a session. A restored socket
+    /// takes the returned id and `pid`, is [`recovered`](crate::socket::Socket::recovered),
+    /// and starts held: its events wait for [`Socket::release`](crate::socket::Socket::release).
+    /// A socket of another connection that still has that id in the namespace is
+    /// disconnected first (its disconnect handler runs with
+    /// [`DisconnectReason::ServerNSDisconnect`](crate::socket::DisconnectReason::ServerNSDisconnect)
+    /// and ends before the new socket is created).
+    ///
+    /// The socket of another connection is closed before the namespace's middlewares run:
+    /// the hook must check the client's credentials itself before it returns a
+    /// [`Restore`](crate::recovery::Restore).
+    ///
+    /// Protocol 4 connections are not concerned. Off by default: without it, nothing changes.
+    /// [`with_config`](Self::with_config) replaces it: call this one after.
+    #[inline]
+    pub fn with_connection_state_recovery(
+        mut self,
+        hook: impl crate::recovery::ConnectionStateRecovery,
+    ) -> Self {
+        self.config.recovery = Some(crate::recovery::RecoveryHook(std::sync::Arc::new(hook)));
         self
     }
 

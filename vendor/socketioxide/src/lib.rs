@@ -344,6 +344,8 @@ pub mod extract;
 pub mod handler;
 pub mod layer;
 pub mod operators;
+/// Switchyard's patch.
+pub mod recovery;
 pub mod service;
 pub mod socket;
 

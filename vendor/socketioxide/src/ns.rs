@@ -12,6 +12,7 @@ use crate::{
     errors::{ConnectFail, Error},
     handler::{BoxedConnectHandler, ConnectHandler, MakeErasedHandler},
     parser::Parser,
+    recovery::{ConnectPayload, Recovery},
     socket::{DisconnectReason, Socket},
 };
 use socketioxide_core::{
@@ -129,6 +130,7 @@ impl<A: Adapter> Namespace<A> {
     /// A connect packet for a socket already connected or connecting to this namespace is ignored.
     /// Otherwise it would run the handlers twice and replace (or remove, if the middlewares reject
     /// it) the socket with the same id, without calling its disconnect handler.
+    #[cfg(test)]
     pub(crate) async fn connect(
         self: Arc<Self>,
         sid: Sid,
@@ -137,6 +139,40 @@ impl<A: Adapter> Namespace<A> {
         req_parts: Option<Box<http::request::Parts>>,
         holds_connection: bool,
     ) -> Result<(), ConnectFail> {
+        self.connect_with(sid, esocket, auth, req_parts, holds_connection, None)
+            .await
+    }
+
+    /// [`Self::connect`], with connection state recovery (Switchyard's patch): `recovery`
+    /// carries the socket's private session id and whether it restores `sid`. A restored
+    /// `sid` still held by a socket of another connection is disconnected first; the new
+    /// socket is created once that one has left the namespace.
+    pub(crate) async fn connect_with(
+        self: Arc<Self>,
+        sid: Sid,
+        esocket: Arc<engineioxide::Socket<SocketData<A>>>,
+        auth: Option<Value>,
+        req_parts: Option<Box<http::request::Parts>>,
+        holds_connection: bool,
+        recovery: Option<Recovery>,
+    ) -> Result<(), ConnectFail> {
+        if recovery.as_ref().is_some_and(|r| r.recovered) {
+            let old = self.sockets.read().unwrap().get(&sid).cloned();
+            if let Some(old) = old {
+                if Arc::ptr_eq(&old.esocket, &esocket) {
+                    return Err(ConnectFail);
+                }
+                #[cfg(feature = "tracing")]
+                tracing::debug!(%sid, ?self.path, "disconnecting the socket a recovered one replaces");
+                let timeout = esocket
+                    .data
+                    .io
+                    .get()
+                    .map_or(Duration::from_secs(45), |io| io.config().connect_timeout);
+                old.close_for_recovery(timeout).await;
+            }
+        }
+
         let Some(_guard) = ConnectingGuard::new(&self, sid) else {
             #[cfg(feature = "tracing")]
             tracing::debug!(%sid, ?self.path, "ignoring duplicate connect packet");
@@ -145,9 +181,10 @@ impl<A: Adapter> Namespace<A> {
 
         // Switchyard's patch: the socket's own request parts (a v4 CONNECT's query), and
         // whether it holds the connection open.
-        let socket: Arc<Socket<A>> = Socket::new(sid, self.clone(), esocket.clone(), self.parser)
-            .with_connect(req_parts, holds_connection)
-            .into();
+        let socket: Arc<Socket<A>> =
+            Socket::new(sid, self.clone(), esocket.clone(), self.parser, recovery)
+                .with_connect(req_parts, holds_connection)
+                .into();
 
         if let Err(e) = self.handler.call_middleware(socket.clone(), &auth).await {
             #[cfg(feature = "tracing")]
@@ -156,7 +193,7 @@ impl<A: Adapter> Namespace<A> {
             // user middleware code might have made the socket join some
             // room in the local/remote adapter. The socket never enters `self.sockets`,
             // so nothing else will ever clean it up.
-            self.remove_socket(sid);
+            socket.leave_ns();
 
             let data = e.to_string();
             if let Err(_e) = socket.send(Packet::connect_error(self.path.clone(), data)) {
@@ -173,16 +210,26 @@ impl<A: Adapter> Namespace<A> {
         tracing::trace!(?socket.id, ?self.path, "socket added to namespace");
 
         let protocol = esocket.protocol.into();
-        let payload = ConnectPacket { sid: socket.id };
-        let payload = match protocol {
-            ProtocolVersion::V5 => Some(self.parser.encode_default(&payload).unwrap()),
-            ProtocolVersion::V4 => None,
+        let payload = match (protocol, socket.pid()) {
+            // Switchyard's patch: with connection state recovery, the private session id too.
+            (ProtocolVersion::V5, Some(pid)) => {
+                let payload = ConnectPayload {
+                    sid: socket.id,
+                    pid,
+                };
+                Some(self.parser.encode_default(&payload).unwrap())
+            }
+            (ProtocolVersion::V5, None) => {
+                let payload = ConnectPacket { sid: socket.id };
+                Some(self.parser.encode_default(&payload).unwrap())
+            }
+            (ProtocolVersion::V4, _) => None,
         };
         if let Err(_e) = socket.send(Packet::connect(self.path.clone(), payload)) {
             #[cfg(feature = "tracing")]
             tracing::debug!(%sid, "error sending connect packet: {_e}, closing conn");
 
-            self.remove_socket(sid);
+            socket.leave_ns();
             esocket.close(engineioxide::DisconnectReason::TransportError);
             return Err(ConnectFail);
         }
@@ -201,25 +248,63 @@ impl<A: Adapter> Namespace<A> {
         Ok(())
     }
 
-    /// Removes a socket from a namespace
-    pub fn remove_socket(&self, sid: Sid) {
+    /// Removes a socket from a namespace and its rooms.
+    ///
+    /// Switchyard's patch: only if the namespace holds this very socket under its id, or
+    /// none (a socket whose middlewares refused it). With connection state recovery, a
+    /// socket of another connection may have taken the id since: it keeps its place and its
+    /// rooms. The rooms go first, so that a socket restoring this id, which waits for this
+    /// one to be gone from the map, never finds rooms this removal would strip.
+    pub(crate) fn remove_socket(&self, socket: &Socket<A>) {
+        let sid = socket.id;
         #[cfg(feature = "tracing")]
         tracing::trace!(?sid, ?self.path, "removing socket from namespace");
 
-        self.sockets.write().unwrap().remove(&sid);
+        let is_ours = |sockets: &HashMap<Sid, Arc<Socket<A>>>| match sockets.get(&sid) {
+            Some(s) => std::ptr::eq(s.as_ref(), socket),
+            None => true,
+        };
+        if !is_ours(&self.sockets.read().unwrap()) {
+            return;
+        }
         self.adapter.get_local().del_all(sid);
+        let mut sockets = self.sockets.write().unwrap();
+        if is_ours(&sockets) {
+            sockets.remove(&sid);
+        }
     }
 
     pub fn has(&self, sid: Sid) -> bool {
         self.sockets.read().unwrap().values().any(|s| s.id == sid)
     }
 
-    pub fn recv(&self, sid: Sid, packet: PacketData) -> Result<(), Error> {
+    /// Passes a packet of the connection `esocket` to its socket `sid`.
+    ///
+    /// Switchyard's patch: only to a socket of that connection. With connection state
+    /// recovery, a socket of another connection may have this connection's engine id.
+    pub fn recv(
+        &self,
+        sid: Sid,
+        esocket: &Arc<engineioxide::Socket<SocketData<A>>>,
+        packet: PacketData,
+    ) -> Result<(), Error> {
         match packet {
             PacketData::Connect(_) => unreachable!("connect packets should be handled before"),
             PacketData::ConnectError(_) => Err(Error::InvalidPacketType),
-            packet => self.get_socket(sid)?.recv(packet),
+            packet => self.get_socket_of(sid, esocket)?.recv(packet),
         }
+    }
+
+    /// The socket `sid` of the connection `esocket` (Switchyard's patch).
+    pub(crate) fn get_socket_of(
+        &self,
+        sid: Sid,
+        esocket: &Arc<engineioxide::Socket<SocketData<A>>>,
+    ) -> Result<Arc<Socket<A>>, Error> {
+        self.get_socket(sid)
+            .ok()
+            .filter(|s| Arc::ptr_eq(&s.esocket, esocket))
+            .ok_or(Error::SocketGone(sid))
     }
 
     pub fn get_socket(&self, sid: Sid) -> Result<Arc<Socket<A>>, Error> {
@@ -631,7 +716,7 @@ mod tests {
                 .is_ok()
         );
         let first = ns.get_socket(sid).unwrap();
-        ns.remove_socket(sid);
+        ns.remove_socket(&first);
 
         assert!(
             ns.clone()
@@ -641,6 +726,48 @@ mod tests {
         );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         assert!(!Arc::ptr_eq(&first, &ns.get_socket(sid).unwrap()));
+    }
+
+    /// Switchyard's patch: with connection state recovery, a socket of another connection
+    /// can take the id of one that is still leaving; its removal must leave the new one.
+    #[tokio::test]
+    async fn a_replaced_socket_leaving_keeps_the_new_one_and_its_rooms() {
+        let sid = Sid::new();
+        let ns = Namespace::<LocalAdapter>::new(
+            Str::from("/"),
+            async || (),
+            &(),
+            &SocketIoConfig::default(),
+        );
+        let old_conn = EIoSocket::new_dummy(sid, Box::new(|_, _| ()));
+        assert!(
+            ns.clone()
+                .connect(sid, old_conn.clone(), None, None, true)
+                .await
+                .is_ok()
+        );
+        let old = ns.get_socket(sid).unwrap();
+        old.join("old-room");
+
+        // What a restore does: the old one leaves the map, the new one enters.
+        ns.sockets.write().unwrap().remove(&sid);
+        let new_conn = EIoSocket::new_dummy(Sid::new(), Box::new(|_, _| ()));
+        let new: Arc<Socket<LocalAdapter>> =
+            Socket::new(sid, ns.clone(), new_conn.clone(), ns.parser, None).into();
+        ns.sockets.write().unwrap().insert(sid, new.clone());
+        new.join("new-room");
+
+        old.leave_ns();
+        assert!(Arc::ptr_eq(&ns.get_socket(sid).unwrap(), &new));
+        assert_eq!(ns.adapter.get_local().socket_rooms(sid).len(), 2);
+
+        // The old connection's packets do not reach the new socket.
+        assert!(ns.get_socket_of(sid, &old_conn).is_err());
+        assert!(ns.get_socket_of(sid, &new_conn).is_ok());
+
+        new.leave_ns();
+        assert!(ns.get_socket(sid).is_err());
+        assert!(ns.adapter.get_local().socket_rooms(sid).is_empty());
     }
 
     #[tokio::test]

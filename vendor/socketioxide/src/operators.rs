@@ -124,6 +124,12 @@ impl<A: Adapter> ConfOperators<'_, A> {
                 .send_raw_volatile(self.socket.parser.encode(packet));
             return Ok(());
         }
+        // Switchyard's patch: a held socket queues its events.
+        if self.socket.is_held() {
+            let packet = self.get_packet(event, data)?;
+            let value = self.socket.parser.encode(packet);
+            return Ok(self.socket.queue_or_send(value, false)?);
+        }
 
         let permit = match self.socket.reserve() {
             Ok(permit) => permit,
@@ -148,6 +154,16 @@ impl<A: Adapter> ConfOperators<'_, A> {
         use crate::SocketError;
         if !self.socket.connected() {
             return Err(SendError::Socket(SocketError::Closed));
+        }
+        // Switchyard's patch: a held socket queues its events (the ack timeout runs from now).
+        if self.socket.is_held() {
+            let timeout = self
+                .timeout
+                .unwrap_or_else(|| self.socket.get_io().config().ack_timeout);
+            let packet = self.get_packet(event, data)?;
+            let rx = self.socket.send_with_ack_held(packet)?;
+            let stream = AckInnerStream::send(rx, timeout, self.socket.id);
+            return Ok(AckStream::<V>::new(stream, self.socket.parser));
         }
         let permit = match self.socket.reserve() {
             Ok(permit) => permit,

@@ -15,6 +15,7 @@ use std::{
 use engineioxide::socket::{DisconnectReason as EIoDisconnectReason, Permit};
 use serde::Serialize;
 use tokio::sync::{
+    Notify,
     mpsc::error::TrySendError,
     oneshot::{self, Receiver},
 };
@@ -35,9 +36,10 @@ use crate::{
     ns::Namespace,
     operators::{BroadcastOperators, ConfOperators},
     parser::Parser,
+    recovery::{HeldEvent, Hold, Recovery},
 };
 use socketioxide_core::{
-    Value,
+    Str, Value,
     adapter::errors::{AdapterError, BroadcastError},
     adapter::{BroadcastOptions, RemoteSocketData, Room, RoomParam},
     packet::{Packet, PacketData},
@@ -353,7 +355,19 @@ pub struct Socket<A: Adapter = LocalAdapter> {
     /// If you want to extract extensions from the http request, you should use the [`HttpExtension`](crate::extract::HttpExtension) extractor.
     #[cfg(feature = "extensions")]
     pub extensions: Extensions,
-    esocket: Arc<engineioxide::Socket<SocketData<A>>>,
+    pub(crate) esocket: Arc<engineioxide::Socket<SocketData<A>>>,
+
+    /// The private session id, with connection state recovery on (Switchyard's patch).
+    pid: Option<Str>,
+    /// Restored by connection state recovery (Switchyard's patch).
+    recovered: bool,
+    /// Whether events to this socket are queued (Switchyard's patch).
+    hold: Hold,
+    /// Set once the socket has left its namespace (Switchyard's patch), for a restored
+    /// socket with the same id, which waits for it.
+    left: AtomicBool,
+    leaving: AtomicBool,
+    left_notify: Notify,
     /// The request with the query of this socket's own CONNECT merged in, when it had one
     /// (Switchyard's patch: protocol v4 only; see [`Socket::req_parts`]).
     req_parts: Option<Box<http::request::Parts>>,
@@ -368,7 +382,16 @@ impl<A: Adapter> Socket<A> {
         ns: Arc<Namespace<A>>,
         esocket: Arc<engineioxide::Socket<SocketData<A>>>,
         parser: Parser,
+        recovery: Option<Recovery>,
     ) -> Self {
+        let (pid, recovered) = match recovery {
+            Some(Recovery { pid, recovered }) => (Some(pid), recovered),
+            None => (None, false),
+        };
+        let hold = Hold::default();
+        if recovered {
+            hold.hold();
+        }
         Self {
             ns,
             message_handlers: RwLock::new(HashMap::new()),
@@ -383,6 +406,12 @@ impl<A: Adapter> Socket<A> {
             #[cfg(feature = "extensions")]
             extensions: Extensions::new(),
             esocket,
+            pid,
+            recovered,
+            hold,
+            left: AtomicBool::new(false),
+            leaving: AtomicBool::new(false),
+            left_notify: Notify::new(),
             req_parts: None,
             holds_connection: true,
         }
@@ -570,6 +599,13 @@ impl<A: Adapter> Socket<A> {
             return Err(SendError::Socket(SocketError::Closed));
         }
 
+        // Switchyard's patch: a held socket queues its events.
+        if self.is_held() {
+            let data = self.parser.encode_value(data, Some(event.as_ref()))?;
+            let packet = Packet::event(self.ns.path.clone(), data);
+            return Ok(self.queue_or_send(self.parser.encode(packet), false)?);
+        }
+
         let permit = match self.reserve() {
             Ok(permit) => permit,
             Err(e) => {
@@ -594,6 +630,14 @@ impl<A: Adapter> Socket<A> {
     ) -> Result<AckStream<V>, SendError> {
         if !self.connected() {
             return Err(SendError::Socket(SocketError::Closed));
+        }
+        // Switchyard's patch: a held socket queues its events (the ack timeout runs from now).
+        if self.is_held() {
+            let data = self.parser.encode_value(data, Some(event.as_ref()))?;
+            let packet = Packet::event(self.ns.path.clone(), data);
+            let rx = self.send_with_ack_held(packet)?;
+            let stream = AckInnerStream::send(rx, self.get_io().config().ack_timeout, self.id);
+            return Ok(AckStream::<V>::new(stream, self.parser));
         }
         let permit = match self.reserve() {
             Ok(permit) => permit,
@@ -684,6 +728,100 @@ impl<A: Adapter> Socket<A> {
     /// and that all [connect middlewares](crate::handler::connect#middlewares) have been executed.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::SeqCst)
+    }
+
+    // Connection state recovery (Switchyard's patch), see the [`recovery`](crate::recovery) module.
+
+    /// # The private session id of this socket.
+    ///
+    /// Set for protocol 5 sockets when connection state recovery is on
+    /// ([`SocketIoBuilder::with_connection_state_recovery`](crate::SocketIoBuilder::with_connection_state_recovery)):
+    /// a new random one, or the restored one. It is sent in the CONNECT answer and must be
+    /// kept secret: whoever knows it (and passes the application's hook) takes the session.
+    pub fn pid(&self) -> Option<&str> {
+        self.pid.as_deref()
+    }
+
+    /// # Whether this socket restored a session.
+    ///
+    /// `true` when the recovery hook returned a [`Restore`](crate::recovery::Restore) for it:
+    /// it has the id and private session id of the socket it continues, and the client sees
+    /// `socket.recovered === true`. Such a socket starts held: see [`Socket::release`].
+    pub fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    /// # Queue the events sent to this socket until [`Socket::release`].
+    ///
+    /// From now on, events (emits, with or without ack, volatile or not, and broadcasts from
+    /// this server or another one through the adapter) are queued in order instead of sent.
+    /// CONNECT, CONNECT_ERROR, DISCONNECT packets and acks to the client's events are sent
+    /// as usual. A restored socket is held from its creation.
+    ///
+    /// Nothing bounds the queue: a held socket that is never released queues until it is
+    /// disconnected, when the queue is dropped. Release it (or disconnect it) in any case.
+    pub fn hold(&self) {
+        self.hold.hold();
+    }
+
+    /// # Whether the events sent to this socket are queued (see [`Socket::hold`]).
+    pub fn is_held(&self) -> bool {
+        self.hold.is_held()
+    }
+
+    /// # Send the missed events, then what was queued, then stop holding.
+    ///
+    /// The events of `replay` (an event name and its data, sent as `emit(event, data)` would:
+    /// a tuple or [`EventArgs`](crate::recovery::EventArgs) for several arguments) are sent
+    /// first, in order; then each queued event for which `keep` returns `true`, in order;
+    /// then the socket is no longer held. `keep` is asked for every event queued until the
+    /// end of the release (events sent during the release are queued behind, neither lost
+    /// nor sent ahead), and can read them with [`HeldEvent`]. An event dropped by `keep`
+    /// that asked for an ack is never acknowledged: its ack stream times out.
+    ///
+    /// It waits for room in the connection's queue (so a long replay is not refused by
+    /// [`max_buffer_size`](crate::SocketIoBuilder::max_buffer_size)), and gives up if the
+    /// socket is disconnected meanwhile. Volatile events that find the queue full are
+    /// dropped, as when sent.
+    ///
+    /// Returns `Ok(false)` and sends nothing if the socket is not held or another release
+    /// is running: a second call does nothing. Returns an error without sending anything
+    /// if an event of `replay` cannot be encoded (the socket stays held), and
+    /// [`SocketError::Closed`] if the socket was disconnected before the end.
+    pub async fn release<E, T>(
+        &self,
+        replay: impl IntoIterator<Item = (E, T)>,
+        mut keep: impl FnMut(&HeldEvent<'_>) -> bool,
+    ) -> Result<bool, SendError>
+    where
+        E: AsRef<str>,
+        T: Serialize,
+    {
+        let replay = replay
+            .into_iter()
+            .map(|(event, data)| {
+                let data = self.parser.encode_value(&data, Some(event.as_ref()))?;
+                let packet = Packet::event(self.ns.path.clone(), data);
+                Ok(self.parser.encode(packet))
+            })
+            .collect::<Result<Vec<_>, crate::ParserError>>()?;
+        if !self.hold.start_release(replay) {
+            return Ok(false);
+        }
+        // A release dropped before its end lets another one go on with what is left.
+        let _running = crate::recovery::ReleaseGuard(&self.hold);
+        while let Some(held) = self.hold.next() {
+            if !held.replay && !keep(&crate::recovery::held_event(&held.value, self.parser)) {
+                continue;
+            }
+            if held.volatile {
+                self.send_raw_volatile_now(held.value);
+            } else if let Err(err) = self.send_waiting(held.value).await {
+                self.hold.discard();
+                return Err(err.into());
+            }
+        }
+        Ok(true)
     }
 
     // Socket operators
@@ -842,13 +980,25 @@ impl<A: Adapter> Socket<A> {
         permit.send(packet, self.parser);
         Ok(())
     }
+    /// Sends an encoded event (a broadcast); queued while the socket is held (Switchyard's patch).
     pub(crate) fn send_raw(&self, value: Value) -> Result<(), SocketError> {
+        let Some(value) = self.hold.push(value, false) else {
+            return Ok(());
+        };
         let permit = self.reserve()?;
         permit.send_raw(value);
         Ok(())
     }
 
+    /// Sends an encoded event unless the connection's queue is full; queued while the
+    /// socket is held (Switchyard's patch).
     pub(crate) fn send_raw_volatile(&self, value: Value) {
+        if let Some(value) = self.hold.push(value, true) {
+            self.send_raw_volatile_now(value);
+        }
+    }
+
+    fn send_raw_volatile_now(&self, value: Value) {
         match value {
             Value::Str(msg, None) => {
                 self.esocket.emit_volatile(msg);
@@ -867,6 +1017,13 @@ impl<A: Adapter> Socket<A> {
         mut packet: Packet,
         permit: Permit<'_>,
     ) -> Receiver<AckResult<Value>> {
+        let rx = self.register_ack(&mut packet);
+        permit.send(packet, self.parser);
+        rx
+    }
+
+    /// Gives `packet` an ack id and registers the channel its ack will be sent to.
+    fn register_ack(&self, packet: &mut Packet) -> Receiver<AckResult<Value>> {
         let (tx, rx) = oneshot::channel();
 
         let ack = self.ack_counter.fetch_add(1, Ordering::SeqCst) + 1;
@@ -880,12 +1037,32 @@ impl<A: Adapter> Socket<A> {
             self.ack_sweep_at.store(threshold, Ordering::Relaxed);
         }
         ack_message.insert(ack, tx);
-        drop(ack_message);
-        permit.send(packet, self.parser);
         rx
     }
 
+    /// Switchyard's patch: sends an event with an ack request to a held socket, which
+    /// queues it (or sends it, if the socket was released meanwhile).
+    pub(crate) fn send_with_ack_held(
+        &self,
+        mut packet: Packet,
+    ) -> Result<Receiver<AckResult<Value>>, SocketError> {
+        let rx = self.register_ack(&mut packet);
+        self.queue_or_send(self.parser.encode(packet), false)?;
+        Ok(rx)
+    }
+
     pub(crate) fn send_with_ack(&self, packet: Packet) -> Receiver<AckResult<Value>> {
+        // Switchyard's patch: a held socket queues its events.
+        if self.is_held() {
+            return match self.send_with_ack_held(packet) {
+                Ok(rx) => rx,
+                Err(err) => {
+                    let (tx, rx) = oneshot::channel();
+                    tx.send(Err(AckError::Socket(err))).ok();
+                    rx
+                }
+            };
+        }
         match self.reserve() {
             Ok(permit) => self.send_with_ack_permit(packet, permit),
             Err(err) => {
@@ -904,7 +1081,11 @@ impl<A: Adapter> Socket<A> {
         // however often a socket is closed) to close itself when none is left.
         if self.connected.swap(false, Ordering::SeqCst) && self.holds_connection {
             crate::client::namespace_left(&self.esocket);
+            // Connection state recovery: the connection's id for the namespace goes too.
+            self.esocket.data.forget_sid(&self.ns.path, self.id);
         }
+        // Switchyard's patch: what a held socket queued will never be sent.
+        self.hold.discard();
 
         let disconnect_handler = { self.disconnect_handler.lock().unwrap().take() };
 
@@ -912,9 +1093,88 @@ impl<A: Adapter> Socket<A> {
             #[cfg(feature = "tracing")]
             tracing::trace!(?reason, ?self.id, "spawning disconnect handler");
 
-            handler.call_with_defer(self.clone(), reason, |s| s.ns.remove_socket(s.id));
+            handler.call_with_defer(self.clone(), reason, |s| s.leave_ns());
         } else {
-            self.ns.remove_socket(self.id);
+            self.leave_ns();
+        }
+    }
+
+    /// Removes the socket from its namespace and its rooms, once (Switchyard's patch: a
+    /// restored socket with the same id may have taken its place, see
+    /// [`Namespace::remove_socket`]; it waits for this, see [`Self::left`]).
+    pub(crate) fn leave_ns(&self) {
+        if self.leaving.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        self.ns.remove_socket(self);
+        self.left.store(true, Ordering::SeqCst);
+        self.left_notify.notify_waiters();
+    }
+
+    /// Resolves once the socket has left its namespace (Switchyard's patch).
+    pub(crate) async fn left(&self) {
+        let notified = self.left_notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if self.left.load(Ordering::SeqCst) {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Switchyard's patch: disconnects this socket because a socket of another connection
+    /// restores its id in the namespace, and waits until it has left the namespace (its
+    /// disconnect handler has run), for at most `timeout`; it is then removed anyway.
+    ///
+    /// The reason is [`DisconnectReason::ServerNSDisconnect`], as for [`Socket::disconnect`]:
+    /// the server ends this socket; a client still behind it receives a DISCONNECT packet
+    /// and does not reconnect on its own, since its session now lives on the new connection.
+    pub(crate) async fn close_for_recovery(self: Arc<Self>, timeout: Duration) {
+        // A full queue cannot carry the DISCONNECT packet: the socket is closed anyway.
+        self.send(Packet::disconnect(self.ns.path.clone())).ok();
+        self.clone().close(DisconnectReason::ServerNSDisconnect);
+        if tokio::time::timeout(timeout, self.left()).await.is_err() {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(?self.id, "disconnect handler still running, removing the socket");
+            self.leave_ns();
+        }
+    }
+
+    /// Sends an encoded event, or queues it if the socket is held (Switchyard's patch).
+    pub(crate) fn queue_or_send(&self, value: Value, volatile: bool) -> Result<(), SocketError> {
+        match self.hold.push(value, volatile) {
+            None => Ok(()),
+            Some(value) if volatile => {
+                self.send_raw_volatile_now(value);
+                Ok(())
+            }
+            Some(value) => {
+                let permit = self.reserve()?;
+                permit.send_raw(value);
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends an encoded event for [`Socket::release`], waiting for room in the connection's
+    /// queue (Switchyard's patch).
+    async fn send_waiting(&self, value: Value) -> Result<(), SocketError> {
+        let mut wait = Duration::from_millis(1);
+        loop {
+            if !self.connected() {
+                return Err(SocketError::Closed);
+            }
+            match self.reserve() {
+                Ok(permit) => {
+                    permit.send_raw(value);
+                    return Ok(());
+                }
+                Err(SocketError::InternalChannelFull) => {
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_millis(50));
+                }
+                Err(err) => return Err(err),
+            }
         }
     }
 
@@ -995,6 +1255,7 @@ impl Socket<LocalAdapter> {
             ns,
             engineioxide::Socket::new_dummy(sid, close_fn),
             Parser::default(),
+            None,
         );
         s.esocket.data.io.set(io).unwrap();
         s.set_connected(true);
