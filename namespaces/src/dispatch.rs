@@ -133,6 +133,8 @@ pub struct Pipeline {
     pub presence: Presence,
     /// The limit of [`PayloadLimit::Default`] entries: `max_payload_bytes`.
     pub max_payload_bytes: usize,
+    /// Connection-state recovery, when on.
+    pub resumption: Option<crate::resume::Resumption>,
 }
 
 /// The one handler a socket registers (as its fallback): it takes each event through the

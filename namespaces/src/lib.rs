@@ -27,6 +27,7 @@ pub mod notifications;
 pub mod ports;
 pub mod presence;
 pub mod realtime;
+pub mod resume;
 pub mod rooms;
 pub mod services;
 pub mod states;

@@ -14,7 +14,12 @@ use socketioxide::handler::{ConnectHandler, ConnectMiddleware};
 use socketioxide::socket::Socket;
 use socketioxide_core::Value;
 
+use socketioxide::extract::SocketRef;
+use socketioxide::socket::DisconnectReason;
+
 use crate::dispatch::{Dispatcher, EventTable, Pipeline};
+use crate::presence::Presence;
+use crate::resume::Resumption;
 use crate::services::Services;
 use crate::states::StateSet;
 
@@ -85,12 +90,22 @@ impl<A: Adapter> Namespace<A> {
         pipeline: Pipeline,
     ) -> (OnConnect<A>, PrepareSocket<A>) {
         let table = self.events.with(shared);
+        let lifecycle = Lifecycle {
+            ns: self.path,
+            presence: pipeline.presence.clone(),
+            resumption: pipeline.resumption.clone(),
+        };
         let dispatcher = Dispatcher::new(self.path, table, pipeline);
         let prepare = PrepareSocket {
             prepare: self.prepare,
             dispatcher,
+            lifecycle: lifecycle.clone(),
         };
-        (OnConnect(self.on_connect), prepare)
+        let on_connect = OnConnect {
+            on_connect: self.on_connect,
+            lifecycle,
+        };
+        (on_connect, prepare)
     }
 
     /// The namespace in the contract: path, events (with rate class and payload limit,
@@ -114,12 +129,47 @@ pub fn table_contract<A: Adapter>(table: &EventTable<A>, default_max_bytes: usiz
     Json::Array(events)
 }
 
-/// A namespace's connect handler, its type erased so every namespace registers alike.
-pub struct OnConnect<A: Adapter>(Arc<ConnectFn<A>>);
+/// What every namespace does alike as a socket comes and goes: presence forgets it when
+/// it disconnects, and with connection-state recovery its session is saved, restored and
+/// replayed.
+#[derive(Clone)]
+struct Lifecycle {
+    ns: &'static str,
+    presence: Presence,
+    resumption: Option<Resumption>,
+}
+
+impl Lifecycle {
+    /// After the namespace's `prepare_socket`: the session, and the one disconnect handler.
+    async fn prepared<A: Adapter>(&self, s: &SocketRef<A>) {
+        if let Some(resumption) = &self.resumption {
+            resumption.prepare(s, self.ns).await;
+        }
+        let this = self.clone();
+        s.on_disconnect(
+            move |s: SocketRef<A>, reason: DisconnectReason| async move {
+                this.presence.untrack_socket(&s, reason).await;
+                if let Some(resumption) = &this.resumption {
+                    resumption.closed(&s, reason).await;
+                }
+            },
+        );
+    }
+}
+
+/// A namespace's connect handler, its type erased so every namespace registers alike;
+/// a restored socket is given what it missed first.
+pub struct OnConnect<A: Adapter> {
+    on_connect: Arc<ConnectFn<A>>,
+    lifecycle: Lifecycle,
+}
 
 impl<A: Adapter> Clone for OnConnect<A> {
     fn clone(&self) -> Self {
-        Self(self.0.clone())
+        Self {
+            on_connect: self.on_connect.clone(),
+            lifecycle: self.lifecycle.clone(),
+        }
     }
 }
 
@@ -128,7 +178,21 @@ pub struct Erased;
 
 impl<A: Adapter> ConnectHandler<A, Erased> for OnConnect<A> {
     fn call(&self, s: Arc<Socket<A>>, auth: Option<Value>) {
-        (self.0)(s, auth);
+        let Some(resumption) = self.lifecycle.resumption.clone().filter(|_| s.recovered()) else {
+            (self.on_connect)(s, auth);
+            return;
+        };
+        let (on_connect, ns) = (self.on_connect.clone(), self.lifecycle.ns);
+        tokio::spawn(async move {
+            let fields = auth
+                .as_ref()
+                .and_then(|a| a.as_str())
+                .and_then(|text| serde_json::from_str::<Json>(text).ok());
+            resumption
+                .replay(&SocketRef::from(s.clone()), ns, fields.as_ref())
+                .await;
+            on_connect(s, auth);
+        });
     }
 }
 
@@ -137,6 +201,7 @@ impl<A: Adapter> ConnectHandler<A, Erased> for OnConnect<A> {
 pub struct PrepareSocket<A: Adapter> {
     prepare: Arc<PrepareFn<A>>,
     dispatcher: Dispatcher<A>,
+    lifecycle: Lifecycle,
 }
 
 impl<A: Adapter> Clone for PrepareSocket<A> {
@@ -144,6 +209,7 @@ impl<A: Adapter> Clone for PrepareSocket<A> {
         Self {
             prepare: self.prepare.clone(),
             dispatcher: self.dispatcher.clone(),
+            lifecycle: self.lifecycle.clone(),
         }
     }
 }
@@ -151,6 +217,7 @@ impl<A: Adapter> Clone for PrepareSocket<A> {
 impl<A: Adapter> ConnectMiddleware<A, Erased> for PrepareSocket<A> {
     async fn call<'a>(&'a self, s: Arc<Socket<A>>, auth: &'a Option<Value>) -> MiddlewareResult {
         (self.prepare)(s.clone(), auth).await?;
+        self.lifecycle.prepared(&SocketRef::from(s.clone())).await;
         self.dispatcher.serve(&s);
         Ok(())
     }

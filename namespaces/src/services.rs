@@ -24,8 +24,10 @@ pub struct Services {
     /// Cluster mode: publications reach sockets through the feed, not from the publisher.
     pub feed: Option<Arc<dyn LiveFeed>>,
     pub drafts: Arc<dyn DraftStore>,
-    /// Connection-state recovery: room emits go through the packet feed (`None`: off).
+    /// Connection-state recovery: room emits go through the packet feed, and sessions
+    /// are saved and resumed (`None`: off).
     pub packets: Option<Arc<dyn PacketFeed>>,
+    pub resumption: Option<crate::resume::Resumption>,
     pub config: NamespaceConfig,
 }
 

@@ -6,6 +6,7 @@ mod claims;
 mod expiry;
 mod http;
 pub(crate) mod jwks;
+mod resume;
 mod session;
 mod socket;
 
@@ -20,6 +21,7 @@ pub use claims::{Claims, issue_token};
 pub use expiry::ExpiryClock;
 pub use http::Caller;
 use jwks::Jwks;
+pub use resume::ResumeGate;
 pub use session::{emits as shared_emits, shared_events};
 pub use socket::{RateLimiting, authenticate, main_namespace, refuse_namespace};
 

@@ -16,7 +16,7 @@ use super::{AuthError, TokenVerifier};
 
 /// Token sources in contract order: handshake `auth.token`, query `?token=`,
 /// `Authorization: Bearer`.
-fn find_token(auth: Option<&Value>, parts: &http::request::Parts) -> Option<String> {
+pub(super) fn find_token(auth: Option<&Value>, parts: &http::request::Parts) -> Option<String> {
     let from_auth = auth
         .and_then(|a| a.get("token"))
         .and_then(Value::as_str)

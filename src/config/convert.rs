@@ -62,6 +62,9 @@ impl From<RawSettings> for Settings {
             recovery: RecoverySettings {
                 enabled: raw.connection_recovery,
                 log_size: raw.recovery_log_size,
+                session_ttl: secs(raw.recovery_session_ttl_secs),
+                max_packets: raw.recovery_max_packets,
+                max_bytes: raw.recovery_max_bytes,
             },
             presence: PresenceSettings {
                 idle_after: secs(raw.presence_idle_secs),

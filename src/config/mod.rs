@@ -169,6 +169,13 @@ pub struct RecoverySettings {
     pub enabled: bool,
     /// `recovery_log_size`: packets kept per namespace, at least 1.
     pub log_size: usize,
+    /// `recovery_session_ttl_secs`: how long a dropped session can be resumed.
+    #[serde(serialize_with = "redact::duration")]
+    pub session_ttl: Duration,
+    /// `recovery_max_packets`, `recovery_max_bytes`: a session that missed more is not
+    /// resumed.
+    pub max_packets: usize,
+    pub max_bytes: usize,
 }
 
 #[derive(Clone, PartialEq, Serialize)]

@@ -76,6 +76,10 @@ pub(super) struct RawSettings {
     /// of the latest `recovery_log_size` packets per namespace.
     pub connection_recovery: bool,
     pub recovery_log_size: usize,
+    /// How long a dropped session can be resumed, and what it may have missed at most.
+    pub recovery_session_ttl_secs: u64,
+    pub recovery_max_packets: usize,
+    pub recovery_max_bytes: usize,
     /// Seconds without activity before a user shows `idle`, then `away`.
     pub presence_idle_secs: u64,
     pub presence_away_secs: u64,
@@ -156,6 +160,9 @@ impl Default for RawSettings {
             history_ttl_secs: 300,
             connection_recovery: false,
             recovery_log_size: 10_000,
+            recovery_session_ttl_secs: 120,
+            recovery_max_packets: 1_000,
+            recovery_max_bytes: 1 << 20,
             presence_idle_secs: 300,
             presence_away_secs: 900,
             presence_ttl_secs: 30,

@@ -64,7 +64,7 @@ impl Application {
         let drain = Drain::default();
         let services = namespaces::services(settings, &db, &backend, clock);
         let gateway_states = namespaces::gateway_states(settings, &backend, drain.clone());
-        let mounted = sockets::mount(
+        let mut mounted = sockets::mount(
             settings,
             verifier.clone(),
             gateway_states,
@@ -73,7 +73,7 @@ impl Application {
         )
         .await?;
         let presence = services.presence;
-        let backend_tasks = attach_sockets(&presence, &backend, &mounted);
+        let backend_tasks = attach_sockets(&presence, &backend, &mut mounted);
         let event_rate = Arc::new(EventRate::default());
         let state = AppState {
             verifier,
@@ -215,13 +215,15 @@ async fn verifier(settings: &Settings, secret: Option<&str>) -> anyhow::Result<A
 fn attach_sockets(
     presence: &Presence,
     backend: &Backend,
-    mounted: &Mounted,
+    mounted: &mut Mounted,
 ) -> Vec<JoinHandle<()>> {
     presence.set_sink(mounted.presence_sink.clone());
     if let Some(recovery) = &backend.recovery {
         recovery.attach(mounted.packet_sink.clone());
     }
-    backend.attach(mounted.gateway.clone(), mounted.publication_sink.clone())
+    let mut tasks = backend.attach(mounted.gateway.clone(), mounted.publication_sink.clone());
+    tasks.append(&mut mounted.tasks);
+    tasks
 }
 
 /// The FCM sender and its worker when `SWITCHYARD_FCM_CREDENTIALS` is set; push is off

@@ -8,6 +8,7 @@ use switchyard_namespaces::Services;
 use switchyard_namespaces::limits::{Limits, LimitsConfig};
 use switchyard_namespaces::ports::Clock;
 use switchyard_namespaces::presence::{Presence, PresenceConfig};
+use switchyard_namespaces::resume::{ResumeConfig, Resumption};
 use switchyard_namespaces::services::{
     NamespaceConfig, NotificationsConfig, RealtimeConfig, WsConfig,
 };
@@ -45,6 +46,7 @@ pub fn services(
         feed: backend.feed.clone(),
         drafts: db.draft_store(),
         packets: backend.recovery.as_ref().map(|r| r.feed.clone()),
+        resumption: resumption(settings, backend),
         config: NamespaceConfig {
             ws: ws_config(),
             realtime: RealtimeConfig {
@@ -64,6 +66,26 @@ pub fn gateway_states(settings: &Settings, backend: &Backend, drain: Drain) -> G
         limits: rate_limiting(settings, backend),
         auth_expiry: ExpiryClock::start(settings.auth.grace),
     }
+}
+
+/// How often a node saves its connected sessions again.
+const SESSION_REFRESH: Duration = Duration::from_secs(30);
+
+fn resumption(settings: &Settings, backend: &Backend) -> Option<Resumption> {
+    let recovery = backend.recovery.as_ref()?;
+    let config = ResumeConfig {
+        session_ttl: settings.recovery.session_ttl,
+        refresh_every: SESSION_REFRESH
+            .min(settings.recovery.session_ttl / 2)
+            .max(Duration::from_secs(1)),
+        max_packets: settings.recovery.max_packets,
+        max_bytes: settings.recovery.max_bytes,
+    };
+    Some(Resumption::new(
+        recovery.sessions.clone(),
+        recovery.log.clone(),
+        config,
+    ))
 }
 
 fn presence_config(settings: &Settings) -> PresenceConfig {

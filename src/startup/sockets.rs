@@ -57,6 +57,8 @@ pub struct Mounted {
     pub states: SharedStates,
     /// Where the packet feed hands room emits to this node's sockets.
     pub packet_sink: Arc<dyn PacketSink>,
+    /// What runs beside the sockets (the recovery sessions' refresher).
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Mounts on the adapter the backend picks: Redis in cluster mode, in process otherwise.
@@ -70,8 +72,14 @@ pub async fn mount(
     let pipeline = Pipeline {
         presence: services.presence.clone(),
         max_payload_bytes: settings.http.max_payload_bytes,
+        resumption: services.resumption.clone(),
     };
-    let builder = configured(settings, verifier, gateway);
+    let builder = configured(settings, verifier.clone(), gateway);
+    let builder = match &services.resumption {
+        Some(resumption) => builder
+            .with_connection_state_recovery(auth::ResumeGate::new(verifier, resumption.clone())),
+        None => builder,
+    };
     match backend.connect_adapter().await? {
         BackendAdapter::Redis(adapter) => {
             let builder = builder.with_adapter::<CustomRedisAdapter<_, ResilientDriver>>(adapter);
@@ -138,8 +146,13 @@ fn finish<A: Adapter + DefinedAdapter>(
     services: &Services,
 ) -> Mounted {
     let broadcaster = Broadcaster::new(services.packets.clone());
+    let refresher = services
+        .resumption
+        .as_ref()
+        .map(|r| r.spawn_refresher(io.clone(), switchyard_namespaces::paths()));
     Mounted {
         states,
+        tasks: refresher.into_iter().collect(),
         packet_sink: Arc::new(PacketDelivery::new(io.clone())),
         apply: Box::new(move |router| router.layer(layer)),
         gateway: Arc::new(io.clone()),

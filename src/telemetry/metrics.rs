@@ -18,6 +18,13 @@ pub const AUTH_FAILURES_TOTAL: &str = "switchyard_auth_failures_total";
 pub const REDIS_ERRORS_TOTAL: &str = "switchyard_redis_errors_total";
 /// Publications the cluster feed skipped because this node read it too slowly.
 pub const FEED_LAGGED_TOTAL: &str = "switchyard_feed_lagged_total";
+/// CONNECTs that named a recovery session (`pid`), by `outcome`: `resumed`, or why not
+/// (see [`RESUME_OUTCOMES`]).
+pub const RESUMES_TOTAL: &str = "switchyard_resumes_total";
+/// `unknown` (no such session on this namespace, or expired), `foreign` (no valid token
+/// of the session's user), `gone` (the log no longer holds what it missed, or it missed
+/// too much), `unavailable` (the store could not answer in time).
+pub const RESUME_OUTCOMES: &[&str] = &["resumed", "unknown", "foreign", "gone", "unavailable"];
 /// Database calls that failed (nothing was stored or read).
 pub const DB_ERRORS_TOTAL: &str = "switchyard_db_errors_total";
 /// Histogram: how long a store call waited for a pooled database connection, by `call`
@@ -77,6 +84,10 @@ pub fn describe() {
         FEED_LAGGED_TOTAL,
         "Publications the cluster feed skipped on this node"
     );
+    describe_counter!(
+        RESUMES_TOTAL,
+        "CONNECTs naming a recovery session, by outcome (resumed, unknown, foreign, gone, unavailable)"
+    );
     describe_counter!(DB_ERRORS_TOTAL, "Failed database calls");
     describe_histogram!(
         DB_ACQUIRE_SECONDS,
@@ -108,6 +119,9 @@ pub fn register_known_series() {
     }
     metrics::counter!(DB_ERRORS_TOTAL).increment(0);
     metrics::counter!(FEED_LAGGED_TOTAL).increment(0);
+    for outcome in RESUME_OUTCOMES {
+        metrics::counter!(RESUMES_TOTAL, "outcome" => *outcome).increment(0);
+    }
     for call in DB_CALLS {
         // A histogram appears once registered, with empty buckets.
         let _ = metrics::histogram!(DB_ACQUIRE_SECONDS, "call" => *call);

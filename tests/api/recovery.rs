@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cluster::cluster_with;
 use crate::conversations::create;
 use crate::support::sio::Event;
-use crate::support::{Db, SioClient, TestApp};
+use crate::support::{Connect, Db, SioClient, TestApp};
 
 const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
 
@@ -114,4 +114,157 @@ async fn every_node_sends_the_cluster_log_order_with_the_same_offsets() {
         on_a, on_b,
         "both nodes send the same packets in the same order"
     );
+}
+
+/// Connects `user` to `ns` resuming `pid` from `offset` (as socket.io-client 4.6+ does).
+async fn resume(app: &TestApp, ns: &str, user: &str, pid: &str, offset: Option<&str>) -> SioClient {
+    let mut auth = json!({ "token": app.token(user), "pid": pid });
+    if let Some(offset) = offset {
+        auth["offset"] = json!(offset);
+    }
+    let opts = Connect {
+        auth: Some(auth),
+        ..Connect::default()
+    };
+    app.try_connect(ns, opts).await.expect("connects")
+}
+
+fn pid_of(s: &SioClient) -> String {
+    s.connected["pid"]
+        .as_str()
+        .expect("a pid in the CONNECT answer")
+        .to_owned()
+}
+
+async fn recovering_app() -> TestApp {
+    TestApp::spawn_with(Db::Sqlite, |s| s.recovery.enabled = true).await
+}
+
+#[tokio::test]
+async fn the_connect_answer_carries_a_pid_only_with_recovery_on() {
+    let on = recovering_app().await;
+    let s = on.connect("/realtime", "alice").await;
+    assert!(s.connected["sid"].is_string());
+    assert_eq!(pid_of(&s).len(), 32);
+    let off = TestApp::spawn_with(Db::Sqlite, |s| s.recovery.enabled = false).await;
+    let s = off.connect("/realtime", "alice").await;
+    assert_eq!(s.connected["pid"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn a_cut_socket_resumes_with_its_id_and_gets_what_it_missed_once_in_order() {
+    let app = recovering_app().await;
+    let mut alice = app.connect("/ws", "alice").await;
+    let bob = app.connect("/ws", "bob").await;
+    let id = create(&bob, &["alice"]).await;
+    let offset = alice
+        .expect("conversation:new")
+        .await
+        .offset
+        .expect("offset");
+    let (pid, sid) = (pid_of(&alice), alice.connected["sid"].clone());
+    alice.cut();
+    tokio::time::sleep(QUIET).await;
+    for _ in 0..3 {
+        typing(&bob, &id, true).await;
+        typing(&bob, &id, false).await;
+    }
+    let mut back = resume(&app, "/ws", "alice", &pid, Some(&offset)).await;
+    assert_eq!(back.connected["sid"], sid, "the same socket id");
+    assert_eq!(pid_of(&back), pid, "the same session: socket.recovered");
+    let missed = typing_offsets(&mut back, 6).await;
+    assert!(ordered(&missed), "{missed:?}");
+    // Live again, and nothing twice.
+    typing(&bob, &id, true).await;
+    let live = back.expect("typing").await;
+    assert_eq!(live.data["typing"], json!(true));
+    assert!(ordered(&[missed[5].clone(), live.offset.expect("offset")]));
+    back.expect_none("typing", QUIET).await;
+}
+
+#[tokio::test]
+async fn a_session_resumes_only_for_its_user_on_its_namespace_and_while_the_log_holds_it() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.recovery.enabled = true;
+        s.recovery.log_size = 3;
+    })
+    .await;
+    let mut alice = app.connect("/ws", "alice").await;
+    let bob = app.connect("/ws", "bob").await;
+    let id = create(&bob, &["alice"]).await;
+    let offset = alice
+        .expect("conversation:new")
+        .await
+        .offset
+        .expect("offset");
+    let (pid, sid) = (pid_of(&alice), alice.connected["sid"].clone());
+    alice.cut();
+    tokio::time::sleep(QUIET).await;
+    let thief = resume(&app, "/ws", "mallory", &pid, Some(&offset)).await;
+    assert_ne!(
+        pid_of(&thief),
+        pid,
+        "another user's token starts a new session"
+    );
+    assert_ne!(thief.connected["sid"], sid);
+    let elsewhere = resume(&app, "/realtime", "alice", &pid, Some(&offset)).await;
+    assert_ne!(pid_of(&elsewhere), pid, "a session is its namespace's");
+    let unknown = resume(
+        &app,
+        "/ws",
+        "alice",
+        "no-such-session-0123456789abcdef",
+        None,
+    )
+    .await;
+    assert!(unknown.connected["pid"].is_string());
+    // More packets than the log keeps: what alice missed is gone.
+    for _ in 0..3 {
+        typing(&bob, &id, true).await;
+        typing(&bob, &id, false).await;
+    }
+    let late = resume(&app, "/ws", "alice", &pid, Some(&offset)).await;
+    assert_ne!(
+        pid_of(&late),
+        pid,
+        "the log no longer holds it: a new session"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_left_on_purpose_does_not_resume() {
+    let app = recovering_app().await;
+    let mut alice = app.connect("/realtime", "alice").await;
+    let pid = pid_of(&alice);
+    alice.disconnect();
+    alice.expect("disconnect").await;
+    tokio::time::sleep(QUIET).await;
+    let again = resume(&app, "/realtime", "alice", &pid, None).await;
+    assert_ne!(pid_of(&again), pid);
+}
+
+#[tokio::test]
+async fn a_session_resumes_on_another_node_of_the_cluster() {
+    let (a, b) = cluster_with(|s| s.recovery.enabled = true).await;
+    let mut alice = a.connect("/ws", "alice").await;
+    let bob = b.connect("/ws", "bob").await;
+    let id = create(&bob, &["alice"]).await;
+    let offset = alice
+        .expect("conversation:new")
+        .await
+        .offset
+        .expect("offset");
+    let (pid, sid) = (pid_of(&alice), alice.connected["sid"].clone());
+    alice.cut();
+    tokio::time::sleep(QUIET).await;
+    for _ in 0..2 {
+        typing(&bob, &id, true).await;
+        typing(&bob, &id, false).await;
+    }
+    let mut back = resume(&b, "/ws", "alice", &pid, Some(&offset)).await;
+    assert_eq!(back.connected["sid"], sid);
+    assert_eq!(pid_of(&back), pid);
+    let missed = typing_offsets(&mut back, 4).await;
+    assert!(ordered(&missed), "{missed:?}");
+    back.expect_none("typing", QUIET).await;
 }

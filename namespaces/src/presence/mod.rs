@@ -82,6 +82,13 @@ pub trait PresenceSink: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct SocketActivity(Arc<ActivityOf>);
 
+/// Whose socket this is, and on which namespace, as [`Presence::track_socket`] counted it.
+#[derive(Clone)]
+struct Tracked {
+    user_id: String,
+    ns: &'static str,
+}
+
 struct ActivityOf {
     user_id: String,
     last_ms: AtomicI64,
@@ -137,9 +144,9 @@ impl Presence {
     }
 
     /// Counts a new socket of `me` on namespace `ns` (for presence and the connection
-    /// metrics), makes its events count as activity, and forgets the socket (leaving its
-    /// channels) when it disconnects. This takes the socket's one disconnect handler: every
-    /// namespace tracks its sockets through here.
+    /// metrics) and makes its events count as activity. Every namespace tracks its sockets
+    /// through here; [`Presence::untrack_socket`] forgets one (the namespace descriptor's
+    /// disconnect handler calls it).
     pub async fn track_socket<A: Adapter>(
         &self,
         s: &SocketRef<A>,
@@ -157,20 +164,27 @@ impl Presence {
             .socket_opened(&me.user_id, &sid, self.now())
             .await;
         self.apply(&me.user_id, change, Vec::new()).await;
-        let (this, user) = (self.clone(), me.user_id.clone());
         crate::metrics::connection_opened(ns);
-        s.on_disconnect(
-            move |s: SocketRef<A>, reason: DisconnectReason| async move {
-                if reason == DisconnectReason::SlowConsumer {
-                    // Said once per socket: it missed events, and its client will reconnect.
-                    tracing::warn!(ns = s.ns(), user = %user, %reason, "disconnected: slow consumer");
-                } else {
-                    tracing::debug!(ns = s.ns(), user = %user, "disconnected");
-                }
-                crate::metrics::connection_closed(ns, reason);
-                this.socket_closed(&user, &s.id.to_string()).await;
-            },
-        );
+        s.extensions.insert(Tracked {
+            user_id: me.user_id.clone(),
+            ns,
+        });
+    }
+
+    /// Forgets a socket [`Presence::track_socket`] counted (leaving its channels), when it
+    /// disconnects.
+    pub async fn untrack_socket<A: Adapter>(&self, s: &SocketRef<A>, reason: DisconnectReason) {
+        let Some(Tracked { user_id, ns }) = s.extensions.get::<Tracked>() else {
+            return;
+        };
+        if reason == DisconnectReason::SlowConsumer {
+            // Said once per socket: it missed events, and its client will reconnect.
+            tracing::warn!(ns, user = %user_id, %reason, "disconnected: slow consumer");
+        } else {
+            tracing::debug!(ns, user = %user_id, "disconnected");
+        }
+        crate::metrics::connection_closed(ns, reason);
+        self.socket_closed(&user_id, &s.id.to_string()).await;
     }
 
     /// An event of the socket: activity, recorded at most every

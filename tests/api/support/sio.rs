@@ -34,6 +34,10 @@ pub struct SioClient {
     acks: Acks,
     next_id: AtomicI64,
     auto_ack: Arc<AtomicBool>,
+    /// The CONNECT answer's payload: `{sid}`, and `pid` with connection-state recovery.
+    pub connected: Value,
+    /// The writer and the reader: aborting both cuts the connection (see [`SioClient::cut`]).
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// How to connect: the namespace, the handshake `auth`, extra query and headers.
@@ -119,7 +123,10 @@ impl SioClient {
         if !reply.starts_with(&prefix_ok) {
             return Err(format!("unexpected connect reply {reply}"));
         }
-        Ok(Self::start(ns, sink, stream, !opts.manual_acks))
+        let connected = serde_json::from_str(&reply[prefix_ok.len()..]).unwrap_or(Value::Null);
+        let mut client = Self::start(ns, sink, stream, !opts.manual_acks);
+        client.connected = connected;
+        Ok(client)
     }
 
     fn start<S, R>(ns: &str, mut sink: S, mut stream: R, auto_ack: bool) -> SioClient
@@ -134,7 +141,7 @@ impl SioClient {
         let (events_tx, events) = mpsc::unbounded_channel();
         let acks: Acks = Arc::default();
         let auto_ack = Arc::new(AtomicBool::new(auto_ack));
-        tokio::spawn(async move {
+        let writer = tokio::spawn(async move {
             while let Some(msg) = out_rx.recv().await {
                 if std::env::var_os("SIO_DEBUG").is_some() {
                     eprintln!("sio -> {msg}");
@@ -152,7 +159,7 @@ impl SioClient {
             acks: acks.clone(),
             auto_ack: auto_ack.clone(),
         };
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 match msg {
                     Message::Text(text) => {
@@ -176,6 +183,16 @@ impl SioClient {
             acks,
             next_id: AtomicI64::new(1),
             auto_ack,
+            connected: Value::Null,
+            tasks: vec![writer, reader],
+        }
+    }
+
+    /// Drops the connection as a network would: no DISCONNECT packet, no WebSocket close,
+    /// the TCP connection closed under it.
+    pub fn cut(self) {
+        for task in &self.tasks {
+            task.abort();
         }
     }
 

@@ -1,0 +1,246 @@
+//! Connection-state recovery in the namespaces (PROTOCOL.md §1): every socket of a
+//! socket.io 4.6+ client has a session (`pid`) saved as it connects, kept alive while it
+//! is connected and for `session_ttl` after it drops; a client that comes back with its
+//! `pid` and last offset gets the same socket id and rooms, and the room emits it missed
+//! from the packet log, before anything new. Whether a session may be resumed at all
+//! (token, owner, what the log still holds) is decided by the gateway's hook before the
+//! socket exists (`src/auth/resume.rs`), with [`Resumption::missed`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+use socketioxide::recovery::{EventArgs, HeldEvent};
+use socketioxide::socket::DisconnectReason;
+
+use crate::Identity;
+use crate::ports::{Logged, PacketLog, Session, SessionStore, StoreResult};
+
+/// The bounds and times of sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeConfig {
+    /// How long a dropped session can be resumed.
+    pub session_ttl: Duration,
+    /// How often a node saves its connected sessions again (their rooms, their time).
+    pub refresh_every: Duration,
+    /// A session that missed more packets than this, or more bytes of payload, is not
+    /// resumed: its client starts a new one and resyncs as after any reconnect.
+    pub max_packets: usize,
+    pub max_bytes: usize,
+}
+
+/// Where a session that got no packet yet resumes from: the log's last offset when it
+/// began, kept in the socket's extensions.
+#[derive(Clone)]
+struct SessionStart(Option<String>);
+
+#[derive(Clone)]
+pub struct Resumption {
+    sessions: Arc<dyn SessionStore>,
+    log: Arc<dyn PacketLog>,
+    config: ResumeConfig,
+}
+
+/// The packets of a log scanned for one resume at most: every packet of the namespace
+/// since the client's offset is read, its own or not.
+const SCAN_FACTOR: usize = 20;
+
+impl Resumption {
+    pub fn new(
+        sessions: Arc<dyn SessionStore>,
+        log: Arc<dyn PacketLog>,
+        config: ResumeConfig,
+    ) -> Self {
+        Self {
+            sessions,
+            log,
+            config,
+        }
+    }
+
+    pub fn sessions(&self) -> &dyn SessionStore {
+        self.sessions.as_ref()
+    }
+
+    /// What `session` missed on `ns` after `offset` (after its start when the client got
+    /// nothing yet), oldest first; `None` when the log cannot give all of it or it is over
+    /// the bounds.
+    pub async fn missed(
+        &self,
+        ns: &str,
+        session: &Session,
+        offset: Option<&str>,
+    ) -> StoreResult<Option<Vec<Logged>>> {
+        let Some(from) = offset.or(session.start_offset.as_deref()) else {
+            return Ok(None);
+        };
+        let scan = self.config.max_packets.saturating_mul(SCAN_FACTOR).max(1);
+        let Some(after) = self.log.after(ns, from, scan).await? else {
+            return Ok(None);
+        };
+        let mine: Vec<Logged> = after
+            .into_iter()
+            .filter(|l| l.packet.reached(&session.sid, &session.rooms))
+            .collect();
+        let bytes: usize = mine.iter().map(|l| l.packet.data.to_string().len()).sum();
+        let within = mine.len() <= self.config.max_packets && bytes <= self.config.max_bytes;
+        Ok(within.then_some(mine))
+    }
+
+    /// Before the connect is answered: a new socket's session starts at the log's last
+    /// offset; a restored one takes its session's rooms again (returned, for the
+    /// namespace to restore what else they meant).
+    pub async fn prepare<A: Adapter>(&self, s: &SocketRef<A>, ns: &'static str) -> Vec<String> {
+        let Some(pid) = s.pid().map(str::to_owned) else {
+            return Vec::new();
+        };
+        if !s.recovered() {
+            let start = self.log.last_offset(ns).await.unwrap_or_else(|err| {
+                tracing::warn!(ns, error = %err, "recovery log unreadable: session starts unresumable");
+                None
+            });
+            s.extensions.insert(SessionStart(start));
+            self.save(s, self.live_ttl()).await;
+            return Vec::new();
+        }
+        match self.sessions.get(&pid).await {
+            Ok(Some(session)) => {
+                s.extensions
+                    .insert(SessionStart(session.start_offset.clone()));
+                s.join(session.rooms.clone());
+                session.rooms
+            }
+            // Gone since the hook read it: the replay finds nothing and closes the socket.
+            _ => Vec::new(),
+        }
+    }
+
+    /// After the connect is answered, for a restored socket: the missed packets, then what
+    /// was sent to it meanwhile (without what the replay already gave), then live. When
+    /// the log cannot give them any more, the client was told it recovered but cannot be
+    /// given what it missed: its session is dropped and the socket closed, so that it
+    /// reconnects anew and resyncs.
+    pub async fn replay<A: Adapter>(
+        &self,
+        s: &SocketRef<A>,
+        ns: &'static str,
+        auth: Option<&Json>,
+    ) {
+        let Some(pid) = s.pid().map(str::to_owned) else {
+            return;
+        };
+        if !s.recovered() {
+            return;
+        }
+        let offset = auth.and_then(|a| a.get("offset")).and_then(Json::as_str);
+        let missed = match self.sessions.get(&pid).await {
+            Ok(Some(session)) => self.missed(ns, &session, offset).await,
+            Ok(None) => Ok(None),
+            Err(err) => Err(err),
+        };
+        let Ok(Some(missed)) = missed else {
+            tracing::warn!(
+                ns,
+                "a recovered session's missed packets are gone; closing it"
+            );
+            let _ = self.sessions.delete(&pid).await;
+            let _ = s.clone().disconnect();
+            return;
+        };
+        let last = missed.last().map(|l| offset_key(&l.offset));
+        let replay = missed.into_iter().map(|l| {
+            let args = EventArgs(vec![l.packet.data, Json::String(l.offset)]);
+            (l.packet.event, args)
+        });
+        let keep = |held: &HeldEvent<'_>| match (&last, held_offset(held)) {
+            (Some(last), Some(offset)) => offset_key(&offset) > *last,
+            _ => true,
+        };
+        match s.release(replay, keep).await {
+            Ok(_) => self.save(s, self.live_ttl()).await,
+            Err(err) => tracing::debug!(ns, error = %err, "replay not finished"),
+        }
+    }
+
+    /// When the socket disconnects: a client that left on purpose does not resume; any
+    /// other drop keeps the session for `session_ttl`. A socket replaced by its own
+    /// resumed session leaves the session to it.
+    pub async fn closed<A: Adapter>(&self, s: &SocketRef<A>, reason: DisconnectReason) {
+        let Some(pid) = s.pid() else { return };
+        match reason {
+            DisconnectReason::ClientNSDisconnect => {
+                let _ = self.sessions.delete(pid).await;
+            }
+            DisconnectReason::ServerNSDisconnect => {}
+            _ => self.save(s, self.config.session_ttl).await,
+        }
+    }
+
+    /// Saves every connected session of `io` on this node every `refresh_every`, so that
+    /// the sessions of a node that dies stay resumable for `session_ttl` after its last
+    /// save, with the rooms they had then.
+    pub fn spawn_refresher<A: Adapter>(
+        &self,
+        io: SocketIo<A>,
+        namespaces: &'static [&'static str],
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(this.config.refresh_every);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                for ns in namespaces {
+                    let Some(ops) = io.of(ns) else { continue };
+                    for s in ops.local().sockets() {
+                        this.save(&s, this.live_ttl()).await;
+                    }
+                }
+            }
+        })
+    }
+
+    /// A connected session outlives the next refresh.
+    fn live_ttl(&self) -> Duration {
+        self.config.session_ttl + self.config.refresh_every * 2
+    }
+
+    async fn save<A: Adapter>(&self, s: &SocketRef<A>, ttl: Duration) {
+        let (Some(pid), Some(me), Some(SessionStart(start))) = (
+            s.pid(),
+            s.extensions.get::<Identity>(),
+            s.extensions.get::<SessionStart>(),
+        ) else {
+            return;
+        };
+        let session = Session {
+            sid: s.id.to_string(),
+            ns: s.ns().to_owned(),
+            user_id: me.user_id,
+            rooms: s.rooms().into_iter().map(|r| r.to_string()).collect(),
+            start_offset: start,
+        };
+        if let Err(err) = self
+            .sessions
+            .save(pid, &session, ttl.as_millis() as u64)
+            .await
+        {
+            tracing::debug!(error = %err, "recovery session not saved");
+        }
+    }
+}
+
+/// The offset a held packet carries: its last argument, when that is a string.
+fn held_offset(held: &HeldEvent<'_>) -> Option<String> {
+    let EventArgs(args) = held.args::<EventArgs<Json>>().ok()?;
+    args.last()?.as_str().map(str::to_owned)
+}
+
+/// Offsets in log order: `ms-seq` stream ids, or plain numbers on one node.
+pub fn offset_key(offset: &str) -> (u64, u64) {
+    let (ms, seq) = offset.split_once('-').unwrap_or((offset, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
