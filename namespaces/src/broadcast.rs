@@ -133,6 +133,19 @@ pub async fn emit_to<A: Adapter, E: Emit>(
     }
 }
 
+/// [`emit_to`], with the packet's offset in the packet log as its last argument (a
+/// packet the log took elsewhere, such as a channel publication logged with its history).
+pub async fn emit_logged_to<A: Adapter, E: Emit>(
+    to: BroadcastOperators<A>,
+    ns: &'static str,
+    payload: &E,
+    offset: &str,
+) {
+    if let Err(err) = broadcast(ns, E::EVENT, to.emit(E::EVENT, &(payload, offset))).await {
+        tracing::warn!(ns, event = E::EVENT, error = %err, "broadcast failed");
+    }
+}
+
 /// [`emit_to`], asking every socket for an ack: the acks as they come, or `None` when the
 /// emit failed (logged). Any answer counts as an ack, so its content is not decoded.
 pub async fn emit_with_ack_to<A: Adapter, E: Emit>(

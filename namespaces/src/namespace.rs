@@ -27,6 +27,10 @@ type MiddlewareResult = Result<(), Box<dyn Display + Send>>;
 type Prepared<'a> = Pin<Box<dyn Future<Output = MiddlewareResult> + Send + 'a>>;
 type PrepareFn<A> = dyn for<'a> Fn(Arc<Socket<A>>, &'a Option<Value>) -> Prepared<'a> + Send + Sync;
 type ConnectFn<A> = dyn Fn(Arc<Socket<A>>, Option<Value>) + Send + Sync;
+type Restored<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+/// What a namespace does with the rooms a resumed session got back (see
+/// [`Namespace::on_restore`]).
+pub type RestoreFn<A> = for<'a> fn(&'a Presence, &'a SocketRef<A>, &'a [String]) -> Restored<'a>;
 
 /// One namespace the gateway serves.
 pub struct Namespace<A: Adapter> {
@@ -39,6 +43,7 @@ pub struct Namespace<A: Adapter> {
     pub emits: &'static [&'static str],
     prepare: Arc<PrepareFn<A>>,
     on_connect: Arc<ConnectFn<A>>,
+    restore: Option<RestoreFn<A>>,
 }
 
 impl<A: Adapter> Namespace<A> {
@@ -61,6 +66,16 @@ impl<A: Adapter> Namespace<A> {
                 Box::pin(async move { prepare.call(s, auth).await })
             }),
             on_connect: Arc::new(move |s, auth| on_connect.call(s, auth)),
+            restore: None,
+        }
+    }
+
+    /// What the namespace restores besides the rooms of a resumed session (presence in
+    /// its channels, say), given those rooms, before the connect is answered.
+    pub fn on_restore(self, restore: RestoreFn<A>) -> Self {
+        Self {
+            restore: Some(restore),
+            ..self
         }
     }
 
@@ -94,6 +109,7 @@ impl<A: Adapter> Namespace<A> {
             ns: self.path,
             presence: pipeline.presence.clone(),
             resumption: pipeline.resumption.clone(),
+            restore: self.restore,
         };
         let dispatcher = Dispatcher::new(self.path, table, pipeline);
         let prepare = PrepareSocket {
@@ -132,18 +148,33 @@ pub fn table_contract<A: Adapter>(table: &EventTable<A>, default_max_bytes: usiz
 /// What every namespace does alike as a socket comes and goes: presence forgets it when
 /// it disconnects, and with connection-state recovery its session is saved, restored and
 /// replayed.
-#[derive(Clone)]
-struct Lifecycle {
+struct Lifecycle<A: Adapter> {
     ns: &'static str,
     presence: Presence,
     resumption: Option<Resumption>,
+    restore: Option<RestoreFn<A>>,
 }
 
-impl Lifecycle {
-    /// After the namespace's `prepare_socket`: the session, and the one disconnect handler.
-    async fn prepared<A: Adapter>(&self, s: &SocketRef<A>) {
+impl<A: Adapter> Clone for Lifecycle<A> {
+    fn clone(&self) -> Self {
+        Self {
+            ns: self.ns,
+            presence: self.presence.clone(),
+            resumption: self.resumption.clone(),
+            restore: self.restore,
+        }
+    }
+}
+
+impl<A: Adapter> Lifecycle<A> {
+    /// After the namespace's `prepare_socket`: the session (a resumed one's rooms back,
+    /// and what the namespace makes of them), and the one disconnect handler.
+    async fn prepared(&self, s: &SocketRef<A>) {
         if let Some(resumption) = &self.resumption {
-            resumption.prepare(s, self.ns).await;
+            let rooms = resumption.prepare(s, self.ns).await;
+            if let (Some(restore), false) = (self.restore, rooms.is_empty()) {
+                restore(&self.presence, s, &rooms).await;
+            }
         }
         let this = self.clone();
         s.on_disconnect(
@@ -161,7 +192,7 @@ impl Lifecycle {
 /// a restored socket is given what it missed first.
 pub struct OnConnect<A: Adapter> {
     on_connect: Arc<ConnectFn<A>>,
-    lifecycle: Lifecycle,
+    lifecycle: Lifecycle<A>,
 }
 
 impl<A: Adapter> Clone for OnConnect<A> {
@@ -201,7 +232,7 @@ impl<A: Adapter> ConnectHandler<A, Erased> for OnConnect<A> {
 pub struct PrepareSocket<A: Adapter> {
     prepare: Arc<PrepareFn<A>>,
     dispatcher: Dispatcher<A>,
-    lifecycle: Lifecycle,
+    lifecycle: Lifecycle<A>,
 }
 
 impl<A: Adapter> Clone for PrepareSocket<A> {

@@ -37,28 +37,20 @@ impl Recovery {
         })
     }
 
-    /// The cluster's, in Redis, its packets on the cluster feed `feed`.
+    /// The cluster's, in Redis (`log`), its packets on the cluster feed `feed`.
     pub(super) fn redis(
-        settings: &Settings,
+        prefix: &str,
         health: &RedisHealth,
         feed: Arc<Feed>,
-    ) -> Option<Self> {
-        if !settings.recovery.enabled {
-            return None;
-        }
-        let prefix = &settings.redis.prefix;
-        let log = Arc::new(RedisPacketLog::new(
-            health,
-            prefix,
-            settings.recovery.log_size,
-        ));
+        log: Arc<RedisPacketLog>,
+    ) -> Self {
         let packets = RedisPacketFeed::new(log.clone(), feed.clone(), health.deadline());
-        Some(Self {
+        Self {
             feed: Arc::new(packets),
             log,
             sessions: Arc::new(RedisSessions::new(health, prefix)),
             attach: Box::new(move |sink| feed.set_packet_sink(sink)),
-        })
+        }
     }
 
     /// Where the feed's packets go: this node's sockets.

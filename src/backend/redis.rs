@@ -16,10 +16,12 @@ use crate::cluster::redis_blocks::RedisBlocks;
 use crate::cluster::redis_feed::Feed;
 use crate::cluster::redis_history::RedisHistory;
 use crate::cluster::redis_presence::{PresenceTtl, RedisPresence};
+use crate::cluster::redis_recovery::RedisPacketLog;
 use crate::cluster::redis_typing::RedisTyping;
 use crate::cluster::resync::Resync;
 use crate::config::Settings;
 use crate::gateway::Gateway;
+use switchyard_namespaces::realtime;
 
 /// The Redis adapter's constructor, on a driver that degrades instead of failing.
 pub type RedisAdapter = RedisAdapterCtr<ResilientDriver>;
@@ -63,14 +65,25 @@ pub(super) async fn connect(
     ));
     let feed = Arc::new(Feed::new(&redis.prefix));
     feed.start(url, link(), health.deadline()).await?;
-    let history = Arc::new(RedisHistory::new(
-        &health,
-        &redis.prefix,
-        settings.history.size,
-        settings.history.ttl,
-        clock,
-        feed.clone(),
-    ));
+    let packet_log = settings.recovery.enabled.then(|| {
+        Arc::new(RedisPacketLog::new(
+            &health,
+            &redis.prefix,
+            settings.recovery.log_size,
+        ))
+    });
+    let publications_logged = packet_log.as_ref().map(|log| log.log_keys(realtime::PATH));
+    let history = Arc::new(
+        RedisHistory::new(
+            &health,
+            &redis.prefix,
+            settings.history.size,
+            settings.history.ttl,
+            clock,
+            feed.clone(),
+        )
+        .with_recovery(publications_logged),
+    );
     let typing = RedisTyping::new(health.client(), &redis.prefix, link());
     let blocks = RedisBlocks::new(health.client(), &redis.prefix, link());
     Ok(Backend {
@@ -79,7 +92,8 @@ pub(super) async fn connect(
         blocks: Arc::new(FallbackBlocks::new(blocks, link())),
         history: history.clone(),
         feed: Some(history),
-        recovery: super::Recovery::redis(settings, &health, feed.clone()),
+        recovery: packet_log
+            .map(|log| super::Recovery::redis(&redis.prefix, &health, feed.clone(), log)),
         cluster: Some(Cluster {
             presence,
             feed,

@@ -34,6 +34,8 @@ struct FeedPublication {
     epoch: String,
     offset: u64,
     entry: Entry,
+    /// Its offset in `/realtime`'s packet log, with connection-state recovery.
+    ro: Option<String>,
 }
 
 /// A room emit with its recovery offset (`cluster::redis_recovery`).
@@ -202,7 +204,7 @@ impl Feed {
             epoch: p.epoch,
             ts: p.entry.ts,
         };
-        sink.deliver(&publication).await;
+        sink.deliver(&publication, p.ro.as_deref()).await;
     }
 }
 

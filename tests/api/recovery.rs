@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::cluster::cluster_with;
 use crate::conversations::create;
+use crate::realtime::publish;
 use crate::support::sio::Event;
 use crate::support::{Connect, Db, SioClient, TestApp};
 
@@ -267,4 +268,101 @@ async fn a_session_resumes_on_another_node_of_the_cluster() {
     let missed = typing_offsets(&mut back, 4).await;
     assert!(ordered(&missed), "{missed:?}");
     back.expect_none("typing", QUIET).await;
+}
+
+/// Publishes `n` numbered ticks to `public:news`, from `from`.
+async fn ticks(app: &TestApp, from: u64, n: u64) {
+    for i in from..from + n {
+        let (status, _) = publish(app, "public:news", json!({ "n": i }), None).await;
+        assert_eq!(status, 202);
+    }
+}
+
+async fn tick_numbers(s: &mut SioClient, n: usize) -> (Vec<u64>, Vec<String>) {
+    let mut numbers = Vec::new();
+    let mut offsets = Vec::new();
+    for _ in 0..n {
+        let Event { data, offset, .. } = s.expect("event").await;
+        numbers.push(data["data"]["n"].as_u64().expect("n"));
+        offsets.push(offset.expect("an offset after the publication"));
+    }
+    (numbers, offsets)
+}
+
+async fn publications_resume(publisher: &TestApp, first: &TestApp, second: &TestApp) {
+    let mut alice = first.connect("/realtime", "alice").await;
+    let ack = alice
+        .emit_ack("subscribe", json!({ "channels": ["public:news"] }))
+        .await;
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+    ticks(publisher, 1, 2).await;
+    let (seen, offsets) = tick_numbers(&mut alice, 2).await;
+    assert_eq!(seen, [1, 2]);
+    assert!(ordered(&offsets));
+    let pid = pid_of(&alice);
+    alice.cut();
+    tokio::time::sleep(QUIET).await;
+    ticks(publisher, 3, 3).await;
+    let mut back = resume(second, "/realtime", "alice", &pid, Some(&offsets[1])).await;
+    assert_eq!(pid_of(&back), pid);
+    let (missed, _) = tick_numbers(&mut back, 3).await;
+    assert_eq!(missed, [3, 4, 5], "each missed publication once, in order");
+    ticks(publisher, 6, 1).await;
+    assert_eq!(
+        tick_numbers(&mut back, 1).await.0,
+        [6],
+        "then live, subscribed as before"
+    );
+    back.expect_none("event", QUIET).await;
+}
+
+#[tokio::test]
+async fn channel_publications_are_resumed_on_one_node() {
+    let app = recovering_app().await;
+    publications_resume(&app, &app, &app).await;
+}
+
+#[tokio::test]
+async fn channel_publications_are_resumed_on_another_node() {
+    let (a, b) = cluster_with(|s| s.recovery.enabled = true).await;
+    publications_resume(&b, &a, &b).await;
+}
+
+#[tokio::test]
+async fn a_resumed_socket_is_counted_in_its_channels_again() {
+    let app = recovering_app().await;
+    let mut alice = app.connect("/realtime", "alice").await;
+    let bob = app.connect("/realtime", "bob").await;
+    for s in [&alice, &bob] {
+        let ack = s
+            .emit_ack("subscribe", json!({ "channels": ["public:room"] }))
+            .await;
+        assert_eq!(ack["ok"], json!(true), "{ack}");
+    }
+    ticks_to(&app, "public:room", 1).await;
+    let offset = alice.expect("event").await.offset.expect("offset");
+    let pid = pid_of(&alice);
+    alice.cut();
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(
+        members(&bob).await,
+        Some(1),
+        "alice's cut socket left the channel"
+    );
+    let _back = resume(&app, "/realtime", "alice", &pid, Some(&offset)).await;
+    assert_eq!(members(&bob).await, Some(2), "and is back in it");
+}
+
+async fn ticks_to(app: &TestApp, channel: &str, n: u64) {
+    for i in 0..n {
+        let (status, _) = publish(app, channel, json!({ "n": i }), None).await;
+        assert_eq!(status, 202);
+    }
+}
+
+async fn members(s: &SioClient) -> Option<usize> {
+    let ack = s
+        .emit_ack("presence:members", json!({ "channel": "public:room" }))
+        .await;
+    ack["members"].as_array().map(Vec::len)
 }

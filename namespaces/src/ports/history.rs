@@ -66,5 +66,6 @@ pub trait LiveFeed: Send + Sync + 'static {
 /// in the channel's room.
 #[async_trait]
 pub trait PublicationSink: Send + Sync + 'static {
-    async fn deliver(&self, publication: &Publication);
+    /// `logged` is its offset in `/realtime`'s packet log, with connection-state recovery.
+    async fn deliver(&self, publication: &Publication, logged: Option<&str>);
 }

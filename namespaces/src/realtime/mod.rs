@@ -70,8 +70,23 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
         .on(events::LATENCY_PING, All, on_latency_ping::<A>);
     Namespace::new(PATH, prepare_socket::<A>, on_connect::<A>)
         .with_state(state::<A>)
+        .on_restore(|presence, s, rooms| Box::pin(rejoin_channels(presence, s, rooms)))
         .events(events)
         .emits(emits::ALL)
+}
+
+/// A resumed socket is back in its channels' rooms; presence counts it in them again (its
+/// old socket's disconnect had it leave them).
+async fn rejoin_channels<A: Adapter>(presence: &Presence, s: &SocketRef<A>, rooms: &[String]) {
+    let Some(me) = s.extensions.get::<Identity>() else {
+        return;
+    };
+    let sid = s.id.to_string();
+    for channel in rooms.iter().filter_map(|room| channels::room_channel(room)) {
+        if channel != format!("user:{}", me.user_id) {
+            presence.join(channel, &me.user_id, &sid).await;
+        }
+    }
 }
 
 fn state<A: Adapter>(services: &Services) -> StateSet<A> {

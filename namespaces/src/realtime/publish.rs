@@ -13,7 +13,7 @@ use super::channels::channel_room;
 use super::payloads::Publish;
 use super::{PATH, RealtimeState};
 use crate::NsError;
-use crate::broadcast::emit_to;
+use crate::audience::Audience;
 
 /// The answer to a publish: where the publication sits in its channel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -50,9 +50,13 @@ pub async fn publish<A: Adapter>(
         .await?;
     let delivers_here = is_new && state.inner.feed.is_none();
     if delivers_here && let Some(ns) = io.of(PATH) {
-        let subscribers = ns.to(channel_room(&publication.channel));
-        sample_fanout(&publication.channel, &subscribers);
-        emit_to(subscribers, PATH, &publication).await;
+        let room = channel_room(&publication.channel);
+        sample_fanout(&publication.channel, &ns.clone().to(room.clone()));
+        let subscribers = Audience::room(room);
+        state
+            .broadcaster()
+            .emit_in(ns, PATH, subscribers, &publication)
+            .await;
     }
     Ok(PublishAck {
         offset: publication.offset,

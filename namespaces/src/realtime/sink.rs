@@ -8,7 +8,7 @@ use super::PATH;
 use super::channels::channel_room;
 use super::outgoing::{PresenceJoin, PresenceLeave};
 use crate::audience::Audience;
-use crate::broadcast::{Broadcaster, InBackground, emit_to};
+use crate::broadcast::{Broadcaster, InBackground, emit_logged_to, emit_to};
 use crate::emit::Emit;
 use crate::ports::{Publication, PublicationSink};
 use crate::presence::{PresenceEvent, PresenceSink};
@@ -53,11 +53,14 @@ impl<A: Adapter> RealtimeSink<A> {
 /// The feed's publications go to this node's sockets only: every node has the feed.
 #[async_trait::async_trait]
 impl<A: Adapter> PublicationSink for RealtimeSink<A> {
-    async fn deliver(&self, publication: &Publication) {
+    async fn deliver(&self, publication: &Publication, logged: Option<&str>) {
         let Some(ns) = self.io.of(PATH) else { return };
         let subscribers = ns.local().to(channel_room(&publication.channel));
         super::publish::sample_fanout(&publication.channel, &subscribers);
-        emit_to(subscribers, PATH, publication).await;
+        match logged {
+            Some(offset) => emit_logged_to(subscribers, PATH, publication, offset).await,
+            None => emit_to(subscribers, PATH, publication).await,
+        }
     }
 }
 

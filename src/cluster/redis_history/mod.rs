@@ -19,6 +19,9 @@ use super::publication_entry::Entry;
 use super::redis::RedisHealth;
 use super::redis_clock::RedisClock;
 use super::redis_feed::{Feed, MARKER_WAIT};
+use super::redis_recovery::LogKeys;
+use switchyard_namespaces::realtime::channels::channel_room;
+use switchyard_namespaces::realtime::emits as realtime_emits;
 
 mod scripts;
 #[cfg(test)]
@@ -50,6 +53,8 @@ pub struct RedisHistory {
     deadline: Duration,
     redis_clock: RedisClock,
     link: RedisLink,
+    /// `/realtime`'s packet log, with connection-state recovery on.
+    recovery: Option<LogKeys>,
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
@@ -76,7 +81,14 @@ impl RedisHistory {
             clock,
             feed,
             redis_clock: RedisClock::default(),
+            recovery: None,
         }
+    }
+
+    /// With connection-state recovery, each publication is also logged in `/realtime`'s
+    /// packet log by the same script, and carries its log offset on the feed.
+    pub fn with_recovery(self, recovery: Option<LogKeys>) -> Self {
+        Self { recovery, ..self }
     }
 
     /// While Redis is known to be away a publish or a recovery is refused at once: it
@@ -117,7 +129,7 @@ impl RedisHistory {
             .not_after(&self.client, self.deadline)
             .await
             .map_err(unavailable)?;
-        let args = vec![
+        let mut args = vec![
             epoch,
             entry,
             self.size.to_string(),
@@ -126,11 +138,30 @@ impl RedisHistory {
             channel_json,
             not_after.to_string(),
         ];
+        let mut keys = self.keys(channel);
+        match &self.recovery {
+            Some(log) => {
+                let room = serde_json::to_string(&channel_room(channel)).map_err(unavailable)?;
+                let event = serde_json::to_string(event).map_err(unavailable)?;
+                let data = serde_json::to_string(&data).map_err(unavailable)?;
+                let emitted = serde_json::to_string(realtime_emits::EVENT).map_err(unavailable)?;
+                args.extend([
+                    log.max_entries.to_string(),
+                    room,
+                    event,
+                    data,
+                    ts.to_string(),
+                    emitted,
+                ]);
+                keys.extend(log.keys.clone());
+            }
+            None => args.push(String::new()),
+        }
         // A timeout here is answered `unavailable`; the script, if it reaches Redis
         // later, sees it is past `not_after` and publishes nothing (see APPEND).
         let reply: String = self
             .client
-            .eval(APPEND, self.keys(channel), args)
+            .eval(APPEND, keys, args)
             .await
             .map_err(unavailable)?;
         let (epoch, offset) = self.read_append_reply(&reply, sent)?;

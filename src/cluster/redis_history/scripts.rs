@@ -3,6 +3,12 @@
 
 /// Numbers, keeps and puts on the feed (ARGV[5], with the channel JSON-encoded in
 /// ARGV[6]) in one step: the feed carries a channel's publications in offset order.
+/// With connection-state recovery (ARGV[8], the packet log's size, not empty), also logs
+/// the socket event (ARGV[13], its name as JSON) to the channel's room (ARGV[9], JSON) in
+/// `/realtime`'s packet log (KEYS[4], its last trimmed id in KEYS[5]; see
+/// `redis_recovery`), its payload built as the publication serializes from the event and
+/// data (ARGV[10], ARGV[11], JSON) and the time (ARGV[12]), and the feed message carries
+/// its log offset (`ro`).
 /// Does nothing once Redis's clock is past ARGV[7], when its caller has been, or will be
 /// before the answer gets back, answered `unavailable` (a blackholed link delivers the
 /// script late); returns Redis's time too, which keeps this node's estimate of that clock
@@ -17,8 +23,23 @@ local offset = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[3], offset, offset .. '|' .. ARGV[2])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[3]) + 1))
 for i = 1, 3 do redis.call('EXPIRE', KEYS[i], ARGV[4]) end
+local logged = ''
+if ARGV[8] ~= '' then
+  local max = tonumber(ARGV[8])
+  local n = redis.call('XLEN', KEYS[4])
+  if n >= max then
+    local gone = redis.call('XRANGE', KEYS[4], '-', '+', 'COUNT', n - max + 1)
+    redis.call('SET', KEYS[5], gone[#gone][1])
+    redis.call('XTRIM', KEYS[4], 'MAXLEN', '=', max - 1)
+  end
+  local publication = '{"channel":' .. ARGV[6] .. ',"event":' .. ARGV[10] .. ',"data":' ..
+    ARGV[11] .. ',"offset":' .. offset .. ',"epoch":"' .. epoch .. '","ts":' .. ARGV[12] .. '}'
+  local id = redis.call('XADD', KEYS[4], '*', 'p',
+    '{"rooms":[' .. ARGV[9] .. '],"event":' .. ARGV[13] .. ',"data":' .. publication .. '}')
+  logged = ',"ro":"' .. id .. '"'
+end
 redis.call('PUBLISH', ARGV[5], '{"p":{"channel":' .. ARGV[6] .. ',"epoch":"' .. epoch ..
-  '","offset":' .. offset .. ',"entry":' .. ARGV[2] .. '}}')
+  '","offset":' .. offset .. ',"entry":' .. ARGV[2] .. logged .. '}}')
 return epoch .. '|' .. offset .. '|' .. now
 "#;
 

@@ -83,6 +83,16 @@ end
 return '0-0'
 "#;
 
+/// Where a namespace's packets are logged, for a script that logs one itself (channel
+/// publications are logged by the history's append, in the same step as their feed
+/// message).
+#[derive(Debug, Clone)]
+pub struct LogKeys {
+    /// The stream, and its last trimmed id.
+    pub keys: Vec<String>,
+    pub max_entries: usize,
+}
+
 pub struct RedisPacketLog {
     client: Client,
     prefix: String,
@@ -103,6 +113,14 @@ impl RedisPacketLog {
             link: redis.link(),
             prefix: format!("{prefix}:recovery:log"),
             max_entries: max_entries.max(1),
+        }
+    }
+
+    /// Where `ns`'s packets go, for a script of another module.
+    pub fn log_keys(&self, ns: &str) -> LogKeys {
+        LogKeys {
+            keys: self.keys(ns),
+            max_entries: self.max_entries,
         }
     }
 
