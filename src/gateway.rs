@@ -10,6 +10,8 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::operators::BroadcastOperators;
 use switchyard_namespaces::NsError;
+use switchyard_namespaces::audience::Audience;
+use switchyard_namespaces::broadcast::Broadcaster;
 use switchyard_namespaces::emit::{Announcement, Emit, ServerDraining, tell};
 use switchyard_namespaces::notifications::{self, NotificationsState};
 use switchyard_namespaces::realtime::payloads::Publish;
@@ -26,8 +28,10 @@ pub struct NamespaceCounts {
 
 #[async_trait]
 pub trait Gateway: Send + Sync + 'static {
-    /// `announcement` to every socket of every namespace, cluster-wide.
-    async fn announce(&self, event: &Announcement) -> anyhow::Result<()>;
+    /// `announcement` to every socket of every namespace, cluster-wide (through the packet
+    /// log, with an offset, when `broadcaster` logs room emits).
+    async fn announce(&self, broadcaster: &Broadcaster, event: &Announcement)
+    -> anyhow::Result<()>;
     /// Closes every socket of the user on every namespace, cluster-wide.
     async fn disconnect_user(&self, user_id: &str) -> anyhow::Result<()>;
     async fn publish(&self, realtime: &RealtimeState, req: Publish) -> Result<PublishAck, NsError>;
@@ -55,7 +59,16 @@ fn served<A: Adapter>(io: &SocketIo<A>) -> impl Iterator<Item = BroadcastOperato
 
 #[async_trait]
 impl<A: Adapter> Gateway for SocketIo<A> {
-    async fn announce(&self, event: &Announcement) -> anyhow::Result<()> {
+    async fn announce(&self, broadcaster: &Broadcaster, event: &Announcement) -> anyhow::Result<()> {
+        if broadcaster.logs() {
+            for path in switchyard_namespaces::paths() {
+                if let Some(ns) = self.of(path) {
+                    let everyone = Audience::rooms(Vec::<String>::new());
+                    broadcaster.emit_in(ns, path, everyone, event).await;
+                }
+            }
+            return Ok(());
+        }
         for ns in served(self) {
             ns.emit(Announcement::EVENT, event)
                 .await

@@ -30,6 +30,11 @@ impl Broadcaster {
         Self { feed }
     }
 
+    /// Whether room emits go through the packet log (connection-state recovery is on).
+    pub fn logs(&self) -> bool {
+        self.feed.is_some()
+    }
+
     /// Emits `payload` on `ns` from `sender`'s handler to `audience`.
     pub async fn emit_from<A: Adapter, E: Emit>(
         &self,

@@ -57,7 +57,8 @@ async fn announce(
         data: a.data,
         ts,
     };
-    state.gateway.announce(&event).await?;
+    let broadcaster = state.realtime.broadcaster();
+    state.gateway.announce(broadcaster, &event).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
 

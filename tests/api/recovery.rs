@@ -366,3 +366,41 @@ async fn members(s: &SioClient) -> Option<usize> {
         .await;
     ack["members"].as_array().map(Vec::len)
 }
+
+#[tokio::test]
+async fn announcements_are_resumed_on_every_namespace() {
+    let app = recovering_app().await;
+    let mut cut = Vec::new();
+    for ns in ["/ws", "/realtime", "/notifications"] {
+        let mut s = app.connect(ns, "alice").await;
+        announce(&app, "first").await;
+        let offset = s.expect("announcement").await.offset.expect("offset");
+        cut.push((ns, pid_of(&s), offset));
+        s.cut();
+    }
+    tokio::time::sleep(QUIET).await;
+    announce(&app, "missed").await;
+    for (ns, pid, offset) in cut {
+        let mut back = resume(&app, ns, "alice", &pid, Some(&offset)).await;
+        assert_eq!(pid_of(&back), pid, "{ns}");
+        let mut titles = Vec::new();
+        while let Some(a) = back.within("announcement", QUIET).await {
+            titles.push(a.data["title"].clone());
+        }
+        // Each socket missed the later "first"s of the namespaces after its own, then "missed".
+        assert_eq!(titles.last(), Some(&json!("missed")), "{ns}: {titles:?}");
+        assert!(!titles.is_empty());
+    }
+}
+
+async fn announce(app: &TestApp, title: &str) {
+    let body = json!({ "title": title, "body": "" });
+    let res = reqwest::Client::new()
+        .post(app.url("/api/v1/announce"))
+        .bearer_auth(app.admin_token())
+        .json(&body)
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(res.status().as_u16(), 202);
+}
