@@ -366,6 +366,8 @@ struct SidClaim<A: Adapter> {
     esocket: Arc<EIoSocket<SocketData<A>>>,
     ns: Str,
     sid: Sid,
+    /// Kept: the entry stays when the claim is dropped (its connection reference goes).
+    kept: bool,
 }
 
 impl<A: Adapter> SidClaim<A> {
@@ -380,6 +382,7 @@ impl<A: Adapter> SidClaim<A> {
             esocket: esocket.clone(),
             ns: ns.clone(),
             sid: esocket.id,
+            kept: false,
         })
     }
 
@@ -393,14 +396,19 @@ impl<A: Adapter> SidClaim<A> {
     }
 
     /// The socket connected: its close removes the entry ([`SocketData::forget_sid`]).
-    fn keep(self) {
-        std::mem::forget(self);
+    /// The claim itself goes, and with it its reference to the connection (forgetting
+    /// the claim instead kept every such connection in memory, and its request parts,
+    /// for ever).
+    fn keep(mut self) {
+        self.kept = true;
     }
 }
 
 impl<A: Adapter> Drop for SidClaim<A> {
     fn drop(&mut self) {
-        self.esocket.data.forget_sid(&self.ns, self.sid);
+        if !self.kept {
+            self.esocket.data.forget_sid(&self.ns, self.sid);
+        }
     }
 }
 impl<A: Adapter> Default for SocketData<A> {
@@ -643,6 +651,31 @@ mod test {
         let client = Arc::new(client);
         client.clone().add_ns("/".into(), async || ());
         client
+    }
+
+    /// Switchyard's patch: a kept claim leaves its entry and lets go of the connection
+    /// (one forgotten instead held every recovering connection for ever); a claim dropped
+    /// unkept removes its entry.
+    #[tokio::test]
+    async fn a_sid_claim_lets_go_of_its_connection() {
+        let esocket =
+            EIoSocket::<SocketData<LocalAdapter>>::new_dummy(Sid::new(), Box::new(|_, _| ()));
+        let held = Arc::strong_count(&esocket);
+        let ns = Str::from("/chat");
+        let mut claim = SidClaim::new(&esocket, &ns).unwrap();
+        let restored = Sid::new();
+        claim.set(restored);
+        claim.keep();
+        assert_eq!(Arc::strong_count(&esocket), held);
+        assert_eq!(esocket.data.sid_in("/chat", esocket.id), restored);
+        assert!(
+            SidClaim::new(&esocket, &ns).is_none(),
+            "the namespace is taken"
+        );
+        esocket.data.forget_sid("/chat", restored);
+        drop(SidClaim::new(&esocket, &ns).unwrap());
+        assert_eq!(esocket.data.sid_in("/chat", esocket.id), esocket.id);
+        assert_eq!(Arc::strong_count(&esocket), held);
     }
 
     #[tokio::test]
