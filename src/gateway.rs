@@ -59,7 +59,11 @@ fn served<A: Adapter>(io: &SocketIo<A>) -> impl Iterator<Item = BroadcastOperato
 
 #[async_trait]
 impl<A: Adapter> Gateway for SocketIo<A> {
-    async fn announce(&self, broadcaster: &Broadcaster, event: &Announcement) -> anyhow::Result<()> {
+    async fn announce(
+        &self,
+        broadcaster: &Broadcaster,
+        event: &Announcement,
+    ) -> anyhow::Result<()> {
         if broadcaster.logs() {
             for path in switchyard_namespaces::paths() {
                 if let Some(ns) = self.of(path) {

@@ -74,8 +74,10 @@ def main():
 
     alice = socketio.Client(reconnection=False)
 
+    # Room events carry one more argument, the offset of connection-state recovery
+    # (socket.io 4.6+ clients resume from it; python-socketio hands it over): `*_`.
     @alice.on("message:delivered", namespace=NS)
-    def on_delivered(receipt):
+    def on_delivered(receipt, *_):
         got["receipt"] = receipt
         delivered.set()
 

@@ -65,7 +65,7 @@ pub(super) async fn connect(
     ));
     let feed = Arc::new(Feed::new(&redis.prefix));
     feed.start(url, link(), health.deadline()).await?;
-    let packet_log = settings.recovery.enabled.then(|| {
+    let packet_log = recovery_possible(settings, url).then(|| {
         Arc::new(RedisPacketLog::new(
             &health,
             &redis.prefix,
@@ -104,6 +104,22 @@ pub(super) async fn connect(
             health,
         }),
     })
+}
+
+/// Connection-state recovery logs a channel publication in the same script as its
+/// history, which Redis Cluster refuses (the keys are in different slots): there it is
+/// off, and said so.
+fn recovery_possible(settings: &Settings, url: &str) -> bool {
+    let clustered = fred::types::config::Config::from_url(url)
+        .map(|c| c.server.is_clustered())
+        .unwrap_or(false);
+    if settings.recovery.enabled && clustered {
+        tracing::warn!(
+            "connection-state recovery is off on Redis Cluster (SWITCHYARD_CONNECTION_RECOVERY \
+             needs a single Redis or Sentinel)"
+        );
+    }
+    settings.recovery.enabled && !clustered
 }
 
 impl Cluster {

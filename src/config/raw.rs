@@ -158,7 +158,7 @@ impl Default for RawSettings {
             env: "development".into(),
             history_size: 100,
             history_ttl_secs: 300,
-            connection_recovery: false,
+            connection_recovery: true,
             recovery_log_size: 10_000,
             recovery_session_ttl_secs: 120,
             recovery_max_packets: 1_000,

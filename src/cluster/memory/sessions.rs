@@ -12,11 +12,12 @@ use switchyard_namespaces::ports::{
 use tokio::time::Instant;
 
 /// One node's packet feed: each packet is logged and handed to this node's sockets under
-/// one lock, so offsets reach every socket in log order.
+/// its namespace's lock, so offsets reach every socket in log order (a socket is in one
+/// namespace, whose log numbers its packets).
 pub struct MemoryPacketFeed {
     log: Arc<MemoryPacketLog>,
     sink: OnceLock<Arc<dyn PacketSink>>,
-    order: tokio::sync::Mutex<()>,
+    order: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl MemoryPacketFeed {
@@ -24,8 +25,13 @@ impl MemoryPacketFeed {
         Self {
             log,
             sink: OnceLock::new(),
-            order: tokio::sync::Mutex::new(()),
+            order: Mutex::default(),
         }
+    }
+
+    fn lock_of(&self, ns: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.order.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(ns.to_owned()).or_default().clone()
     }
 
     /// Set once the sockets exist.
@@ -42,7 +48,8 @@ impl PacketFeed for MemoryPacketFeed {
         let Some(sink) = self.sink.get() else {
             return Err(StoreError::Unavailable("no sockets yet".into()));
         };
-        let _in_order = self.order.lock().await;
+        let lock = self.lock_of(ns);
+        let _in_order = lock.lock().await;
         let offset = self.log.append(ns, &packet).await?;
         sink.deliver(ns, Logged { offset, packet }).await;
         Ok(())

@@ -65,6 +65,13 @@ async fn nodes_share_a_redis_cluster() {
     let redis = PrivateCluster::start();
     let (a, b) = two_nodes_on(redis.url()).await;
     traffic_crosses(&a, &b).await;
+    // A publication's history and its recovery log entry cannot share a script there.
+    let s = a.connect("/realtime", "erin").await;
+    assert_eq!(
+        s.connected["pid"],
+        json!(null),
+        "no connection-state recovery"
+    );
     let ready: serde_json::Value = reqwest::get(a.url("/health/ready"))
         .await
         .expect("res")

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 mod degraded;
 mod postgres;
 mod proxy;
+mod recovery;
 mod redis;
 mod resync;
 mod slow_redis;

@@ -1,0 +1,71 @@
+//! Connection-state recovery through Redis faults (issue 21 item 2): a room emit whose
+//! log entry cannot be written in time still reaches its sockets once (without an
+//! offset, never again later through the feed), a session does not resume while Redis is
+//! slow past its deadline, and both work again once Redis answers.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::cluster::private_redis::PrivateRedis;
+use crate::conversations::create;
+use crate::support::fault_proxy::FaultProxy;
+use crate::support::{Connect, Db, TestApp};
+
+/// Long enough for a late script to have run, and its feed message to have arrived.
+const SETTLE: Duration = Duration::from_millis(1500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_emit_past_the_redis_deadline_arrives_once_without_an_offset() {
+    let redis = PrivateRedis::start();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let url = format!("redis://{}", proxy.addr());
+    let app = TestApp::spawn_with(Db::Postgres, move |s| {
+        s.redis.url = Some(url);
+        s.redis.prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
+        s.redis.timeout = Duration::from_millis(300);
+        s.recovery.enabled = true;
+    })
+    .await;
+    let mut alice = app.connect("/ws", "alice").await;
+    let bob = app.connect("/ws", "bob").await;
+    let id = create(&bob, &["alice"]).await;
+    let offset = alice
+        .expect("conversation:new")
+        .await
+        .offset
+        .expect("offset");
+    let pid = alice.connected["pid"].as_str().expect("pid").to_owned();
+
+    // Slower than the deadline, not down: every script reaches Redis late.
+    proxy.delay(Duration::from_millis(500));
+    let ack = bob
+        .emit_ack("typing:start", json!({ "conversationId": id }))
+        .await;
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+    let typing = alice.expect("typing").await;
+    assert_eq!(typing.offset, None, "sent at once, without a log entry");
+    tokio::time::sleep(SETTLE).await;
+    alice.expect_none("typing", SETTLE).await;
+
+    // A resume cannot be checked in time: a new session.
+    let opts = Connect {
+        auth: Some(json!({ "token": app.token("alice"), "pid": pid, "offset": offset })),
+        wait: Some(Duration::from_secs(10)),
+        ..Connect::default()
+    };
+    let other = app.try_connect("/ws", opts).await.expect("connects");
+    assert_ne!(other.connected["pid"], json!(pid));
+
+    proxy.heal();
+    tokio::time::sleep(SETTLE).await;
+    let ack = bob
+        .emit_ack("typing:stop", json!({ "conversationId": id }))
+        .await;
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+    let typing = alice.expect("typing").await;
+    assert!(
+        typing.offset.is_some(),
+        "logged again once Redis answers in time"
+    );
+}
