@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use fred::error::ErrorKind;
 use fred::prelude::{Client, ClientLike};
 use fred::types::config::Server;
+use switchyard_namespaces::ports::{StoreError, StoreResult};
 use tokio::sync::{broadcast, watch};
 
 /// 1 while this node reaches Redis, 0 while it runs degraded (cluster mode only).
@@ -83,6 +84,23 @@ impl RedisLink {
         tracing::warn!(error = %err, "{area} in Redis: {what} failed");
         self.failed(area, &err);
         T::default()
+    }
+
+    /// While Redis is known to be away a store call fails at once: it would only wait out
+    /// its deadline.
+    pub fn reachable(&self) -> StoreResult<()> {
+        if self.is_up() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable("Redis unreachable".into()))
+        }
+    }
+
+    /// A store call of `area` failed with `err`: counted, and the link marked down when
+    /// Redis is unreachable.
+    pub fn store_error(&self, area: &'static str, err: fred::error::Error) -> StoreError {
+        self.failed(area, &err);
+        StoreError::Unavailable(err.to_string().into())
     }
 
     pub fn mark_down(&self, why: &str) {

@@ -117,6 +117,33 @@ async fn every_node_sends_the_cluster_log_order_with_the_same_offsets() {
     );
 }
 
+/// Alice, in a conversation with bob, cut from `alice_on` after her first room emit.
+struct Cut {
+    bob: SioClient,
+    id: String,
+    pid: String,
+    sid: serde_json::Value,
+    offset: String,
+}
+
+async fn alice_cut_from_bob(alice_on: &TestApp, bob_on: &TestApp) -> Cut {
+    let mut alice = alice_on.connect("/ws", "alice").await;
+    let bob = bob_on.connect("/ws", "bob").await;
+    let id = create(&bob, &["alice"]).await;
+    let event = alice.expect("conversation:new").await;
+    let offset = event.offset.expect("offset");
+    let (pid, sid) = (pid_of(&alice), alice.connected["sid"].clone());
+    alice.cut();
+    tokio::time::sleep(QUIET).await;
+    Cut {
+        bob,
+        id,
+        pid,
+        sid,
+        offset,
+    }
+}
+
 /// Connects `user` to `ns` resuming `pid` from `offset` (as socket.io-client 4.6+ does).
 async fn resume(app: &TestApp, ns: &str, user: &str, pid: &str, offset: Option<&str>) -> SioClient {
     let mut auth = json!({ "token": app.token(user), "pid": pid });
@@ -155,17 +182,13 @@ async fn the_connect_answer_carries_a_pid_only_with_recovery_on() {
 #[tokio::test]
 async fn a_cut_socket_resumes_with_its_id_and_gets_what_it_missed_once_in_order() {
     let app = recovering_app().await;
-    let mut alice = app.connect("/ws", "alice").await;
-    let bob = app.connect("/ws", "bob").await;
-    let id = create(&bob, &["alice"]).await;
-    let offset = alice
-        .expect("conversation:new")
-        .await
-        .offset
-        .expect("offset");
-    let (pid, sid) = (pid_of(&alice), alice.connected["sid"].clone());
-    alice.cut();
-    tokio::time::sleep(QUIET).await;
+    let Cut {
+        bob,
+        id,
+        pid,
+        sid,
+        offset,
+    } = alice_cut_from_bob(&app, &app).await;
     for _ in 0..3 {
         typing(&bob, &id, true).await;
         typing(&bob, &id, false).await;
@@ -190,17 +213,13 @@ async fn a_session_resumes_only_for_its_user_on_its_namespace_and_while_the_log_
         s.recovery.log_size = 3;
     })
     .await;
-    let mut alice = app.connect("/ws", "alice").await;
-    let bob = app.connect("/ws", "bob").await;
-    let id = create(&bob, &["alice"]).await;
-    let offset = alice
-        .expect("conversation:new")
-        .await
-        .offset
-        .expect("offset");
-    let (pid, sid) = (pid_of(&alice), alice.connected["sid"].clone());
-    alice.cut();
-    tokio::time::sleep(QUIET).await;
+    let Cut {
+        bob,
+        id,
+        pid,
+        sid,
+        offset,
+    } = alice_cut_from_bob(&app, &app).await;
     let thief = resume(&app, "/ws", "mallory", &pid, Some(&offset)).await;
     assert_ne!(
         pid_of(&thief),
@@ -247,17 +266,13 @@ async fn a_client_that_left_on_purpose_does_not_resume() {
 #[tokio::test]
 async fn a_session_resumes_on_another_node_of_the_cluster() {
     let (a, b) = cluster_with(|s| s.recovery.enabled = true).await;
-    let mut alice = a.connect("/ws", "alice").await;
-    let bob = b.connect("/ws", "bob").await;
-    let id = create(&bob, &["alice"]).await;
-    let offset = alice
-        .expect("conversation:new")
-        .await
-        .offset
-        .expect("offset");
-    let (pid, sid) = (pid_of(&alice), alice.connected["sid"].clone());
-    alice.cut();
-    tokio::time::sleep(QUIET).await;
+    let Cut {
+        bob,
+        id,
+        pid,
+        sid,
+        offset,
+    } = alice_cut_from_bob(&a, &b).await;
     for _ in 0..2 {
         typing(&bob, &id, true).await;
         typing(&bob, &id, false).await;

@@ -94,11 +94,7 @@ impl RedisHistory {
     /// While Redis is known to be away a publish or a recovery is refused at once: it
     /// would only wait out its deadline.
     fn reachable(&self) -> StoreResult<()> {
-        if self.link.is_up() {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable("Redis unreachable".into()))
-        }
+        self.link.reachable()
     }
 
     fn keys(&self, channel: &str) -> Vec<String> {

@@ -131,18 +131,12 @@ impl RedisPacketLog {
         vec![stream, trimmed]
     }
 
-    /// While Redis is known to be away, fail at once instead of waiting out a deadline.
     fn reachable(&self) -> StoreResult<()> {
-        if self.link.is_up() {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable("Redis unreachable".into()))
-        }
+        self.link.reachable()
     }
 
     fn failed(&self, err: fred::error::Error) -> StoreError {
-        self.link.failed("recovery", &err);
-        StoreError::Unavailable(err.to_string().into())
+        self.link.store_error("recovery", err)
     }
 
     /// Logs `packet`, and puts it on `feed` (a channel) when given, unless Redis's clock

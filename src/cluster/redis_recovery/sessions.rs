@@ -29,16 +29,11 @@ impl RedisSessions {
     }
 
     fn reachable(&self) -> StoreResult<()> {
-        if self.link.is_up() {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable("Redis unreachable".into()))
-        }
+        self.link.reachable()
     }
 
     fn failed(&self, err: fred::error::Error) -> StoreError {
-        self.link.failed("recovery", &err);
-        StoreError::Unavailable(err.to_string().into())
+        self.link.store_error("recovery", err)
     }
 }
 
