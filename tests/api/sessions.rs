@@ -52,6 +52,19 @@ async fn poll(app: &TestApp, eio: u8, sid: &str) -> String {
 
 /// Whether the gateway still knows the session: it takes a heartbeat packet (a v3
 /// client's ping, a v4 client's pong).
+/// `ns` holds the session open past the connect timeout; once it leaves, nothing does
+/// (an EIO3 session's implicit `/` included) and the timeout closes it.
+async fn held_until_it_leaves(app: &TestApp, eio: u8, sid: &str, ns: &str) {
+    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
+    assert!(alive(app, eio, sid).await, "{ns} holds it open");
+    assert_eq!(post(app, eio, sid, &format!("41{ns},")).await, 200);
+    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
+    assert!(
+        !alive(app, eio, sid).await,
+        "nothing holds it once {ns} left"
+    );
+}
+
 async fn alive(app: &TestApp, eio: u8, sid: &str) -> bool {
     let heartbeat = if eio == 3 { "2" } else { "3" };
     post(app, eio, sid, heartbeat).await == 200
@@ -153,11 +166,7 @@ async fn an_eio3_session_connects_with_the_token_after_its_namespace_and_is_held
         refused.contains("44/realtime,") && refused.contains("invalid_token"),
         "{refused}"
     );
-    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
-    assert!(alive(&app, 3, &sid).await, "/ws holds it");
-    assert_eq!(post(&app, 3, &sid, "41/ws,").await, 200);
-    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
-    assert!(!alive(&app, 3, &sid).await, "only `/` is left");
+    held_until_it_leaves(&app, 3, &sid, "/ws").await;
 }
 
 #[tokio::test]
@@ -199,11 +208,7 @@ async fn a_session_whose_last_namespace_left_is_closed_after_the_timeout() {
     let sid = open(&app, 4).await;
     let auth = json!({ "token": app.token("alice") });
     assert_eq!(post(&app, 4, &sid, &format!("40/ws,{auth}")).await, 200);
-    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
-    assert!(alive(&app, 4, &sid).await, "a namespace holds it open");
-    assert_eq!(post(&app, 4, &sid, "41/ws,").await, 200);
-    tokio::time::sleep(Duration::from_millis(TIMEOUT_MS * 3)).await;
-    assert!(!alive(&app, 4, &sid).await, "none is left");
+    held_until_it_leaves(&app, 4, &sid, "/ws").await;
 }
 
 #[tokio::test]
