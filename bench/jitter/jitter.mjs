@@ -23,8 +23,11 @@
 // - Once every client has subscribed once (or JITTER_JOIN_TIMEOUT_S passed), the main
 //   process publishes 1..(duration × rate) at JITTER_RATE per second for JITTER_DURATION_S,
 //   one request after the other; meanwhile each client is cut every U(JITTER_CUT_EVERY_S)
-//   seconds (start to start, first one U(0, max) after the stream starts) for
-//   U(JITTER_CUT_FOR_S) seconds: its connections are reset and new ones refused. Cuts
+//   seconds (start to start) for U(JITTER_CUT_FOR_S) seconds: its connections are reset
+//   and new ones refused. The first cut comes U(JITTER_FIRST_CUT_AFTER_S (1), max) after
+//   the stream starts, so that every client has received an event, hence an offset,
+//   before it: socket.io cannot restore a session for a client that has none (it sends
+//   `pid` without `offset`), which cuts in the stream's first milliseconds showed. Cuts
 //   stop when publishing ends; then JITTER_GRACE_S for the last replays.
 // - Cut times come from JITTER_SEED, so every server sees the same schedule.
 //
@@ -68,6 +71,7 @@ const config = {
   cutEvery: range("JITTER_CUT_EVERY_S", "10-20"),
   cutFor: range("JITTER_CUT_FOR_S", "1-3"),
   graceMs: Number(env("JITTER_GRACE_S", "15")) * 1000,
+  firstCutAfterMs: Number(env("JITTER_FIRST_CUT_AFTER_S", "1")) * 1000,
   workers: Number(env("JITTER_WORKERS", "1")),
   seed: Number(env("JITTER_SEED", "21")),
   transports: env("JITTER_TRANSPORTS", "websocket").split(","),
@@ -219,7 +223,8 @@ async function worker() {
       for (const client of clients) {
         if (!client.joined) continue;
         const random = mulberry32(config.seed * 1_000_003 + client.i);
-        schedule(client, random, streamStart + random() * config.cutEvery[1]);
+        const after = Math.min(config.firstCutAfterMs, config.cutEvery[1]);
+        schedule(client, random, streamStart + after + random() * (config.cutEvery[1] - after));
       }
     } else if (m.type === "accepted") {
       accepted[m.n] = 1;
