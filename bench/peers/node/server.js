@@ -95,7 +95,12 @@ function publish(req, res) {
   });
 }
 
-const io = new Server(httpServer);
+// PEER_CONNECTION_RECOVERY=1 turns on socket.io's connection-state recovery at its
+// defaults (2 minutes, middlewares skipped on recovery), for the jitter scenario.
+const io = new Server(
+  httpServer,
+  process.env.PEER_CONNECTION_RECOVERY === "1" ? { connectionStateRecovery: {} } : {},
+);
 const realtime = io.of(NAMESPACE);
 
 // Connect middleware: handshake `auth.token`, else `?token=`.
