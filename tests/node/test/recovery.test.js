@@ -456,6 +456,32 @@ describe('recovery: TCP cut mid-stream, long-polling only', { timeout: 300_000 }
   }
 });
 
+describe('recovery: a session with nothing received yet', { timeout: 60_000 }, () => {
+  let server;
+  after(() => server?.stop());
+
+  test('on a namespace nothing was ever logged on, a cut client recovers', T, async () => {
+    // A fresh server: /notifications has logged nothing, and the client gets no offset
+    // before the cut, so it resumes from its session's start.
+    server = await startServer(ON);
+    const proxy = await switchingProxy(server.port);
+    const client = recoveringClient(proxy.url, server.token(uniqueUser('quiet')), [
+      { ns: '/notifications', event: 'notification:read', numberOf: () => undefined },
+    ]);
+    try {
+      await connectedTimes(client, 1);
+      await cutFor(200)(proxy, client);
+      await connectedTimes(client, 2, 3 * WAIT_MS);
+      const [first, second] = client.connects;
+      assert.equal(second.recovered, true, JSON.stringify(client.connects));
+      assert.equal(second.id, first.id);
+    } finally {
+      client.socket.close();
+      proxy.close();
+    }
+  });
+});
+
 describe('recovery off (the default)', { timeout: 120_000 }, () => {
   let server;
   after(() => server?.stop());
