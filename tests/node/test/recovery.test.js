@@ -341,7 +341,21 @@ async function throughOutage(node, port, setup, outage, options) {
     for (const source of sources) source.stopAt = source.emitted + AFTER_BACK;
     await Promise.all(sources.map((source) => source.done));
     const total = sources.reduce((sum, source) => sum + source.emitted, 0);
-    await eventually(() => assert.ok(client.seen.length >= total, `${client.seen.length} of ${total} events seen`));
+    const missing = () =>
+      sources.map((source, i) => {
+        const got = new Set(client.seen.filter((e) => e.stream === i).map((e) => e.n));
+        return range(1, source.emitted).filter((n) => !got.has(n));
+      });
+    const timeline = () => {
+      const t0 = client.disconnects[0]?.at ?? 0;
+      return JSON.stringify({
+        connects: client.connects.map((c) => ({ ...c, at: c.at - t0 })),
+        missing: missing(),
+        ackedAt: sources.map((source) => missing()[sources.indexOf(source)].map((n) => [n, source.ackedAt[n] - t0])),
+        transport: client.socket.io.engine?.transport?.name,
+      });
+    };
+    await eventually(() => assert.ok(client.seen.length >= total, `${client.seen.length} of ${total} events seen: ${timeline()}`));
     await sleep(QUIET_MS);
     return { client, streams, sources };
   } finally {
