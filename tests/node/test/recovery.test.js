@@ -35,7 +35,13 @@ import {
 } from '../lib/helpers.js';
 
 const T = { timeout: 60_000 };
-const ON = { SWITCHYARD_CONNECTION_RECOVERY: 'true' };
+/**
+ * Recovery on. The streams below are dense (three sources, each as fast as its acks) so
+ * that packets are in flight around every reconnect; a session that missed more than
+ * `recovery_max_packets` (1,000 by default) is not resumed, by design, so the bound is
+ * raised above what an outage of a second can produce.
+ */
+const ON = { SWITCHYARD_CONNECTION_RECOVERY: 'true', SWITCHYARD_RECOVERY_MAX_PACKETS: '20000' };
 /**
  * Sources of one kind whose streams run at once to the one client: more packets in flight
  * around the reconnect, where the replay meets what is sent to the restored socket.
@@ -365,8 +371,20 @@ async function throughOutage(node, port, setup, outage, options) {
   }
 }
 
+/**
+ * Waits until the client is on its final transport (WebSocket unless it is limited to
+ * long-polling): a cut in the middle of its upgrade can leave socket.io-client waiting
+ * for its ping timeout before it notices.
+ */
+function upgraded(client) {
+  const transports = client.socket.io.opts.transports ?? ['polling', 'websocket'];
+  const final = transports.includes('websocket') ? 'websocket' : 'polling';
+  return eventually(() => assert.equal(client.socket.io.engine?.transport?.name, final));
+}
+
 /** Cuts every connection, refuses new ones for `ms` after the client noticed, then lets it in. */
 const cutFor = (ms) => async (proxy, client) => {
+  await upgraded(client);
   proxy.down();
   await eventually(() => assert.ok(client.disconnects.length >= 1, 'the client noticed the cut'));
   await sleep(ms);
@@ -510,6 +528,7 @@ describe('recovery off (the default)', { timeout: 120_000 }, () => {
       await connectedTimes(client, 1);
       for (const n of range(1, 5)) await stream.emit(n);
       await eventually(() => assert.equal(client.seen.length, 5));
+      await upgraded(client);
       proxy.down();
       await eventually(() => assert.equal(client.disconnects.length, 1));
       for (const n of range(6, 10)) await stream.emit(n);
@@ -571,6 +590,7 @@ describe('recovery: expired session', { timeout: 120_000 }, () => {
       assert.equal(client.socket.id, firstId);
 
       // Away for longer than the TTL: a new session, and what it missed comes by sync.
+      await upgraded(client);
       const away = Date.now();
       proxy.down();
       await eventually(() => assert.equal(client.disconnects.length, 2));
@@ -672,6 +692,7 @@ describe('recovery across nodes: the node is SIGKILLed', { timeout: 300_000 }, (
         await sleep(300);
         // The stream's source is on node b; the client starts on node a.
         const seen = await throughOutage(b, a.port, setup, async (proxy, client) => {
+          await upgraded(client);
           await a.kill('SIGKILL');
           await eventually(() => assert.ok(client.disconnects.length >= 1, 'the client noticed'));
           proxy.retarget(b.port);
