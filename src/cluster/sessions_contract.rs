@@ -43,6 +43,18 @@ macro_rules! sessions_contract {
         }
 
         #[tokio::test]
+        async fn the_start_of_an_empty_log_resumes_with_nothing_missed() {
+            let log = ($log)(100).await;
+            let start = log.last_offset("/quiet").await.expect("store call").expect("an offset");
+            let none = log.after("/quiet", &start, 10).await.expect("store call");
+            assert_eq!(none.map(|n| n.len()), Some(0), "nothing logged, nothing missed");
+            let first = log.append("/quiet", &packet("one", &["r"])).await.expect("store call");
+            let all = log.after("/quiet", &start, 10).await.expect("store call").expect("kept");
+            assert_eq!(events(&all), ["one"]);
+            assert_eq!(all[0].offset, first);
+        }
+
+        #[tokio::test]
         async fn an_offset_past_what_is_kept_or_never_given_cannot_resume() {
             let log = ($log)(3).await;
             let start = log.last_offset("/a").await.expect("store call").expect("an offset");

@@ -126,7 +126,11 @@ impl PacketLog for MemoryPacketLog {
         let Ok(after) = offset.parse::<u64>() else {
             return Ok(None);
         };
-        Ok(self.logs().get(ns).and_then(|log| log.after(after, limit)))
+        Ok(match self.logs().get(ns) {
+            Some(log) => log.after(after, limit),
+            // Nothing logged on `ns` yet: its start, 0, is all that was given out.
+            None => NamespaceLog::default().after(after, limit),
+        })
     }
 
     async fn last_offset(&self, ns: &str) -> StoreResult<Option<String>> {

@@ -121,6 +121,11 @@ export async function startServer(env = {}) {
     call(method, path, options) {
       return httpCall(url + path, method, options);
     },
+    /** Sends `signal` (SIGKILL by default: a node that dies without closing anything). */
+    async kill(signal = 'SIGKILL') {
+      child.kill(signal);
+      return exited;
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
