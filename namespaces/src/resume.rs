@@ -90,13 +90,15 @@ impl Resumption {
         Ok(within.then_some(mine))
     }
 
-    /// Before the connect is answered: a new socket's session starts at the log's last
+    /// Before the connect is answered (every socket's session is saved through here
+    /// again, see [`rooms_changed`]): a new socket's session starts at the log's last
     /// offset; a restored one takes its session's rooms again (returned, for the
     /// namespace to restore what else they meant).
     pub async fn prepare<A: Adapter>(&self, s: &SocketRef<A>, ns: &'static str) -> Vec<String> {
         let Some(pid) = s.pid().map(str::to_owned) else {
             return Vec::new();
         };
+        s.extensions.insert(self.clone());
         if !s.recovered() {
             let start = self.log.last_offset(ns).await.unwrap_or_else(|err| {
                 tracing::warn!(ns, error = %err, "recovery log unreadable: session starts unresumable");
@@ -137,7 +139,10 @@ impl Resumption {
         }
         let offset = auth.and_then(|a| a.get("offset")).and_then(Json::as_str);
         let missed = match self.sessions.get(&pid).await {
-            Ok(Some(session)) => self.missed(ns, &session, offset).await,
+            Ok(Some(session)) => {
+                let session = with_rooms_of(session, s);
+                self.missed(ns, &session, offset).await
+            }
             Ok(None) => Ok(None),
             Err(err) => Err(err),
         };
@@ -231,6 +236,29 @@ impl Resumption {
             tracing::debug!(error = %err, "recovery session not saved");
         }
     }
+}
+
+/// The socket's own handler changed its rooms (subscribe, watch, …): its session is
+/// saved at once, so that a client back before the server saw it go (its node killed, a
+/// half-open or long-polling connection) resumes with them.
+pub async fn rooms_changed<A: Adapter>(s: &SocketRef<A>) {
+    if let Some(resumption) = s.extensions.get::<Resumption>() {
+        resumption.save(s, resumption.live_ttl()).await;
+    }
+}
+
+/// The session's rooms and the ones the resumed socket holds once its namespace has set
+/// it up (a conversation joined from another node while it was away is among those, as
+/// `/ws` joins every conversation of its user at connect): what went to either is what
+/// it missed.
+fn with_rooms_of<A: Adapter>(mut session: Session, s: &SocketRef<A>) -> Session {
+    for room in s.rooms() {
+        let room = room.to_string();
+        if !session.rooms.contains(&room) {
+            session.rooms.push(room);
+        }
+    }
+    session
 }
 
 /// The offset a held packet carries: its last argument, when that is a string.

@@ -64,6 +64,9 @@ pub(super) async fn on_subscribe<A: Adapter>(
             held.insert(channel.to_owned());
             subscribed.push(channel.to_owned());
         }
+        if !subscribed.is_empty() {
+            crate::resume::rooms_changed(&s).await;
+        }
         Ok(Subscribed {
             subscribed,
             denied,
@@ -135,6 +138,7 @@ pub(super) async fn on_unsubscribe<A: Adapter>(
             s.leave(channel_room(&channel));
             st.presence().leave(&channel, &me.user_id, &sid).await;
         }
+        crate::resume::rooms_changed(&s).await;
         Ok(())
     })
     .await;

@@ -185,6 +185,8 @@ pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me
         return;
     }
     s.leave(lost.iter().map(|ch| channel_room(ch)).collect::<Vec<_>>());
+    // A resumed session must not get back what the new token no longer allows.
+    crate::resume::rooms_changed(s).await;
     let sid = s.id.to_string();
     for channel in &lost {
         state.presence().leave(channel, &me.user_id, &sid).await;

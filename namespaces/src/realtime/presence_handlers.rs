@@ -64,6 +64,7 @@ pub(super) async fn on_presence_watch<A: Adapter>(
             }
         }
         s.join(watched.iter().map(|u| watch_room(u)).collect::<Vec<_>>());
+        crate::resume::rooms_changed(&s).await;
         let users = st.presence().views(&watched).await;
         Ok(st.presence().answer(UsersPresence { users, denied }))
     })
@@ -79,6 +80,7 @@ pub(super) async fn on_presence_unwatch<A: Adapter>(s: SocketRef<A>, req: Incomi
                 .map(|u| watch_room(u))
                 .collect::<Vec<_>>(),
         );
+        crate::resume::rooms_changed(&s).await;
         Ok(())
     })
     .await;

@@ -4,9 +4,8 @@
 // connections are cut mid-stream, or whose node is SIGKILLed (two nodes on Redis and
 // PostgreSQL), reconnects by itself with its `pid` and last offset and gets the same socket
 // id and every room emit it missed once, in order, before live ones. An expired session
-// connects as new and resyncs the app's own way; with recovery off (the default) nothing
-// changes for clients. Known gaps are `todo` tests, which run and report but do not fail
-// the suite (JOINED_WHILE_CONNECTED).
+// connects as new and resyncs the app's own way; with recovery off
+// (`SWITCHYARD_CONNECTION_RECOVERY=false`) nothing changes for clients.
 //
 // The streams are room emits without an ack request, which recovery covers: on /ws
 // `message:updated` and `message:new` to the sender's other sockets, on /realtime
@@ -452,9 +451,6 @@ const STREAMS = [
  * not, so the recovered watcher (which has no reason to watch again) misses live presence
  * too.
  */
-const JOINED_WHILE_CONNECTED =
-  'rooms joined after the connect are missing from a session resumed before its disconnect was seen (the replay misses their packets)';
-
 describe('recovery: TCP cut mid-stream', { timeout: 300_000 }, () => {
   let server;
   after(() => server?.stop());
@@ -474,13 +470,9 @@ describe('recovery: TCP cut mid-stream', { timeout: 300_000 }, () => {
 describe('recovery: TCP cut mid-stream, long-polling only', { timeout: 300_000 }, () => {
   let server;
   after(() => server?.stop());
-  const todo = {
-    [STREAMS[1][0]]: JOINED_WHILE_CONNECTED,
-    [STREAMS[4][0]]: JOINED_WHILE_CONNECTED,
-  };
 
   for (const [label, setup] of STREAMS) {
-    test(`${label}: recovered, same id, every missed event once and in order`, { ...T, todo: todo[label] }, async () => {
+    test(`${label}: recovered, same id, every missed event once and in order`, T, async () => {
       server ??= await startServer(ON);
       const seen = await throughOutage(server, server.port, setup, cutFor(500), { transports: ['polling'] });
       assertRecovered(seen);
@@ -514,12 +506,12 @@ describe('recovery: a session with nothing received yet', { timeout: 60_000 }, (
   });
 });
 
-describe('recovery off (the default)', { timeout: 120_000 }, () => {
+describe('recovery off', { timeout: 120_000 }, () => {
   let server;
   after(() => server?.stop());
 
   test('a cut client reconnects as new: no pid, no offset argument, missed events stay missed', T, async () => {
-    server = await startServer();
+    server = await startServer({ SWITCHYARD_CONNECTION_RECOVERY: 'false' });
     const bob = uniqueUser('bob');
     const stream = await messageEdits(server, bob);
     const proxy = await switchingProxy(server.port);
@@ -678,12 +670,8 @@ function cluster() {
 }
 
 describe('recovery across nodes: the node is SIGKILLed', { timeout: 300_000 }, () => {
-  const todo = {
-    [STREAMS[1][0]]: JOINED_WHILE_CONNECTED,
-    [STREAMS[4][0]]: JOINED_WHILE_CONNECTED,
-  };
   for (const [label, setup] of STREAMS) {
-    const options = { ...T, todo: todo[label] };
+    const options = T;
     test(`${label}: the client, sent to the other node, recovers everything from a stream on that node`, options, async () => {
       const c = cluster();
       try {
