@@ -41,6 +41,11 @@ impl QueueWatch {
         waited >= timeout && !self.closing.swap(true, Ordering::Relaxed)
     }
 
+    /// True for the one caller that decides to close the connection now.
+    pub(crate) fn close_once(&self) -> bool {
+        !self.closing.swap(true, Ordering::Relaxed)
+    }
+
     /// Whether the connection is being closed for not reading.
     pub(crate) fn is_closing(&self) -> bool {
         self.closing.load(Ordering::Relaxed)

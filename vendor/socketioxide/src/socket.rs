@@ -964,7 +964,20 @@ impl<A: Adapter> Socket<A> {
     /// slow-consumer timeout, the connection is closed at the engine, since a full queue
     /// cannot carry a DISCONNECT packet; its sockets are closed with
     /// [`DisconnectReason::SlowConsumer`].
+    ///
+    /// With connection state recovery (item 7), a socket that has a `pid` is closed the
+    /// same way at the first send that finds the queue full: the event it could not take
+    /// would otherwise be missing for good, the client's offset moving past it with the
+    /// next one; closed, the client resumes from its last offset and gets it replayed.
     fn queue_full(&self) {
+        if self.pid.is_some() {
+            if self.esocket.data.queue.close_once() {
+                #[cfg(feature = "tracing")]
+                tracing::debug!(?self.id, "outgoing queue full, closing a resumable connection");
+                self.esocket.close(EIoDisconnectReason::ClosingServer);
+            }
+            return;
+        }
         let Some(timeout) = self.get_io().config().slow_consumer_timeout else {
             return;
         };

@@ -104,3 +104,32 @@ async fn without_a_timeout_a_full_queue_only_fails_sends() {
     assert!(s.emit("tick", "data").is_err());
     assert_eq!(reason_within(&mut reason, TIMEOUT * 2).await, None);
 }
+
+/// With connection state recovery (item 7), a socket that can resume is closed at the
+/// first event its full queue refuses, whatever the slow-consumer timeout: its client
+/// resumes and gets that event replayed, instead of missing it for good.
+#[tokio::test]
+async fn a_socket_that_can_resume_is_closed_at_its_first_refused_event() {
+    let (svc, io) = SocketIo::builder()
+        .max_buffer_size(4)
+        .with_connection_state_recovery(
+            |_req: &socketioxide::recovery::RecoveryRequest<'_>| async { None },
+        )
+        .build_svc();
+    let (tx, mut sockets) = mpsc::unbounded_channel();
+    io.ns("/", async move |s: SocketRef| {
+        let (reason_tx, reason_rx) = mpsc::unbounded_channel();
+        s.on_disconnect(async move |r: DisconnectReason| {
+            reason_tx.send(r).ok();
+        });
+        tx.send((s, reason_rx)).ok();
+    });
+    create_polling_connection(&svc).await;
+    let (s, mut reason): (SocketRef, _) = sockets.recv().await.expect("a socket");
+    assert!(s.pid().is_some());
+    fill(&s);
+    assert_eq!(
+        reason_within(&mut reason, Duration::from_secs(2)).await,
+        Some(DisconnectReason::SlowConsumer)
+    );
+}
