@@ -133,6 +133,10 @@ pub struct SocketIoConfig {
     /// Connection state recovery, when on (Switchyard's patch): see
     /// [`SocketIoBuilder::with_connection_state_recovery`].
     pub(crate) recovery: Option<crate::recovery::RecoveryHook>,
+
+    /// Close a socket that can resume (it has a `pid`) at the first event its full queue
+    /// refuses (Switchyard's patch). Defaults to `false`.
+    pub close_resumable_on_full_queue: bool,
 }
 
 impl Default for SocketIoConfig {
@@ -150,6 +154,7 @@ impl Default for SocketIoConfig {
             slow_consumer_timeout: None,
             v4_root_holds_connection: true,
             recovery: None,
+            close_resumable_on_full_queue: false,
         }
     }
 }
@@ -354,6 +359,17 @@ impl<A: Adapter> SocketIoBuilder<A> {
         hook: impl crate::recovery::ConnectionStateRecovery,
     ) -> Self {
         self.config.recovery = Some(crate::recovery::RecoveryHook(std::sync::Arc::new(hook)));
+        self
+    }
+
+    /// With connection state recovery, closes a socket that has a `pid` at the first event
+    /// its full outgoing queue refuses, whatever the slow-consumer timeout (Switchyard's
+    /// patch). The event would otherwise be missing for good, the client's offset moving
+    /// past it with the next one; closed, its client resumes and can be given it again.
+    /// Defaults to `false`: such a send only fails, as upstream.
+    #[inline]
+    pub fn close_resumable_on_full_queue(mut self, close: bool) -> Self {
+        self.config.close_resumable_on_full_queue = close;
         self
     }
 

@@ -965,12 +965,14 @@ impl<A: Adapter> Socket<A> {
     /// cannot carry a DISCONNECT packet; its sockets are closed with
     /// [`DisconnectReason::SlowConsumer`].
     ///
-    /// With connection state recovery (item 7), a socket that has a `pid` is closed the
-    /// same way at the first send that finds the queue full: the event it could not take
-    /// would otherwise be missing for good, the client's offset moving past it with the
-    /// next one; closed, the client resumes from its last offset and gets it replayed.
+    /// With connection state recovery (item 7) and `close_resumable_on_full_queue`, a
+    /// socket that has a `pid` is closed the same way at the first send that finds the
+    /// queue full: the event it could not take would otherwise be missing for good, the
+    /// client's offset moving past it with the next one; closed, the client resumes from
+    /// its last offset and gets it replayed.
     fn queue_full(&self) {
-        if self.pid.is_some() {
+        let config = self.get_io().config();
+        if self.pid.is_some() && config.close_resumable_on_full_queue {
             if self.esocket.data.queue.close_once() {
                 #[cfg(feature = "tracing")]
                 tracing::debug!(?self.id, "outgoing queue full, closing a resumable connection");
@@ -978,7 +980,7 @@ impl<A: Adapter> Socket<A> {
             }
             return;
         }
-        let Some(timeout) = self.get_io().config().slow_consumer_timeout else {
+        let Some(timeout) = config.slow_consumer_timeout else {
             return;
         };
         if self.esocket.data.queue.full(timeout) {

@@ -105,13 +105,15 @@ async fn without_a_timeout_a_full_queue_only_fails_sends() {
     assert_eq!(reason_within(&mut reason, TIMEOUT * 2).await, None);
 }
 
-/// With connection state recovery (item 7), a socket that can resume is closed at the
-/// first event its full queue refuses, whatever the slow-consumer timeout: its client
+/// With connection state recovery and `close_resumable_on_full_queue` (item 7), a socket
+/// that can resume is closed at the first event its full queue refuses, whatever the
+/// slow-consumer timeout: its client
 /// resumes and gets that event replayed, instead of missing it for good.
 #[tokio::test]
 async fn a_socket_that_can_resume_is_closed_at_its_first_refused_event() {
     let (svc, io) = SocketIo::builder()
         .max_buffer_size(4)
+        .close_resumable_on_full_queue(true)
         .with_connection_state_recovery(
             |_req: &socketioxide::recovery::RecoveryRequest<'_>| async { None },
         )
