@@ -132,10 +132,7 @@ fn configured(
         // last namespace has left (vendor/socketioxide/PATCHES.md); the `/` a protocol 4
         // session is put on serves nothing, so it does not count (item 6 there).
         .connect_timeout(settings.connections.connect_timeout)
-        .v4_root_holds_connection(false)
-        // A resumable socket's refused event is replayed once it resumes: closed at once
-        // rather than left with a gap (vendor/socketioxide/PATCHES.md item 7).
-        .close_resumable_on_full_queue(true);
+        .v4_root_holds_connection(false);
     // A client whose queue stays full is closed (vendor/socketioxide/PATCHES.md, item 4).
     match settings.connections.slow_consumer_grace {
         None => builder,
