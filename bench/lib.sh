@@ -108,3 +108,12 @@ bound = next((le for le, n in buckets if n >= q * total), None) if total else No
 print("-" if bound is None else (">%g" % (buckets[-2][0] * 1000) if math.isinf(bound) else "%g" % (bound * 1000)))
 PY
 }
+
+# cpu_count <list>: how many CPUs a taskset list such as "1", "0-3" or "1,3" names.
+cpu_count() {
+  local n=0 part
+  for part in ${1//,/ }; do
+    if [[ $part == *-* ]]; then n=$((n + ${part#*-} - ${part%-*} + 1)); else n=$((n + 1)); fi
+  done
+  echo "$n"
+}

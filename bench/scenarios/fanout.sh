@@ -26,15 +26,6 @@ LOADGEN_CPUS="${LOADGEN_CPUS:-1}"
 # (`presence_channel_limit`), so 5,000 subscribers joining cost no presence:join storm.
 build_loadgen
 
-# cpu_count <list>: how many CPUs a taskset list such as "1", "0-3" or "1,3" names.
-cpu_count() {
-  local n=0 part
-  for part in ${1//,/ }; do
-    if [[ $part == *-* ]]; then n=$((n + ${part#*-} - ${part%-*} + 1)); else n=$((n + 1)); fi
-  done
-  echo "$n"
-}
-
 threads=()
 if [ "$PIN" != 0 ]; then
   # Start each server once unpinned first, so that a build it needs runs on every CPU.

@@ -79,15 +79,6 @@ start() {
   esac
 }
 
-# cpu_count <list>: how many CPUs a taskset list such as "1", "0-3" or "1,3" names.
-cpu_count() {
-  local n=0 part
-  for part in ${1//,/ }; do
-    if [[ $part == *-* ]]; then n=$((n + ${part#*-} - ${part%-*} + 1)); else n=$((n + 1)); fi
-  done
-  echo "$n"
-}
-
 harness_wrap=()
 if [ "$PIN" != 0 ]; then
   # One harness process per harness CPU at least (a Node process uses one).
