@@ -9,6 +9,7 @@ pub mod config;
 pub mod connections;
 pub mod gateway;
 pub mod http;
+pub mod integration;
 pub mod push;
 pub mod secrets;
 pub mod shutdown;

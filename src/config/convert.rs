@@ -91,6 +91,27 @@ impl From<RawSettings> for Settings {
                 log_format: raw.log_format,
                 trace_filter: raw.trace_filter,
             },
+            integration: IntegrationSettings {
+                webhooks: raw
+                    .webhooks
+                    .into_iter()
+                    .map(|w| WebhookEndpoint {
+                        url: w.url,
+                        secret: w.secret,
+                        events: w.events,
+                    })
+                    .collect(),
+                webhook_timeout: ms(raw.webhook_timeout_ms),
+                webhook_retry_for: secs(raw.webhook_retry_for_secs),
+                hooks: HookSettings {
+                    connect_url: raw.hooks.connect_url,
+                    subscribe_url: raw.hooks.subscribe_url,
+                    rpc_url: raw.hooks.rpc_url,
+                    secret: raw.hooks.secret,
+                    timeout: ms(raw.hooks.timeout_ms.unwrap_or(1_000)),
+                    cache_for: ms(raw.hooks.cache_ms.unwrap_or(5_000)),
+                },
+            },
         }
     }
 }

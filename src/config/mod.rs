@@ -13,9 +13,11 @@ use switchyard_namespaces::limits::ClassQuota;
 use switchyard_namespaces::realtime::{ChannelRule, SocketCaps};
 
 mod convert;
+mod integration;
 mod raw;
 mod redact;
 
+pub use integration::{HookSettings, IntegrationSettings, WebhookEndpoint};
 pub use redact::redact_url;
 
 /// Every setting, grouped. `Default` is the built-in defaults; `Debug` hides secrets
@@ -39,6 +41,7 @@ pub struct Settings {
     pub push: PushSettings,
     pub drain: DrainSettings,
     pub telemetry: TelemetrySettings,
+    pub integration: IntegrationSettings,
 }
 
 /// `env`: what the deployment may do.
@@ -291,6 +294,9 @@ impl Settings {
     }
 }
 
+#[cfg(test)]
+#[allow(clippy::result_large_err)]
+mod integration_tests;
 #[cfg(test)]
 // figment's Jail API fixes the closure's error type; its size is not ours to choose.
 #[allow(clippy::result_large_err)]

@@ -12,6 +12,7 @@ use switchyard_namespaces::limits::{ClassQuota, default_quotas};
 use switchyard_namespaces::realtime::{ChannelRule, SocketCaps, default_rules};
 
 use super::LogFormat;
+use super::integration::{RawHooks, RawWebhook};
 
 /// The settings as written: one flat table, the names of PROTOCOL.md §8.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -124,6 +125,26 @@ pub(super) struct RawSettings {
     /// Export is on only when `OTEL_EXPORTER_OTLP_ENDPOINT` or
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set.
     pub trace_filter: String,
+    /// `[[webhooks]]`: the endpoints told of events (PROTOCOL.md §9).
+    pub webhooks: Vec<RawWebhook>,
+    /// The environment's way to set the first webhook (`SWITCHYARD_WEBHOOK_URL`,
+    /// `SWITCHYARD_WEBHOOK_SECRET`): each replaces that field of `webhooks[0]`, or with
+    /// no `[[webhooks]]` both make it.
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    /// Milliseconds one webhook POST may take.
+    pub webhook_timeout_ms: u64,
+    /// How long an event is retried (with backoff and jitter) before it is dead-lettered.
+    pub webhook_retry_for_secs: u64,
+    /// `[hooks]`: the backend's connect, subscribe and RPC endpoints.
+    pub hooks: RawHooks,
+    /// The environment's names for `[hooks]` (`SWITCHYARD_HOOKS_RPC_URL`, …); they win.
+    pub hooks_connect_url: Option<String>,
+    pub hooks_subscribe_url: Option<String>,
+    pub hooks_rpc_url: Option<String>,
+    pub hooks_secret: Option<String>,
+    pub hooks_timeout_ms: Option<u64>,
+    pub hooks_cache_ms: Option<u64>,
 }
 
 impl Default for RawSettings {
@@ -180,6 +201,18 @@ impl Default for RawSettings {
             metrics_bind: None,
             log_format: LogFormat::Text,
             trace_filter: "switchyard=info,switchyard_namespaces=info".into(),
+            webhooks: Vec::new(),
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_timeout_ms: 10_000,
+            webhook_retry_for_secs: 24 * 3600,
+            hooks: RawHooks::default(),
+            hooks_connect_url: None,
+            hooks_subscribe_url: None,
+            hooks_rpc_url: None,
+            hooks_secret: None,
+            hooks_timeout_ms: None,
+            hooks_cache_ms: None,
         }
     }
 }
@@ -196,11 +229,13 @@ impl RawSettings {
             );
             figment = figment.merge(Toml::file(file));
         }
-        let settings: RawSettings = figment
+        let mut settings: RawSettings = figment
             .merge(Env::prefixed("SWITCHYARD_"))
             .extract()
             .context("invalid settings")?;
+        settings.fold_environment_integration();
         settings.check()?;
+        settings.check_integration()?;
         Ok(settings)
     }
 
