@@ -20,6 +20,7 @@ use switchyard_namespaces::realtime::{self, RealtimeState};
 
 use super::expiry::{ExpiryClock, ExpiryTarget, Session, Watched};
 use super::{AuthError, TokenVerifier};
+use crate::integration::hooks::Grants;
 
 /// Client → server, on every namespace.
 pub mod events {
@@ -153,6 +154,11 @@ async fn on_refresh<A: Adapter>(
                 ErrorCode::Forbidden,
                 "the token is another user's",
             ));
+        }
+        let mut fresh = fresh;
+        // The connect hook's grants are this connection's, whichever token it holds.
+        if let Some(grants) = s.extensions.get::<Grants>() {
+            grants.apply(&mut fresh);
         }
         session.extend_to(fresh.expires_at);
         let exp = fresh.expires_at;

@@ -1,5 +1,6 @@
 //! `/realtime`: channels with recovery, presence, drafts, latency (PROTOCOL.md §3).
 
+mod access;
 pub mod channels;
 mod handlers;
 mod order;
@@ -8,6 +9,7 @@ pub use outgoing::emits;
 pub mod payloads;
 mod presence_handlers;
 mod publish;
+mod rpc;
 mod sink;
 
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use crate::broadcast::Broadcaster;
 use crate::dispatch::EventTable;
 use crate::limits::EventClass;
 use crate::namespace::Namespace;
-use crate::ports::{ChannelHistory, Clock, DraftStore, LiveFeed};
+use crate::ports::{BackendHooks, ChannelHistory, Clock, DraftStore, LiveFeed};
 use crate::presence::Presence;
 use crate::rooms::user_room;
 use crate::services::Services;
@@ -48,11 +50,12 @@ pub mod events {
     pub const DRAFT_GET: &str = "draft:get";
     pub const DRAFT_SYNC: &str = "draft:sync";
     pub const LATENCY_PING: &str = "latency:ping";
+    pub const RPC: &str = "rpc";
 }
 
 /// `/realtime`: each event with its rate class and handler, and what it emits.
 pub fn namespace<A: Adapter>() -> Namespace<A> {
-    use EventClass::{All, Draft, Presence};
+    use EventClass::{All, Draft, Presence, Rpc};
     use handlers::*;
     use presence_handlers::*;
     let events = EventTable::default()
@@ -67,7 +70,8 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
         .on(events::ACTIVITY, All, on_activity::<A>)
         .on(events::DRAFT_GET, All, on_draft_get::<A>)
         .on(events::DRAFT_SYNC, Draft, on_draft_sync::<A>)
-        .on(events::LATENCY_PING, All, on_latency_ping::<A>);
+        .on(events::LATENCY_PING, All, on_latency_ping::<A>)
+        .on(events::RPC, Rpc, rpc::on_rpc::<A>);
     Namespace::new(PATH, prepare_socket::<A>, on_connect::<A>)
         .with_state(state::<A>)
         .on_restore(|presence, s, rooms| Box::pin(rejoin_channels(presence, s, rooms)))
@@ -107,6 +111,8 @@ struct Inner {
     presence: Presence,
     clock: Arc<dyn Clock>,
     rules: Vec<ChannelRule>,
+    /// The subscribe hook (for `backend` rules) and RPC.
+    hooks: Arc<dyn BackendHooks>,
     caps: SocketCaps,
     order: order::ChannelLocks,
     broadcaster: Broadcaster,
@@ -123,6 +129,7 @@ impl RealtimeState {
                 presence: services.presence.clone(),
                 clock: services.clock.clone(),
                 rules: config.rules,
+                hooks: services.hooks.clone(),
                 caps: config.caps,
                 order: order::ChannelLocks::default(),
                 broadcaster: Broadcaster::new(services.packets.clone()),
@@ -166,25 +173,16 @@ pub async fn prepare_socket<A: Adapter>(
     Ok(())
 }
 
-/// After `auth:refresh` replaced the socket's identity: leaves the channels the new token
-/// no longer allows and tells the client `unsubscribed {channels, code: "forbidden"}`, so
-/// grants and roles of the first token do not outlive it. The user's own channel stays:
-/// the socket holds it by connecting, not by a rule.
+/// After `auth:refresh` replaced the socket's identity: leaves the channels the new
+/// identity no longer allows (rules, grants, and the backend's subscribe hook asked again)
+/// and tells the client `unsubscribed {channels, code: "forbidden"}`, so grants and roles
+/// of the first token do not outlive it.
 pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me: &Identity) {
-    let own_channel = format!("user:{}", me.user_id);
-    let lost: Vec<String> = s
-        .rooms()
-        .iter()
-        .filter_map(|room| channels::room_channel(room))
-        .filter(|ch| {
-            *ch != own_channel && !crate::channel_rules::may_subscribe(&state.inner.rules, me, ch)
-        })
-        .map(str::to_owned)
-        .collect();
+    let lost = access::lost_channels(s, state, me).await;
     if lost.is_empty() {
         return;
     }
-    s.leave(lost.iter().map(|ch| channel_room(ch)).collect::<Vec<_>>());
+    s.leave(access::rooms_of(&lost));
     // A resumed session must not get back what the new token no longer allows.
     crate::resume::rooms_changed(s).await;
     let sid = s.id.to_string();
