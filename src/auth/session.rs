@@ -1,7 +1,8 @@
 //! Token expiry while connected (PROTOCOL.md §1): at the token's `exp` the socket is sent
 //! `auth:expired {graceMs}` and closed after the grace period, unless it sent
 //! `auth:refresh {token}` with a valid token for the same user first. The refresh replaces
-//! the socket's identity, roles and channel grants included.
+//! the socket's identity, roles and channel grants included (the connect hook's grants,
+//! given to the connection rather than the token, stay).
 
 use std::sync::Arc;
 use std::time::Duration;
