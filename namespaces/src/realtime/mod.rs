@@ -79,19 +79,35 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
         .emits(emits::ALL)
 }
 
-/// A resumed socket is back in its channels' rooms; presence counts it in them again (its
-/// old socket's disconnect had it leave them).
+/// A resumed socket is back in its channels' rooms: those its identity no longer allows
+/// (the token, the connect hook's grants or the subscribe hook may have changed since) are
+/// left again, to be told once it is connected ([`on_connect`]); presence counts it in the
+/// others again (its old socket's disconnect had it leave them).
 async fn rejoin_channels<A: Adapter>(presence: &Presence, s: &SocketRef<A>, rooms: &[String]) {
     let Some(me) = s.extensions.get::<Identity>() else {
         return;
     };
+    let mut lost = Vec::new();
+    if let Some(state) = s.extensions.remove::<RealtimeState>() {
+        lost = access::lost_channels(s, &state, &me).await;
+        if !lost.is_empty() {
+            s.leave(access::rooms_of(&lost));
+            crate::resume::rooms_changed(s).await;
+            s.extensions.insert(LeftOnResume(lost.clone()));
+        }
+    }
     let sid = s.id.to_string();
+    let own_channel = format!("user:{}", me.user_id);
     for channel in rooms.iter().filter_map(|room| channels::room_channel(room)) {
-        if channel != format!("user:{}", me.user_id) {
+        if channel != own_channel && !lost.iter().any(|ch| ch == channel) {
             presence.join(channel, &me.user_id, &sid).await;
         }
     }
 }
+
+/// Channels a resumed socket got back but may no longer hold: it is told once connected.
+#[derive(Clone)]
+struct LeftOnResume(Vec<String>);
 
 fn state<A: Adapter>(services: &Services) -> StateSet<A> {
     StateSet::default().with(RealtimeState::new(services))
@@ -165,6 +181,11 @@ pub async fn prepare_socket<A: Adapter>(
 ) -> Result<(), NsError> {
     let own_channel = format!("user:{}", me.user_id);
     s.join([user_room(&me.user_id), channel_room(&own_channel)]);
+    if s.recovered() {
+        // For `rejoin_channels`, which checks the rooms the session gets back; only a
+        // resumed socket carries it, and only until then.
+        s.extensions.insert(state.clone());
+    }
     let presence = state.presence();
     presence.track_socket(&s, &me, PATH).await;
     presence
@@ -189,8 +210,13 @@ pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me
     for channel in &lost {
         state.presence().leave(channel, &me.user_id, &sid).await;
     }
+    tell_unsubscribed(s, lost);
+}
+
+/// `unsubscribed {channels, code: "forbidden"}`: channels the server made the socket leave.
+fn tell_unsubscribed<A: Adapter>(s: &SocketRef<A>, channels: Vec<String>) {
     let told = outgoing::Unsubscribed {
-        channels: lost,
+        channels,
         code: ErrorCode::Forbidden,
     };
     if let Err(err) = crate::emit::tell(s, &told) {
@@ -199,6 +225,9 @@ pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me
 }
 
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(me): Extension<Identity>) {
+    if let Some(LeftOnResume(channels)) = s.extensions.remove::<LeftOnResume>() {
+        tell_unsubscribed(&s, channels);
+    }
     // No socket id: it is the Engine.IO session id, which must stay out of logs.
     tracing::debug!(ns = s.ns(), user = %me.user_id, "connected");
 }

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{Answer, Backend, auth_with, nowhere};
 use crate::channels::{subscribe, with_token};
+use crate::realtime::publish;
 use crate::support::{Connect, Db, SioClient, TestApp};
 
 const DEADLINE: Duration = Duration::from_millis(500);
@@ -208,4 +209,47 @@ async fn a_refreshed_token_keeps_the_connections_grants() {
         .await;
     let ack = subscribe(&alice, &["private:2"]).await;
     assert_eq!(ack["subscribed"], json!(["private:2"]));
+}
+
+#[tokio::test]
+async fn a_resumed_socket_gives_back_the_channels_its_grants_no_longer_allow() {
+    let backend = Backend::start().await;
+    let grants = json!({"allow": true, "channels": ["private:*"]});
+    backend.answer("connect", Answer::Json(grants.clone()));
+    let app = app_with(&backend, |s| s.recovery.enabled = true).await;
+    let alice = app.connect("/realtime", "alice").await;
+    subscribe(&alice, &["private:1", "public:1"]).await;
+    let pid = pid_of(&alice);
+    alice.cut();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Still granted: the channel comes back with the session.
+    let mut back = resume(&app, &pid).await.expect("allowed");
+    assert_eq!(pid_of(&back), pid, "resumed");
+    back.expect_none("unsubscribed", Duration::from_millis(300))
+        .await;
+    publish(&app, "private:1", json!({"n": 1}), None).await;
+    assert_eq!(
+        back.expect("event").await.data["channel"],
+        json!("private:1")
+    );
+    back.cut();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The grant is gone: the channel is left again, and said so.
+    backend.answer("connect", Answer::Json(json!({"allow": true})));
+    publish(&app, "private:1", json!({"n": 2}), None).await;
+    let mut back = resume(&app, &pid).await.expect("allowed");
+    assert_eq!(pid_of(&back), pid, "resumed");
+    let told = back.expect("unsubscribed").await.data;
+    assert_eq!(
+        told,
+        json!({"channels": ["private:1"], "code": "forbidden"})
+    );
+    publish(&app, "private:1", json!({"n": 3}), None).await;
+    publish(&app, "public:1", json!({"n": 4}), None).await;
+    let next = back.expect("event").await;
+    assert_eq!(
+        next.data["channel"],
+        json!("public:1"),
+        "neither the missed nor the new private publication: {next:?}"
+    );
 }
