@@ -56,12 +56,19 @@ async fn the_backends_data_is_the_ack() {
     let ack = alice.emit_ack("rpc", json!({ "method": "ping" })).await;
     assert_eq!(ack, json!({"ok": true, "data": null}));
     assert_eq!(backend.calls("rpc")[1].body["data"], Value::Null);
+    // The user is the socket's, whatever the payload says.
+    let forged = json!({"method": "m", "user": {"id": "root", "roles": ["admin"]}});
+    assert_eq!(alice.emit_ack("rpc", forged).await["ok"], json!(true));
+    assert_eq!(
+        backend.calls("rpc")[2].body["user"],
+        json!({"id": "alice", "roles": []})
+    );
     let ids: Vec<_> = backend.calls("rpc").iter().map(|c| c.id.clone()).collect();
     assert_ne!(ids[0], ids[1], "a webhook-id per request");
     let labels = [("hook", "rpc"), ("outcome", "allowed")];
     until(&url, |s| {
         s.sum("switchyard_hook_calls_total", &labels)
-            >= before.sum("switchyard_hook_calls_total", &labels) + 2.0
+            >= before.sum("switchyard_hook_calls_total", &labels) + 3.0
     })
     .await;
 }
