@@ -41,6 +41,11 @@ impl AppError {
             Self::Unauthorized(AuthError::TooManyConnections) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_connections")
             }
+            // The connect hook's refusals; the HTTP API does not ask it.
+            Self::Unauthorized(AuthError::Forbidden) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Unauthorized(AuthError::Unavailable) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),

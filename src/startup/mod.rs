@@ -19,6 +19,7 @@ use crate::connections::ConnectionCaps;
 use crate::gateway::Gateway;
 use crate::http::guard::Guard;
 use crate::http::{self, AppState, EventRate};
+use crate::integration::hooks::Hooks;
 use crate::push::fcm::{self, FcmClient, FcmConfig};
 use crate::push::worker::{PushWorker, WorkerConfig};
 use crate::shutdown::{self, Drain, DrainConfig};
@@ -62,8 +63,10 @@ impl Application {
         let push = push_worker(settings, &db, clock.clone()).await?;
         let backend = Backend::build(settings, clock.clone()).await?;
         let drain = Drain::default();
-        let services = namespaces::services(settings, &db, &backend, clock);
-        let gateway_states = namespaces::gateway_states(settings, &backend, drain.clone());
+        let hooks = Hooks::build(settings).context("the backend's hooks")?;
+        let services = namespaces::services(settings, &db, &backend, clock, hooks.as_ref());
+        let gateway_states =
+            namespaces::gateway_states(settings, &backend, drain.clone(), hooks.as_ref());
         let mut mounted = sockets::mount(
             settings,
             verifier.clone(),

@@ -26,6 +26,7 @@ use crate::backend::{Adapter as BackendAdapter, Backend};
 use crate::cluster::redis::ResilientDriver;
 use crate::config::Settings;
 use crate::gateway::Gateway;
+use crate::integration::hooks::ConnectHook;
 use crate::shutdown::{Drain, refuse_while_draining};
 
 /// The Engine.IO limit sits well above the event limit so an oversized event is answered
@@ -43,6 +44,8 @@ pub struct GatewayStates {
     pub drain: Drain,
     pub limits: auth::RateLimiting,
     pub auth_expiry: auth::ExpiryClock,
+    /// The backend's connect hook, asked by every namespace's authentication.
+    pub connect_hook: ConnectHook,
 }
 
 /// The Socket.IO server, ready to wrap the HTTP router.
@@ -124,6 +127,7 @@ fn configured(
         .with_state(states.drain)
         .with_state(states.limits)
         .with_state(states.auth_expiry)
+        .with_state(states.connect_hook)
         .max_payload(engine_limit as u64)
         .ws_max_message_size(engine_limit)
         .ws_max_frame_size(engine_limit)

@@ -17,6 +17,7 @@ mod drain;
 mod errors;
 mod faults;
 mod fcm;
+mod hooks;
 mod http_api;
 mod limits;
 mod logs;
