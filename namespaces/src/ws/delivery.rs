@@ -12,9 +12,9 @@ use socketioxide::AckError;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
-use super::chat::{SYSTEM_SENDER, Sender};
 use super::origin::Origin;
 use super::outgoing::{MessageDelivered, MessageNew};
+use super::sender::{SYSTEM_SENDER, Sender};
 use super::{PATH, WsState};
 use crate::audience::Audience;
 use crate::broadcast::emit_with_ack_to;

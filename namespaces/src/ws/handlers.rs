@@ -5,7 +5,6 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-use super::chat::Sender;
 use super::origin::Origin;
 use super::outgoing::{
     self, ConversationNew, Conversations, MessageDeleted, MessageUpdated, SentMessage,
@@ -13,6 +12,7 @@ use super::outgoing::{
 use super::payloads::{
     CreateConversation, DeleteMessage, EditMessage, Empty, History, Read, SendMessage, Sync, Typing,
 };
+use super::sender::Sender;
 use super::server::{create_conversation, send_message};
 use super::{PATH, TYPING_TIMEOUT, WsState};
 use crate::Identity;

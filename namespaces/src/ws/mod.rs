@@ -7,6 +7,7 @@ pub mod origin;
 pub mod outgoing;
 pub use outgoing::emits;
 pub mod payloads;
+mod sender;
 mod server;
 pub use server::{ChatApi, ServerChat, create_conversation, send_message};
 
@@ -28,7 +29,8 @@ pub use crate::services::WsConfig;
 use crate::states::StateSet;
 
 use crate::ports::TYPING_TIMEOUT;
-pub use chat::{Chat, Created, ReadReceipt, SYSTEM_SENDER, Sender};
+pub use chat::{Chat, Created, ReadReceipt};
+pub use sender::{SYSTEM_SENDER, Sender};
 
 use crate::ports::TypingState;
 use crate::presence::Presence;

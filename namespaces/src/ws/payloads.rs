@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::chat::{SYSTEM_SENDER, Sender};
+use super::sender::{SYSTEM_SENDER, Sender};
 use crate::NsError;
 use crate::wire::{Id, PageLimit, Title};
 

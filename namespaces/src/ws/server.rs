@@ -8,11 +8,12 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
 use super::WsState;
-use super::chat::{Created, Sender};
+use super::chat::Created;
 use super::delivery::{OfflineNotice, fan_out_new_message};
 use super::origin::Origin;
 use super::outgoing::ConversationNew;
 use super::payloads::{CreateConversation, SendMessage};
+use super::sender::Sender;
 use crate::NsError;
 use crate::ports::{Conversation, Inserted, MessagePush};
 use crate::rooms::{conversation_room, user_room};
