@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use switchyard_namespaces::ports::Inserted;
 use switchyard_namespaces::wire::Id;
 use switchyard_namespaces::ws::Created;
-use switchyard_namespaces::ws::payloads::{ApiCreateConversation, ApiPostMessage};
+use switchyard_namespaces::ws::api_payloads::{ApiCreateConversation, ApiPostMessage};
 
 use super::{AppError, AppState, JsonBody};
 use crate::auth::Caller;

@@ -1,5 +1,6 @@
 //! `/ws`: conversations and messages (PROTOCOL.md §5).
 
+pub mod api_payloads;
 mod chat;
 mod delivery;
 mod handlers;

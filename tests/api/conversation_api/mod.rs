@@ -10,7 +10,9 @@ use crate::conversations::{create, send};
 use crate::on_both_databases;
 use crate::support::{Db, TestApp};
 
-const QUIET: Duration = Duration::from_millis(300);
+mod beyond;
+
+pub(crate) const QUIET: Duration = Duration::from_millis(300);
 
 pub(crate) async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
     let res = req.send().await.expect("response");
@@ -23,7 +25,7 @@ pub(crate) fn service(app: &TestApp) -> String {
 }
 
 /// `POST /api/v1/conversations` as the service.
-async fn create_over_http(app: &TestApp, body: Value) -> (u16, Value) {
+pub(crate) async fn create_over_http(app: &TestApp, body: Value) -> (u16, Value) {
     let req = reqwest::Client::new()
         .post(app.url("/api/v1/conversations"))
         .bearer_auth(service(app))
@@ -32,7 +34,7 @@ async fn create_over_http(app: &TestApp, body: Value) -> (u16, Value) {
 }
 
 /// `POST /api/v1/conversations/{id}/messages` as the service.
-async fn post_over_http(app: &TestApp, conversation: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post_over_http(app: &TestApp, conversation: &str, body: Value) -> (u16, Value) {
     let url = app.url(&format!("/api/v1/conversations/{conversation}/messages"));
     let req = reqwest::Client::new()
         .post(url)
@@ -219,71 +221,4 @@ async fn only_services_may_call_the_conversation_api() {
     alice
         .expect_none("conversation:new", Duration::from_millis(200))
         .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_away_is_503_unavailable_and_tells_no_one() {
-    let (app, proxy) = crate::faults::postgres::node_behind_proxy().await;
-    let mut alice = app.connect("/ws", "alice").await;
-    let id = create(&alice, &["bob"]).await;
-    proxy.blackhole();
-    let hi = json!({ "system": true, "clientMsgId": "s1", "content": "hi" });
-    let (status, body) = post_over_http(&app, &id, hi.clone()).await;
-    assert_eq!(
-        (status, &body["error"]["code"]),
-        (503, &json!("unavailable"))
-    );
-    let keyed = json!({ "participantIds": ["alice"], "idempotencyKey": "k" });
-    let (status, body) = create_over_http(&app, keyed.clone()).await;
-    assert_eq!(
-        (status, &body["error"]["code"]),
-        (503, &json!("unavailable"))
-    );
-    alice.expect_none("message:new", QUIET).await;
-    alice.expect_none("conversation:new", QUIET).await;
-    proxy.heal();
-    // Once the database is back the same requests succeed, each once.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, _) = post_over_http(&app, &id, hi.clone()).await;
-        if status == 201 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "still {status}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    alice.expect("message:new").await;
-    let (status, _) = create_over_http(&app, keyed).await;
-    assert_eq!(status, 201);
-    alice.expect("conversation:new").await;
-}
-
-#[tokio::test]
-async fn a_posted_message_is_pushed_to_a_participant_with_no_socket() {
-    use crate::push::{app_with_push, pushes, register};
-    use crate::support::fake_fcm::FakeFcm;
-    let (fcm, dir) = (FakeFcm::start().await, tempfile::tempdir().expect("dir"));
-    let app = app_with_push(Db::Sqlite, &fcm, &dir).await;
-    let gus = app.connect("/notifications", "gus").await;
-    register(&gus, "gus-ios", "ios").await;
-    gus.disconnect();
-    let body = json!({ "participantIds": ["gus", "hal"] });
-    let (_, created) = create_over_http(&app, body).await;
-    let id = created["conversation"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
-    let note = json!({ "system": true, "clientMsgId": "n1", "content": "Your pitch was viewed" });
-    let (status, posted) = post_over_http(&app, &id, note).await;
-    assert_eq!(status, 201);
-    let pushed = pushes(&fcm, 1).await;
-    let tokens: Vec<&str> = pushed.iter().map(|r| r.token.as_str()).collect();
-    assert_eq!(tokens, vec!["gus-ios"]);
-    let message = &pushed[0].body["message"];
-    assert_eq!(
-        message["notification"]["body"],
-        json!("Your pitch was viewed")
-    );
-    assert_eq!(message["data"]["messageId"], posted["message"]["id"]);
-    assert_eq!(message["data"]["senderId"], json!("{system}"));
 }
