@@ -38,8 +38,8 @@ const fail = (code, message) => ({ error: { code, message } });
  * The RPC methods. `pitch.viewed {pitchId, ownerId}` counts a view and, when a gateway
  * client is given, tells the owner with a system message in their "Pitch activity"
  * conversation (created once: its idempotency key names the owner). `requestId` (the
- * RPC request's `webhook-id`) makes the message's `clientMsgId`, so a retried call posts
- * nothing twice.
+ * RPC request's `webhook-id`) makes the message's `clientMsgId`, so the same request
+ * handled twice (its answer lost, say) posts one message.
  */
 export function createRpc({ gateway } = {}) {
   const views = new Map();
