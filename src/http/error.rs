@@ -18,6 +18,8 @@ pub enum AppError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     InvalidPayload(String),
     #[error("{0}")]
     Unprocessable(String),
@@ -48,6 +50,7 @@ impl AppError {
             }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -108,7 +111,8 @@ impl From<switchyard_namespaces::NsError> for AppError {
             ErrorCode::NotFound => Self::NotFound(err.message),
             ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(err.message),
             ErrorCode::Unavailable => Self::Unavailable(err.message),
-            ErrorCode::Conflict | ErrorCode::RateLimited | ErrorCode::Internal => {
+            ErrorCode::Conflict => Self::Conflict(err.message),
+            ErrorCode::RateLimited | ErrorCode::Internal => {
                 Self::Internal(anyhow::anyhow!("{}: {}", err.code.as_str(), err.message))
             }
         }

@@ -85,6 +85,7 @@ impl Application {
             db: db.clone(),
             realtime: mounted.states.get().context("/realtime's state")?,
             notifications: mounted.states.get().context("/notifications' state")?,
+            chat: mounted.chat.clone().context("/ws' state")?,
             event_rate: event_rate.clone(),
             caps,
             drain: drain.clone(),

@@ -19,6 +19,7 @@ use switchyard_namespaces::dispatch::Pipeline;
 use switchyard_namespaces::ports::{PacketSink, PublicationSink};
 use switchyard_namespaces::presence::PresenceSink;
 use switchyard_namespaces::realtime::RealtimeSink;
+use switchyard_namespaces::ws::{ChatApi, ServerChat};
 use switchyard_namespaces::{Namespace, Services, SharedStates, StateSet};
 
 use crate::auth::{self, TokenVerifier};
@@ -58,6 +59,8 @@ pub struct Mounted {
     pub publication_sink: Arc<dyn PublicationSink>,
     /// The namespaces' states, for the HTTP API to share.
     pub states: SharedStates,
+    /// `/ws` for the HTTP API; `None` only if `/ws` is not mounted.
+    pub chat: Option<Arc<dyn ChatApi>>,
     /// Where the packet feed hands room emits to this node's sockets.
     pub packet_sink: Arc<dyn PacketSink>,
     /// What runs beside the sockets (the recovery sessions' refresher).
@@ -154,7 +157,9 @@ fn finish<A: Adapter + DefinedAdapter>(
         .resumption
         .as_ref()
         .map(|r| r.spawn_refresher(io.clone(), switchyard_namespaces::paths()));
+    let chat = ServerChat::new(io.clone(), &states).map(|c| Arc::new(c) as Arc<dyn ChatApi>);
     Mounted {
+        chat,
         states,
         tasks: refresher.into_iter().collect(),
         packet_sink: Arc::new(PacketDelivery::new(io.clone())),

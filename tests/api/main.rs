@@ -8,6 +8,7 @@ mod channels;
 mod cli;
 mod cluster;
 mod connections;
+mod conversation_api;
 mod conversations;
 mod dashboard;
 mod delivery;
