@@ -20,7 +20,7 @@ import { EXAMPLES, cliToken, describeRun, runChild } from '../lib/child.js';
 import { Recorder, closeAll, connect, connectError, eventually, request, startServer, uniqueUser } from '../lib/helpers.js';
 
 /** The gateway calls the connect and subscribe hooks and forwards `rpc` (issue 22 items 2, 3). */
-const HOOKS_MERGED = false;
+const HOOKS_MERGED = true;
 /** The gateway sends signed webhooks (issue 22 item 1). */
 const WEBHOOKS_MERGED = false;
 const PENDING = 'needs the gateway side of issue 22 items 1-3 (flip HOOKS_MERGED / WEBHOOKS_MERGED)';
