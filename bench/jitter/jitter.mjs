@@ -329,6 +329,8 @@ async function main() {
   const ready = await Promise.all(workers.map((w) => w.next("ready")));
   const joinMs = Date.now() - joinStart;
   const failedClients = ready.reduce((a, r) => a + r.failed, 0);
+  // Progress on stderr, so that a run cut short by its deadline still says how far it got.
+  console.error(`jitter: ${label}: ${config.clients - failedClients} of ${config.clients} joined in ${joinMs} ms`);
 
   // The stream: n at start + (n - 1) / rate, one request after the other.
   const token = sign({ sub: "jitter-publisher", exp: inAnHour(), roles: ["service"] });
@@ -365,6 +367,7 @@ async function main() {
     }
   }
   const publishMs = Date.now() - start;
+  console.error(`jitter: ${label}: ${published} published (${publishFailures} refused) in ${publishMs} ms`);
   broadcast({ type: "stop-cuts" });
   await new Promise((r) => setTimeout(r, config.graceMs));
   broadcast({ type: "finish" });
