@@ -3,6 +3,7 @@
 //! request either way is signed as the Standard Webhooks spec says (`signing.rs`).
 
 pub mod signing;
+pub mod webhooks;
 
 /// The webhook event types (PROTOCOL.md §9); an endpoint's `events` filter names these.
 pub const EVENT_TYPES: &[&str] = &[

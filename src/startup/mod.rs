@@ -19,6 +19,7 @@ use crate::connections::ConnectionCaps;
 use crate::gateway::Gateway;
 use crate::http::guard::Guard;
 use crate::http::{self, AppState, EventRate};
+use crate::integration::webhooks::sender::WebhookSender;
 use crate::push::fcm::{self, FcmClient, FcmConfig};
 use crate::push::worker::{PushWorker, WorkerConfig};
 use crate::shutdown::{self, Drain, DrainConfig};
@@ -46,6 +47,8 @@ pub struct Application {
     guard: Arc<Guard>,
     event_rate: Arc<EventRate>,
     push: Option<PushWorker>,
+    /// The webhook sender when `[[webhooks]]` names an endpoint.
+    webhooks: Option<WebhookSender>,
     drain: Drain,
     drain_config: DrainConfig,
 }
@@ -60,6 +63,8 @@ impl Application {
         let guard = routes::guard(settings, caps.clone())?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
         let push = push_worker(settings, &db, clock.clone()).await?;
+        let webhooks =
+            WebhookSender::new(&settings.integration, db.webhook_outbox(), clock.clone())?;
         let backend = Backend::build(settings, clock.clone()).await?;
         let drain = Drain::default();
         let services = namespaces::services(settings, &db, &backend, clock);
@@ -102,6 +107,7 @@ impl Application {
             guard,
             event_rate,
             push,
+            webhooks,
             drain,
             drain_config: drain_config(settings),
         })
@@ -157,6 +163,7 @@ impl Application {
             guard,
             event_rate,
             push,
+            webhooks,
             drain,
             drain_config,
         } = self;
@@ -167,6 +174,7 @@ impl Application {
         ];
         background.extend(metrics_listener.map(http::serve_metrics));
         background.extend(push.map(|worker| tokio::spawn(worker.run())));
+        background.extend(webhooks.map(|sender| tokio::spawn(sender.run())));
         background.extend(backend.spawn_refresher());
         background.extend(backend_tasks);
         background.push(tokio::spawn(routes::forget_idle_clients(guard)));
@@ -194,10 +202,11 @@ fn drain_config(settings: &Settings) -> DrainConfig {
     }
 }
 
-/// The database, migrated.
+/// The database, migrated, its stores writing the webhooks `[[webhooks]]` asks for.
 async fn database(settings: &Settings) -> anyhow::Result<Database> {
     let db = Database::connect(&settings.database.url, settings.database.timeout).await?;
     db.migrate().await?;
+    db.set_webhooks(settings.integration.webhooks.clone());
     Ok(db)
 }
 

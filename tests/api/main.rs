@@ -36,3 +36,4 @@ mod session;
 mod sessions;
 mod slow_consumer;
 mod telemetry;
+mod webhooks;
