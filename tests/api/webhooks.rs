@@ -13,6 +13,7 @@ use crate::on_both_databases;
 use crate::support::receiver::{Received, Receiver, SECRET};
 use crate::support::{Db, TestApp};
 
+mod claims;
 mod cluster;
 
 const WAIT: Duration = Duration::from_secs(30);
