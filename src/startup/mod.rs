@@ -78,6 +78,9 @@ impl Application {
         )
         .await?;
         let presence = services.presence;
+        if let Some(port) = webhooks.as_ref().and_then(WebhookSender::presence_port) {
+            presence.set_transitions(port);
+        }
         let backend_tasks = attach_sockets(&presence, &backend, &mut mounted);
         let event_rate = Arc::new(EventRate::default());
         let state = AppState {

@@ -15,9 +15,23 @@ use crate::support::{Db, TestApp};
 
 mod claims;
 mod cluster;
+mod presence;
 
 const WAIT: Duration = Duration::from_secs(30);
 const QUIET: Duration = Duration::from_millis(800);
+
+/// Every event type but `user.online`/`user.offline`: the sockets of these tests come
+/// and go, and the outbox counts below are of chat and notification events.
+const NOT_PRESENCE: &[&str] = &[
+    "message.created",
+    "message.edited",
+    "message.deleted",
+    "message.read",
+    "conversation.created",
+    "notification.delivered",
+    "notification.read",
+    "push.failed",
+];
 
 pub fn endpoint(url: &str, events: Option<&[&str]>) -> WebhookEndpoint {
     WebhookEndpoint {
@@ -27,7 +41,11 @@ pub fn endpoint(url: &str, events: Option<&[&str]>) -> WebhookEndpoint {
     }
 }
 
-async fn app_sending_to(db: Db, endpoints: Vec<WebhookEndpoint>) -> TestApp {
+async fn app_sending_to(db: Db, urls: &[&str]) -> TestApp {
+    let endpoints = urls
+        .iter()
+        .map(|u| endpoint(u, Some(NOT_PRESENCE)))
+        .collect();
     TestApp::spawn_with(db, |s: &mut Settings| {
         s.integration.webhooks = endpoints;
         s.integration.webhook_timeout = Duration::from_secs(2);
@@ -79,8 +97,8 @@ pub async fn outbox_states(url: &str) -> Vec<(String, i64)> {
 on_both_databases!(
     chat_events_arrive_signed_and_in_order,
     |db: Db| async move {
-        let receiver = Receiver::start().await;
-        let app = app_sending_to(db, vec![endpoint(&receiver.url, None)]).await;
+        let receiver = Receiver::start().await.ignore_presence();
+        let app = app_sending_to(db, &[&receiver.url]).await;
         let alice = app.connect("/ws", "alice").await;
         let bob = app.connect("/ws", "bob").await;
         let id = create(&alice, &["bob"]).await;
@@ -133,13 +151,14 @@ on_both_databases!(
 on_both_databases!(
     notification_events_and_the_endpoint_filter,
     |db: Db| async move {
-        let all = Receiver::start().await;
-        let reads = Receiver::start().await;
+        let all = Receiver::start().await.ignore_presence();
+        let reads = Receiver::start().await.ignore_presence();
         let endpoints = vec![
             endpoint(&all.url, None),
             endpoint(&reads.url, Some(&["notification.read"])),
         ];
-        let app = app_sending_to(db, endpoints).await;
+        let app =
+            TestApp::spawn_with(db, |s: &mut Settings| s.integration.webhooks = endpoints).await;
         let mut bob = app.connect("/notifications", "bob").await;
         let (status, created) = notify(&app, simple("bob", "hi", "normal")).await;
         assert_eq!(status, 202, "{created}");
@@ -166,9 +185,9 @@ on_both_databases!(
 on_both_databases!(
     a_receiver_answering_503_gets_everything_in_order_once_back,
     |db: Db| async move {
-        let receiver = Receiver::start().await;
+        let receiver = Receiver::start().await.ignore_presence();
         receiver.answer(503);
-        let app = app_sending_to(db, vec![endpoint(&receiver.url, None)]).await;
+        let app = app_sending_to(db, &[&receiver.url]).await;
         let alice = app.connect("/ws", "alice").await;
         let one = create(&alice, &["bob"]).await;
         let two = create(&alice, &["carol"]).await;
@@ -207,14 +226,14 @@ on_both_databases!(
             probe.local_addr().expect("addr").port()
         };
         let url = format!("http://127.0.0.1:{port}/hooks");
-        let app = app_sending_to(db, vec![endpoint(&url, None)]).await;
+        let app = app_sending_to(db, &[&url]).await;
         let alice = app.connect("/ws", "alice").await;
         let id = create(&alice, &["bob"]).await;
         for i in 1..=5 {
             send(&alice, &id, &format!("c{i}"), "x").await;
         }
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let receiver = Receiver::start_on(port).await;
+        let receiver = Receiver::start_on(port).await.ignore_presence();
         let got = receiver.wait_for(6, WAIT).await;
         assert_eq!(types(&got)[0], "conversation.created");
         assert_eq!(created_seqs(&got), (1..=5).collect::<Vec<_>>());
@@ -225,10 +244,10 @@ on_both_databases!(
 on_both_databases!(
     an_event_not_accepted_for_retry_for_is_dead_lettered_and_stops_blocking,
     |db: Db| async move {
-        let receiver = Receiver::start().await;
+        let receiver = Receiver::start().await.ignore_presence();
         receiver.answer(500);
         let app = TestApp::spawn_with(db, |s: &mut Settings| {
-            s.integration.webhooks = vec![endpoint(&receiver.url, None)];
+            s.integration.webhooks = vec![endpoint(&receiver.url, Some(NOT_PRESENCE))];
             s.integration.webhook_retry_for = Duration::from_secs(1);
             s.limits.mode = switchyard::config::RateLimits::Off;
         })

@@ -3,4 +3,5 @@
 //! ([`sender`]), in order per conversation and per user, retried, then dead-lettered.
 
 pub mod event;
+pub mod presence;
 pub mod sender;

@@ -10,7 +10,11 @@ use std::time::Duration;
 use anyhow::Context;
 use futures_util::StreamExt;
 use rand::Rng;
-use switchyard_namespaces::ports::Clock;
+use switchyard_namespaces::ports::{Clock, PresenceTransitions};
+use tokio::sync::mpsc;
+
+use super::event::{WebhookEvent, types};
+use super::presence::{PresenceWebhooks, write_transitions};
 
 use crate::config::IntegrationSettings;
 use crate::integration::signing::SigningSecret;
@@ -70,6 +74,9 @@ pub struct WebhookSender {
     secrets: HashMap<String, SigningSecret>,
     clock: Arc<dyn Clock>,
     config: SenderConfig,
+    /// `user.online`/`user.offline` waiting to be written, when an endpoint wants them.
+    transitions: Option<mpsc::Receiver<WebhookEvent>>,
+    presence_port: Option<Arc<PresenceWebhooks>>,
 }
 
 impl WebhookSender {
@@ -96,17 +103,49 @@ impl WebhookSender {
             .user_agent(concat!("switchyard-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the webhook HTTP client")?;
+        let wants_presence = settings
+            .webhooks
+            .iter()
+            .any(|e| e.wants(types::USER_ONLINE) || e.wants(types::USER_OFFLINE));
+        let (presence_port, transitions) = match wants_presence {
+            true => {
+                let (port, rx) = PresenceWebhooks::new();
+                (Some(Arc::new(port)), Some(rx))
+            }
+            false => (None, None),
+        };
         Ok(Some(Self {
             outbox,
             http,
             secrets,
             clock,
             config,
+            transitions,
+            presence_port,
         }))
     }
 
-    /// Runs until the process ends; a failed round (database down) is logged and retried.
-    pub async fn run(self) {
+    /// Where presence tells users coming online and going offline, when an endpoint
+    /// wants `user.online` or `user.offline`.
+    pub fn presence_port(&self) -> Option<Arc<dyn PresenceTransitions>> {
+        let port = self.presence_port.clone()?;
+        Some(port)
+    }
+
+    /// Runs until the process ends (with the writer of presence transitions, if any); a
+    /// failed round (database down) is logged and retried.
+    pub async fn run(mut self) {
+        let writer = self
+            .transitions
+            .take()
+            .map(|rx| write_transitions(rx, self.outbox.clone()));
+        match writer {
+            Some(writer) => drop(tokio::join!(writer, self.send())),
+            None => self.send().await,
+        }
+    }
+
+    async fn send(&self) {
         let mut tick = tokio::time::interval(self.config.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_housekeeping = None::<tokio::time::Instant>;

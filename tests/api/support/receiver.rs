@@ -2,7 +2,7 @@
 //! answers each POST with the status it is told to, and keeps what it accepted (2xx),
 //! after checking the Standard Webhooks signature with its own HMAC.
 
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ struct Shared {
     status: AtomicU16,
     /// How long each answer takes (ms), as a busy backend's would.
     delay_ms: AtomicU64,
+    /// `user.*` events are accepted but not kept (tests of other events).
+    ignore_presence: AtomicBool,
     /// Every POST, accepted or not.
     posts: AtomicUsize,
     accepted: Mutex<Vec<Received>>,
@@ -76,6 +78,13 @@ impl Receiver {
         self.shared.status.store(status, Ordering::SeqCst);
     }
 
+    /// From now on `user.online`/`user.offline` are answered 200 and not kept: the sockets
+    /// of a chat test come online and go offline too.
+    pub fn ignore_presence(self) -> Self {
+        self.shared.ignore_presence.store(true, Ordering::SeqCst);
+        self
+    }
+
     /// Each answer from now on takes `delay`.
     pub fn delay(&self, delay: Duration) {
         let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
@@ -115,7 +124,13 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
     let Some(id) = verified(&headers, &body) else {
         return StatusCode::UNAUTHORIZED;
     };
-    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let presence = body["type"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("user."));
+    if presence && shared.ignore_presence.load(Ordering::SeqCst) {
+        return status;
+    }
     shared
         .accepted
         .lock()

@@ -76,7 +76,7 @@ async fn send_batch(sockets: &[(&SioClient, &String)], from: i64, to: i64) {
 async fn two_nodes_send_each_event_once_and_a_killed_one_loses_nothing() {
     // The database's owner, sending no webhooks itself.
     let owner = TestApp::spawn(Db::Postgres).await;
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start().await.ignore_presence();
     let url = &owner.settings.database.url;
     let a = gateway(url, &receiver.url);
     let mut b = gateway(url, &receiver.url);

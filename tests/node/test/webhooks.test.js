@@ -58,16 +58,25 @@ describe('webhooks, verified with the standardwebhooks package', { timeout: 120_
         const ack = await request(a, 'message:send', { conversationId, clientMsgId: `m${n}`, content: `hi ${n}` });
         assert.equal(ack.ok, true, JSON.stringify(ack));
       }
-      await eventually(() => assert.ok(receiver.requests.length >= 4, `${receiver.requests.length} of 4 arrived`), WAIT);
+      const chat = () => receiver.requests.filter((r) => !JSON.parse(r.body).type.startsWith('user.'));
+      const onlines = () => receiver.requests.filter((r) => JSON.parse(r.body).type === 'user.online');
+      await eventually(() => {
+        assert.ok(chat().length >= 4, `${chat().length} of 4 chat events arrived`);
+        assert.ok(onlines().length >= 2, `${onlines().length} of 2 user.online arrived`);
+      }, WAIT);
 
+      // Every request verifies, presence events (alice and bob came online) included.
       const hook = new Webhook(secret);
-      const events = receiver.requests.map(({ headers, body }) => {
+      const all = receiver.requests.map(({ headers, body }) => {
         assert.equal(headers['content-type'], 'application/json');
         // Throws WebhookVerificationError on a bad signature or a stale timestamp.
         const verified = hook.verify(body, headers);
         assert.deepEqual(verified, JSON.parse(body));
         return { id: headers['webhook-id'], ...verified };
       });
+      const online = all.filter((e) => e.type === 'user.online').map((e) => e.data.userId);
+      assert.deepEqual(online.sort(), [alice, bob].sort());
+      const events = all.filter((e) => !e.type.startsWith('user.'));
       assert.deepEqual(
         events.map((e) => e.type),
         ['conversation.created', 'message.created', 'message.created', 'message.created'],
@@ -81,10 +90,10 @@ describe('webhooks, verified with the standardwebhooks package', { timeout: 120_
         assert.match(e.id, /^msg_[0-9a-f]{32}$/);
         assert.ok(!Number.isNaN(Date.parse(e.timestamp)), e.timestamp);
       }
-      assert.equal(new Set(events.map((e) => e.id)).size, events.length, 'distinct webhook-ids');
+      assert.equal(new Set(all.map((e) => e.id)).size, all.length, 'distinct webhook-ids');
 
       // The check can fail: another secret, or a body changed in transit, does not verify.
-      const { headers, body } = receiver.requests[1];
+      const { headers, body } = chat()[1];
       const other = new Webhook(`whsec_${randomBytes(32).toString('base64')}`);
       assert.throws(() => other.verify(body, headers), WebhookVerificationError);
       assert.throws(() => hook.verify(body.replace('hi 1', 'hi 9'), headers), WebhookVerificationError);
