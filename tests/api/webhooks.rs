@@ -106,6 +106,8 @@ on_both_databases!(
         for i in 1..=10 {
             sent.push(send(&alice, &id, &format!("c{i}"), &format!("m{i}")).await);
         }
+        // A resend is answered with the stored message and reports nothing again.
+        assert_eq!(send(&alice, &id, "c1", "m1").await, sent[0]);
         let third = sent[2]["id"].clone();
         let edit = json!({ "messageId": third, "content": "edited" });
         assert_eq!(
