@@ -16,6 +16,7 @@ use crate::support::{Db, TestApp};
 mod claims;
 mod cluster;
 mod presence;
+mod push;
 
 const WAIT: Duration = Duration::from_secs(30);
 const QUIET: Duration = Duration::from_millis(800);
