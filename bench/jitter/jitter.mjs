@@ -5,6 +5,14 @@
 // connection cut at random while it runs. Prints one result line per run:
 //
 //   node bench/jitter/jitter.mjs --url http://127.0.0.1:PORT [--label NAME]
+//   node bench/jitter/jitter.mjs --url http://127.0.0.1:P1,http://127.0.0.1:P2,… \
+//     [--kill-pid PID --kill-after-s S]
+//
+// With several URLs (a cluster's nodes) every client has its own node and the proxy
+// passes over one that refuses connections for the next (proxy.mjs); the stream is
+// published to the first. `--kill-pid` SIGKILLs that process (a node other than the
+// first) S seconds into the stream: its clients reconnect through the proxy to another
+// node and must resume there.
 //
 // then `RESULT {json}`. BENCH_JWT_SECRET must be the server's. bench/scenarios/jitter.sh
 // runs it against each server; see that script and BENCHMARKS.md ("Jitter").
@@ -132,10 +140,14 @@ const between = (random, [lo, hi]) => lo + random() * (hi - lo);
 
 async function worker() {
   const { io } = createRequire(path.join(nodePeer, "package.json"))("socket.io-client");
-  const { url, first, count } = JSON.parse(process.argv[3]);
+  const { urls, first, count } = JSON.parse(process.argv[3]);
   const stream = STREAMS[config.stream];
-  const target = new URL(url);
-  const proxy = new CuttingProxy({ host: target.hostname, port: Number(target.port) });
+  const proxy = new CuttingProxy(
+    urls.map((url) => {
+      const target = new URL(url);
+      return { host: target.hostname, port: Number(target.port) };
+    }),
+  );
   const proxyUrl = `http://127.0.0.1:${await proxy.listen()}`;
   const send = (m) => process.send(m);
 
@@ -252,6 +264,7 @@ async function worker() {
         live: live.sparse(),
         cuts,
         refused: proxy.refused,
+        failovers: proxy.failovers,
         cpuShare: cpuStream ? (cpuStream.user + cpuStream.system) / 1000 / streamMs : 0,
       });
       proxy.close().finally(() => setTimeout(() => process.exit(0), 200));
@@ -267,10 +280,14 @@ async function main() {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
   };
-  const url = opt("--url");
+  const urls = (opt("--url") ?? "").split(",");
+  const url = urls[0];
   const label = opt("--label") ?? "server";
+  const killPid = opt("--kill-pid") ? Number(opt("--kill-pid")) : null;
+  const killAfterMs = Number(opt("--kill-after-s") ?? "0") * 1000;
   // Loopback only: the harness opens many connections and cuts them.
-  if (!/^http:\/\/127\.\d+\.\d+\.\d+:\d+$/.test(url ?? "") || !config.secret || !STREAMS[config.stream]) {
+  const loopback = (u) => /^http:\/\/127\.\d+\.\d+\.\d+:\d+$/.test(u);
+  if (!urls.every(loopback) || !config.secret || !STREAMS[config.stream] || (killPid !== null && !(killPid > 1))) {
     console.error("usage: BENCH_JWT_SECRET=… node bench/jitter/jitter.mjs --url http://127.0.0.1:PORT [--label NAME]");
     console.error(`streams: ${Object.keys(STREAMS).join(", ")}`);
     process.exit(2);
@@ -287,7 +304,7 @@ async function main() {
     const first = w * per;
     const count = Math.min(per, config.clients - first);
     if (count <= 0) break;
-    const child = fork(fileURLToPath(import.meta.url), ["worker", JSON.stringify({ url, first, count })], {
+    const child = fork(fileURLToPath(import.meta.url), ["worker", JSON.stringify({ urls, first, count })], {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
     });
     const messages = [];
@@ -317,6 +334,17 @@ async function main() {
   const token = sign({ sub: "jitter-publisher", exp: inAnHour(), roles: ["service"] });
   broadcast({ type: "start" });
   const start = Date.now();
+  let killedAtMs = null;
+  if (killPid !== null) {
+    setTimeout(() => {
+      try {
+        process.kill(killPid, "SIGKILL");
+        killedAtMs = Date.now() - start;
+      } catch (err) {
+        console.error(`jitter: could not kill ${killPid}: ${err.message}`);
+      }
+    }, killAfterMs);
+  }
   let published = 0;
   let publishFailures = 0;
   for (let n = 1; n <= config.capacity; n++) {
@@ -370,6 +398,9 @@ async function main() {
     join_ms: joinMs,
     publish_ms: publishMs,
     refused: results.reduce((a, r) => a + r.refused, 0),
+    nodes: urls.length,
+    failovers: results.reduce((a, r) => a + r.failovers, 0),
+    killed_at_s: killedAtMs === null ? null : killedAtMs / 1000,
     harness_cpu_share: results.map((r) => Number(r.cpuShare.toFixed(2))),
     ...summary,
   };

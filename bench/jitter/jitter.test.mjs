@@ -234,3 +234,37 @@ test("the proxy forwards from the client's address, cuts, refuses while cut, the
     await new Promise((r) => echo.close(r));
   }
 });
+
+test("with several nodes each client has its own, and one that refuses is passed over", async () => {
+  // Each node answers every write with its own name and what it got.
+  const node = async (name) => {
+    const server = net.createServer((s) => {
+      s.on("error", () => {});
+      s.on("data", (d) => s.write(`${name}:${d}`));
+    });
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    return server;
+  };
+  const nodes = [await node("n0"), await node("n1")];
+  const proxy = new CuttingProxy(nodes.map((n) => ({ host: "127.0.0.1", port: n.address().port })));
+  const port = await proxy.listen();
+  const ask = async (address) => {
+    const s = net.connect({ host: "127.0.0.1", port, localAddress: address });
+    s.on("error", () => {});
+    s.write("hi"); // before the proxy has a node: it must wait, not be lost
+    const [reply] = await once(s, "data");
+    s.destroy();
+    return reply.toString();
+  };
+  try {
+    // 127.100.1.1 and .2 are clients 0 and 1: homes n1 and n0 (250 + b, mod 2).
+    assert.equal(await ask("127.100.1.1"), "n1:hi");
+    assert.equal(await ask("127.100.1.2"), "n0:hi");
+    await new Promise((r) => nodes[1].close(r)); // n1 is gone: it refuses
+    assert.equal(await ask("127.100.1.1"), "n0:hi");
+    assert.equal(proxy.failovers, 1);
+  } finally {
+    await proxy.close();
+    await new Promise((r) => nodes[0].close(r));
+  }
+});

@@ -3,15 +3,18 @@
 // the upstream connection from the same address (so the server sees one address per
 // client), and, when told to cut it for a while, resets both sides of every connection it
 // has and resets any new one it opens until the cut ends (a refused connect, as far as
-// the client can tell).
+// the client can tell). With several upstreams (the nodes of a cluster) each client has
+// its own node, and a node that refuses the connection (killed) is passed over for the
+// next one, as a load balancer drops an endpoint that is gone.
 import net from "node:net";
 
 export class CuttingProxy {
-  /** `upstream`: {host, port} of the server. */
-  constructor(upstream) {
-    this.upstream = upstream;
+  /** `upstreams`: {host, port} of the server, or a list of them (a cluster's nodes). */
+  constructor(upstreams) {
+    this.upstreams = Array.isArray(upstreams) ? upstreams : [upstreams];
     this.clients = new Map(); // address -> {cutUntil, conns: Set<[client, server]>}
     this.refused = 0;
+    this.failovers = 0;
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     this.server.on("error", () => {});
   }
@@ -44,20 +47,40 @@ export class CuttingProxy {
       client.resetAndDestroy();
       return;
     }
-    const server = net.connect({ ...this.upstream, localAddress: address, noDelay: true });
-    const pair = [client, server];
+    // What the client sends waits until a node has taken the connection.
+    client.pause();
+    const pair = [client, null];
     s.conns.add(pair);
     const close = () => {
       if (!s.conns.delete(pair)) return;
       client.destroy();
-      server.destroy();
+      pair[1]?.destroy();
     };
-    for (const side of pair) {
-      side.on("error", close);
-      side.on("close", close);
-    }
-    client.pipe(server);
-    server.pipe(client);
+    client.on("error", close);
+    client.on("close", close);
+    const first = homeNode(address, this.upstreams.length);
+    const attempt = (k) => {
+      const upstream = this.upstreams[(first + k) % this.upstreams.length];
+      const server = net.connect({ ...upstream, localAddress: address, noDelay: true });
+      pair[1] = server;
+      const refused = () => {
+        server.destroy();
+        if (!s.conns.has(pair)) return; // cut meanwhile
+        if (k + 1 >= this.upstreams.length) return close();
+        this.failovers += 1;
+        attempt(k + 1);
+      };
+      server.once("error", refused);
+      server.once("connect", () => {
+        server.off("error", refused);
+        server.on("error", close);
+        server.on("close", close);
+        client.pipe(server);
+        server.pipe(client);
+        client.resume();
+      });
+    };
+    attempt(0);
   }
 
   /** Resets every connection of `address` and refuses new ones for `ms`. */
@@ -67,7 +90,7 @@ export class CuttingProxy {
     for (const pair of [...s.conns]) {
       s.conns.delete(pair);
       for (const side of pair) {
-        if (!side.destroyed) side.resetAndDestroy();
+        if (side && !side.destroyed) side.resetAndDestroy();
       }
     }
   }
@@ -81,6 +104,12 @@ export class CuttingProxy {
     for (const [address] of this.clients) this.cut(address, 0);
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** The node a client's connections go to first: spread evenly by its address. */
+function homeNode(address, nodes) {
+  const [, , a, b] = address.split(".").map(Number);
+  return ((a || 0) * 250 + (b || 0)) % nodes;
 }
 
 function normalize(address) {

@@ -12,6 +12,10 @@
 #   node-recovery        Node socket.io 4.8 with connectionStateRecovery (its defaults)
 #   node                 Node socket.io 4.8 without (not in the default SERVERS)
 #   socketioxide         bare socketioxide 0.18 (it has no recovery)
+#   switchyard-cluster   three Switchyard nodes with recovery (a private redis-server, a
+#                        fresh PostgreSQL database), each client on its own node through the
+#                        proxy; the third node is SIGKILLed KILL_AFTER_S (default half of
+#                        DURATION) into the stream, and its clients resume on the others
 #
 #   bench/scenarios/jitter.sh                                  # 10,000 clients, 120 s, 10/s
 #   CLIENTS=200 DURATION=60 bench/scenarios/jitter.sh          # a smoke run
@@ -33,7 +37,8 @@ CLIENTS="${CLIENTS:-10000}"
 DURATION="${DURATION:-120}"
 RATE="${RATE:-10}"
 WORKERS="${WORKERS:-1}"
-SERVERS="${SERVERS:-switchyard-recovery switchyard node-recovery socketioxide}"
+SERVERS="${SERVERS:-switchyard-recovery switchyard node-recovery socketioxide switchyard-cluster}"
+KILL_AFTER_S="${KILL_AFTER_S:-$((DURATION / 2))}"
 PIN="${PIN:-1}"
 SERVER_CPUS="${SERVER_CPUS:-0}"
 LOADGEN_CPUS="${LOADGEN_CPUS:-1}"
@@ -64,9 +69,44 @@ export JITTER_CLIENTS="$CLIENTS" JITTER_DURATION_S="$DURATION" JITTER_RATE="$RAT
 # The harness's own bound: joining, the stream, the grace and a margin.
 deadline=$((CLIENTS / JITTER_CONNECT_RATE + JITTER_JOIN_TIMEOUT_S + DURATION + JITTER_GRACE_S + 120))
 
-# start <label>: the server of that label (SERVER_PID, SERVER_ADDR).
+# start_cluster: three Switchyard nodes sharing a private Redis and a fresh PostgreSQL
+# database. SERVER_URLS lists them; KILL_PID is the third; stop_cluster ends it all.
+start_cluster() {
+  local port node
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no >/dev/null 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  CLUSTER_DB="jitter_$(date +%s)_$$"
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $CLUSTER_DB" >/dev/null
+  CLUSTER_PIDS=()
+  SERVER_URLS=""
+  for node in 1 2 3; do
+    SWITCHYARD_CONNECTION_RECOVERY=true SWITCHYARD_REDIS_URL="redis://127.0.0.1:$port" \
+      SWITCHYARD_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$CLUSTER_DB" \
+      start_server switchyard || return 1
+    CLUSTER_PIDS+=("$SERVER_PID")
+    SERVER_URLS="${SERVER_URLS:+$SERVER_URLS,}http://$SERVER_ADDR"
+  done
+  KILL_PID="$SERVER_PID"
+}
+
+stop_cluster() {
+  local pid
+  for pid in "${CLUSTER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${CLUSTER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  kill "$REDIS_PID" 2>/dev/null || true
+  wait "$REDIS_PID" 2>/dev/null || true
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $CLUSTER_DB" >/dev/null || true
+}
+
+# start <label>: the server of that label (SERVER_PID, SERVER_ADDR; for the cluster
+# SERVER_URLS and KILL_PID as well). halt stops what start started.
 start() {
+  SERVER_URLS=""
+  KILL_PID=""
   case "$1" in
+    switchyard-cluster) start_cluster ;;
     switchyard-recovery) SWITCHYARD_CONNECTION_RECOVERY=true start_server switchyard ;;
     switchyard) SWITCHYARD_CONNECTION_RECOVERY=false start_server switchyard ;;
     node-recovery) PEER_CONNECTION_RECOVERY=1 start_server node ;;
@@ -77,6 +117,11 @@ start() {
       return 2
       ;;
   esac
+  [ -n "$SERVER_URLS" ] || SERVER_URLS="http://$SERVER_ADDR"
+}
+
+halt() {
+  if [ "$1" = switchyard-cluster ]; then stop_cluster; else stop_server; fi
 }
 
 harness_wrap=()
@@ -85,7 +130,7 @@ if [ "$PIN" != 0 ]; then
   cpus="$(cpu_count "$LOADGEN_CPUS")"
   [ "$cpus" -gt "$WORKERS" ] && WORKERS="$cpus" && export JITTER_WORKERS="$WORKERS"
   # Start each server once unpinned first, so that a build it needs runs on every CPU.
-  for server in $SERVERS; do start "$server" && stop_server; done
+  for server in $SERVERS; do start "$server" && halt "$server"; done
   export SERVER_WRAP="taskset -c $SERVER_CPUS"
   harness_wrap=(taskset -c "$LOADGEN_CPUS")
   echo "pinned: server on CPUs $SERVER_CPUS, harness on CPUs $LOADGEN_CPUS"
@@ -101,15 +146,17 @@ for server in $SERVERS; do
     127.*) ;;
     *)
       echo "jitter: $server listens on $SERVER_ADDR, not on loopback" >&2
-      stop_server
+      halt "$server"
       exit 1
       ;;
   esac
+  kill_args=()
+  [ -n "$KILL_PID" ] && kill_args=(--kill-pid "$KILL_PID" --kill-after-s "$KILL_AFTER_S")
   stream_var="JITTER_STREAM_${server//-/_}"
   r="$(JITTER_STREAM="${!stream_var:-${JITTER_STREAM:-publication}}" timeout "$deadline" \
-    "${harness_wrap[@]}" node "$BENCH_ROOT/bench/jitter/jitter.mjs" --url "http://$SERVER_ADDR" --label "$server" |
-    sed -n 's/^RESULT //p')" || true
-  stop_server
+    "${harness_wrap[@]}" node "$BENCH_ROOT/bench/jitter/jitter.mjs" --url "$SERVER_URLS" --label "$server" \
+    "${kill_args[@]}" | sed -n 's/^RESULT //p')" || true
+  halt "$server"
   if [ -z "$r" ]; then
     echo "jitter: $server: no result" >&2
     continue
@@ -133,6 +180,13 @@ for r in rows:
         r["reconnects"], r["recovered"], f"{r['replays_complete']}/{r['gaps']}",
         f(r["replay_ms_p50"], "{:g}"), f(r["replay_ms_p99"], "{:g}"), f(r["replay_ms_max"], "{:g}"),
         f(r["live_ms_p99"]), "/".join(f"{c:.0%}" for c in r["harness_cpu_share"])))
+for r in rows:
+    if r.get("nodes", 1) > 1:
+        killed = r.get("killed_at_s")
+        print("%s: %d nodes, %s; %d connections failed over to another node" % (
+            r["label"], r["nodes"],
+            "the last SIGKILLed %.1f s into the stream" % killed if killed is not None else "none killed",
+            r.get("failovers", 0)))
 print()
 print("deliv%: of the numbers the server accepted, over all clients; med%/p1%: per client,")
 print("median and 1st percentile. lost: accepted numbers a client never got. dups, ooo: repeats")

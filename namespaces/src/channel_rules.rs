@@ -19,6 +19,8 @@ pub enum Allow {
     Role(String),
     /// Nobody through this rule (only the token's `channels` claim can grant it).
     Claims,
+    /// The app's backend decides, through its subscribe hook (PROTOCOL.md §9).
+    Backend,
 }
 
 impl TryFrom<String> for Allow {
@@ -27,10 +29,11 @@ impl TryFrom<String> for Allow {
         match value.as_str() {
             "any" => Ok(Self::Any),
             "claims" => Ok(Self::Claims),
+            "backend" => Ok(Self::Backend),
             other => match other.strip_prefix("role:") {
                 Some(role) if !role.is_empty() => Ok(Self::Role(role.to_owned())),
                 _ => Err(format!(
-                    "allow must be any, claims or role:NAME, not `{other}`"
+                    "allow must be any, claims, backend or role:NAME, not `{other}`"
                 )),
             },
         }
@@ -43,6 +46,7 @@ impl From<Allow> for String {
             Allow::Any => "any".into(),
             Allow::Role(role) => format!("role:{role}"),
             Allow::Claims => "claims".into(),
+            Allow::Backend => "backend".into(),
         }
     }
 }
@@ -169,23 +173,53 @@ pub fn default_rules() -> Vec<ChannelRule> {
     .collect()
 }
 
+/// What the rules say about one user and one channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleVerdict {
+    Allowed,
+    /// No rule or grant allows it, but a matching rule says `backend`: its hook decides.
+    AskBackend,
+    Denied,
+}
+
 /// May `who` subscribe to `channel`? A matching rule that allows them, or a pattern in
-/// their token's `channels` claim, is enough. The claim's patterns are the token issuer's
-/// own grants: plain globs, with no `{sub}`.
-pub fn may_subscribe(rules: &[ChannelRule], who: &Identity, channel: &str) -> bool {
-    let by_rule = rules.iter().any(|rule| {
-        rule.pattern.matches(&who.user_id, channel)
-            && match &rule.allow {
-                Allow::Any => true,
-                Allow::Role(role) => who.has_role(role),
-                Allow::Claims => false,
-            }
+/// their token's `channels` claim (or the connect hook's grants), is enough; failing
+/// that, a matching `backend` rule leaves it to the backend. The claim's patterns are the
+/// token issuer's own grants: plain globs, with no `{sub}`.
+pub fn rule_verdict(rules: &[ChannelRule], who: &Identity, channel: &str) -> RuleVerdict {
+    let matching = || {
+        rules
+            .iter()
+            .filter(|rule| rule.pattern.matches(&who.user_id, channel))
+    };
+    let by_rule = matching().any(|rule| match &rule.allow {
+        Allow::Any => true,
+        Allow::Role(role) => who.has_role(role),
+        Allow::Claims | Allow::Backend => false,
     });
-    by_rule
-        || who
-            .channels
+    let granted = || {
+        who.channels
             .iter()
             .any(|pattern| glob_match(pattern, channel))
+    };
+    if by_rule || granted() {
+        RuleVerdict::Allowed
+    } else if matching().any(|rule| rule.allow == Allow::Backend) {
+        RuleVerdict::AskBackend
+    } else {
+        RuleVerdict::Denied
+    }
+}
+
+/// Whether the rules and grants alone let `who` subscribe to `channel` (a `backend` rule
+/// does not: only its hook can).
+pub fn may_subscribe(rules: &[ChannelRule], who: &Identity, channel: &str) -> bool {
+    rule_verdict(rules, who, channel) == RuleVerdict::Allowed
+}
+
+/// Whether any rule leaves a channel to the backend's subscribe hook.
+pub fn any_backend_rule(rules: &[ChannelRule]) -> bool {
+    rules.iter().any(|rule| rule.allow == Allow::Backend)
 }
 
 /// Whether `channel` is told who joins and leaves by rule: the `joinLeave` of the first

@@ -28,9 +28,11 @@ pub enum EventClass {
     Draft,
     /// Device tokens: each registration can add a push target, so few are needed.
     Device,
+    /// `rpc`: each one is an HTTP call to the app's backend.
+    Rpc,
 }
 
-const CLASSES: usize = 6;
+const CLASSES: usize = 7;
 
 impl EventClass {
     pub fn as_str(self) -> &'static str {
@@ -41,6 +43,7 @@ impl EventClass {
             Self::Presence => "presence",
             Self::Draft => "draft",
             Self::Device => "device",
+            Self::Rpc => "rpc",
         }
     }
 
@@ -74,6 +77,8 @@ pub fn default_quotas() -> Vec<ClassQuota> {
         quota(EventClass::Draft, 10, Some(3)),
         // An app registers its token at start and when FCM rotates it: a handful a minute.
         quota(EventClass::Device, 10, Some(5)),
+        // Each call waits on the app's backend: a steady minute's worth, short bursts.
+        quota(EventClass::Rpc, 60, Some(10)),
     ]
 }
 

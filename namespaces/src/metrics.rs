@@ -47,8 +47,15 @@ pub const RECOVERIES_TOTAL: &str = "switchyard_recoveries_total";
 /// `presence`, `draft`, `handshake`).
 pub const RATE_LIMITED_TOTAL: &str = "switchyard_rate_limited_total";
 /// Classes of [`RATE_LIMITED_TOTAL`].
-pub const RATE_LIMIT_CLASSES: &[&str] =
-    &["all", "message", "typing", "presence", "draft", "handshake"];
+pub const RATE_LIMIT_CLASSES: &[&str] = &[
+    "all",
+    "message",
+    "typing",
+    "presence",
+    "draft",
+    "rpc",
+    "handshake",
+];
 
 /// Latencies of one request: a millisecond to ten seconds.
 pub const LATENCY_BUCKETS: &[f64] = &[

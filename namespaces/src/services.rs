@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::channel_rules::ChannelRule;
 use crate::ports::{
-    ChannelHistory, Clock, DraftStore, LiveFeed, MessageStore, NotificationStore, PacketFeed,
-    TypingState,
+    BackendHooks, ChannelHistory, Clock, DraftStore, LiveFeed, MessageStore, NotificationStore,
+    PacketFeed, TypingState,
 };
 use crate::presence::Presence;
 
@@ -28,6 +28,9 @@ pub struct Services {
     /// are saved and resumed (`None`: off).
     pub packets: Option<Arc<dyn PacketFeed>>,
     pub resumption: Option<crate::resume::Resumption>,
+    /// The app's backend: the subscribe hook and RPC ([`crate::ports::NoBackend`] when
+    /// none is configured).
+    pub hooks: Arc<dyn BackendHooks>,
     pub config: NamespaceConfig,
 }
 

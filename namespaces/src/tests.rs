@@ -5,7 +5,7 @@
 use socketioxide::adapter::LocalAdapter;
 
 use crate::dispatch::{EventTable, PayloadLimit, unknown_event};
-use crate::limits::EventClass::{self, All, Device, Draft, Message, Presence, Typing};
+use crate::limits::EventClass::{self, All, Device, Draft, Message, Presence, Rpc, Typing};
 use crate::{ErrorCode, Namespace, notifications, realtime, ws};
 
 /// Every client event of the contract with its rate class, by namespace.
@@ -44,6 +44,7 @@ fn contract() -> Vec<(&'static str, Vec<(&'static str, EventClass)>)> {
                 (r::DRAFT_GET, All),
                 (r::DRAFT_SYNC, Draft),
                 (r::LATENCY_PING, All),
+                (r::RPC, Rpc),
             ],
         ),
         (

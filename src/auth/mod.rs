@@ -40,6 +40,12 @@ pub enum AuthError {
     /// The client's IP, or the node, has as many connections as allowed.
     #[error("too_many_connections")]
     TooManyConnections,
+    /// The backend's connect hook refused the connection.
+    #[error("forbidden")]
+    Forbidden,
+    /// The backend's connect hook could not be asked (fail closed; the client retries).
+    #[error("unavailable")]
+    Unavailable,
 }
 
 impl AuthError {
@@ -51,6 +57,8 @@ impl AuthError {
             Self::Expired => "token_expired",
             Self::RateLimited => "rate_limited",
             Self::TooManyConnections => "too_many_connections",
+            Self::Forbidden => "forbidden",
+            Self::Unavailable => "unavailable",
         };
         metrics::counter!(AUTH_FAILURES_TOTAL, "code" => code, "transport" => transport)
             .increment(1);

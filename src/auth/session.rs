@@ -1,7 +1,8 @@
 //! Token expiry while connected (PROTOCOL.md §1): at the token's `exp` the socket is sent
 //! `auth:expired {graceMs}` and closed after the grace period, unless it sent
 //! `auth:refresh {token}` with a valid token for the same user first. The refresh replaces
-//! the socket's identity, roles and channel grants included.
+//! the socket's identity, roles and channel grants included (the connect hook's grants,
+//! given to the connection rather than the token, stay).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use switchyard_namespaces::realtime::{self, RealtimeState};
 
 use super::expiry::{ExpiryClock, ExpiryTarget, Session, Watched};
 use super::{AuthError, TokenVerifier};
+use crate::integration::hooks::Grants;
 
 /// Client → server, on every namespace.
 pub mod events {
@@ -153,6 +155,11 @@ async fn on_refresh<A: Adapter>(
                 ErrorCode::Forbidden,
                 "the token is another user's",
             ));
+        }
+        let mut fresh = fresh;
+        // The connect hook's grants are this connection's, whichever token it holds.
+        if let Some(grants) = s.extensions.get::<Grants>() {
+            grants.apply(&mut fresh);
         }
         session.extend_to(fresh.expires_at);
         let exp = fresh.expires_at;

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{SocketRef, State, TryData};
-use socketioxide::{ProtocolVersion, SocketIo};
+use socketioxide::{ProtocolVersion, SocketIo, TransportType};
 use switchyard_namespaces::Identity;
 use switchyard_namespaces::limits::Limits;
 
 use super::expiry::ExpiryClock;
 use super::session;
 use super::{AuthError, TokenVerifier};
+use crate::integration::hooks::{ConnectHook, Connecting};
 
 /// Token sources in contract order: handshake `auth.token`, query `?token=`,
 /// `Authorization: Bearer`.
@@ -38,8 +39,10 @@ pub(super) fn find_token(auth: Option<&Value>, parts: &http::request::Parts) -> 
 #[derive(Clone)]
 pub struct RateLimiting(pub Option<Arc<Limits>>);
 
-/// Verifies the token, refuses a user blocked for breaking the rate limits, and gives the
-/// socket its identity and its rate limiter.
+/// Verifies the token, refuses a user blocked for breaking the rate limits, asks the
+/// backend's connect hook when there is one (its grants join this socket's identity), and
+/// gives the socket its identity and its rate limiter. A resumed socket (connection-state
+/// recovery) comes through here too: recovery never skips the hook.
 pub async fn authenticate<A: Adapter>(
     s: SocketRef<A>,
     io: SocketIo<A>,
@@ -47,27 +50,51 @@ pub async fn authenticate<A: Adapter>(
     State(verifier): State<Arc<TokenVerifier>>,
     State(RateLimiting(limits)): State<RateLimiting>,
     State(expiry): State<ExpiryClock>,
+    State(hook): State<ConnectHook>,
 ) -> Result<(), AuthError> {
-    let verified = match find_token(auth.ok().as_ref(), s.req_parts()) {
+    let auth = auth.ok();
+    let verified = match find_token(auth.as_ref(), s.req_parts()) {
         Some(token) => verifier.verify(&token).await,
         None => Err(AuthError::Missing),
     };
-    let identity: Identity = verified.inspect_err(|err| err.count("socket"))?;
-    if let Some(limits) = limits {
-        if limits
+    let mut identity: Identity = verified.inspect_err(|err| err.count("socket"))?;
+    if let Some(limits) = &limits
+        && limits
             .blocks()
             .blocked_for(&identity.user_id)
             .await
             .is_some()
-        {
-            AuthError::RateLimited.count("socket");
-            return Err(AuthError::RateLimited);
-        }
+    {
+        AuthError::RateLimited.count("socket");
+        return Err(AuthError::RateLimited);
+    }
+    let connecting = Connecting {
+        ns: s.ns(),
+        transport: transport_name(&s),
+        auth: auth.as_ref(),
+    };
+    let grants = hook
+        .authorize(&identity, connecting)
+        .await
+        .inspect_err(|err| err.count("socket"))?;
+    if let Some(grants) = grants {
+        grants.apply(&mut identity);
+        // Kept so that `auth:refresh` adds them to the new token's identity too.
+        s.extensions.insert(grants);
+    }
+    if let Some(limits) = limits {
         s.extensions.insert(limits.for_socket(&identity.user_id));
     }
     session::start(&s, io, &identity, &expiry);
     s.extensions.insert(identity);
     Ok(())
+}
+
+fn transport_name<A: Adapter>(s: &SocketRef<A>) -> &'static str {
+    match s.transport_type() {
+        TransportType::Websocket => "websocket",
+        TransportType::Polling => "polling",
+    }
 }
 
 /// The error of [`refuse_namespace`]; its text is the wire code.

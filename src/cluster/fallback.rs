@@ -164,7 +164,7 @@ impl PresenceRegistry for FallbackPresence {
         }
     }
 
-    async fn subscribers(&self, channel: &str) -> usize {
+    async fn subscribers(&self, channel: &str) -> Option<usize> {
         match self.shared() {
             Some(redis) => redis.subscribers(channel).await,
             None => self.own.subscribers(channel).await,

@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::raw::RawSettings;
+use super::raw_tables::RawWebhook;
 use super::redact;
 
 /// The app's backend (PROTOCOL.md §9): webhooks out, hooks in.
@@ -57,32 +58,6 @@ pub struct HookSettings {
     /// `cache_ms` (5,000): how long a connect or subscribe answer is reused; zero: never.
     #[serde(serialize_with = "redact::duration")]
     pub cache_for: Duration,
-}
-
-/// One `[[webhooks]]` table.
-#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub(super) struct RawWebhook {
-    pub url: String,
-    /// `whsec_` + base64 (Standard Webhooks).
-    pub secret: String,
-    /// Event types sent to this endpoint; absent: all of them.
-    pub events: Option<Vec<String>>,
-}
-
-/// The `[hooks]` table.
-#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub(super) struct RawHooks {
-    pub connect_url: Option<String>,
-    pub subscribe_url: Option<String>,
-    pub rpc_url: Option<String>,
-    /// `whsec_` + base64: the gateway signs each hook and RPC request with it.
-    pub secret: Option<String>,
-    /// Milliseconds one call may take (default 1,000); past it the call fails closed.
-    pub timeout_ms: Option<u64>,
-    /// Milliseconds a connect or subscribe answer is reused (default 5,000; 0: never).
-    pub cache_ms: Option<u64>,
 }
 
 /// An absolute `http://` or `https://` URL with a host.

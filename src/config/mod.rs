@@ -15,6 +15,7 @@ use switchyard_namespaces::realtime::{ChannelRule, SocketCaps};
 mod convert;
 mod integration;
 mod raw;
+mod raw_tables;
 mod redact;
 
 pub use integration::{HookSettings, IntegrationSettings, WebhookEndpoint};

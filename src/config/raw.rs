@@ -12,7 +12,7 @@ use switchyard_namespaces::limits::{ClassQuota, default_quotas};
 use switchyard_namespaces::realtime::{ChannelRule, SocketCaps, default_rules};
 
 use super::LogFormat;
-use super::integration::{RawHooks, RawWebhook};
+use super::raw_tables::{RawHooks, RawWebhook};
 
 /// The settings as written: one flat table, the names of PROTOCOL.md §8.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]

@@ -26,6 +26,7 @@ pub fn routes(max_body_bytes: usize) -> Router<AppState> {
         .route("/stats", get(stats))
         .route("/announce", post(announce))
         .route("/users/{user_id}/disconnect", post(disconnect_user))
+        .merge(super::conversations::routes())
         .route_layer(axum::middleware::from_fn(super::trace::span_per_request))
         .layer(DefaultBodyLimit::max(max_body_bytes))
 }

@@ -18,6 +18,8 @@ pub enum AppError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     InvalidPayload(String),
     #[error("{0}")]
     Unprocessable(String),
@@ -41,8 +43,14 @@ impl AppError {
             Self::Unauthorized(AuthError::TooManyConnections) => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_connections")
             }
+            // The connect hook's refusals; the HTTP API does not ask it.
+            Self::Unauthorized(AuthError::Forbidden) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Unauthorized(AuthError::Unavailable) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::InvalidPayload(_) => (StatusCode::BAD_REQUEST, "invalid_payload"),
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_payload"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
@@ -103,7 +111,8 @@ impl From<switchyard_namespaces::NsError> for AppError {
             ErrorCode::NotFound => Self::NotFound(err.message),
             ErrorCode::PayloadTooLarge => Self::PayloadTooLarge(err.message),
             ErrorCode::Unavailable => Self::Unavailable(err.message),
-            ErrorCode::Conflict | ErrorCode::RateLimited | ErrorCode::Internal => {
+            ErrorCode::Conflict => Self::Conflict(err.message),
+            ErrorCode::RateLimited | ErrorCode::Internal => {
                 Self::Internal(anyhow::anyhow!("{}: {}", err.code.as_str(), err.message))
             }
         }

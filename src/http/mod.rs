@@ -2,6 +2,7 @@
 //! failure into `{error: {code, message}}` with the matching status.
 
 mod api;
+mod conversations;
 mod demo;
 mod error;
 pub mod guard;
@@ -16,6 +17,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use switchyard_namespaces::notifications::NotificationsState;
 use switchyard_namespaces::realtime::RealtimeState;
+use switchyard_namespaces::ws::ChatApi;
 
 use crate::auth::TokenVerifier;
 use crate::gateway::Gateway;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub db: Database,
     pub realtime: RealtimeState,
     pub notifications: NotificationsState,
+    /// `/ws`'s conversations and messages, for the HTTP API.
+    pub chat: Arc<dyn ChatApi>,
     pub event_rate: Arc<EventRate>,
     /// Engine.IO sessions of this node under the connection caps (stats).
     pub caps: Arc<crate::connections::ConnectionCaps>,

@@ -2,6 +2,7 @@
 //! webhooks out of a durable outbox, and the connect, subscribe and RPC hooks. Every
 //! request either way is signed as the Standard Webhooks spec says (`signing.rs`).
 
+pub mod hooks;
 pub mod signing;
 pub mod webhooks;
 

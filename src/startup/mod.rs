@@ -19,6 +19,7 @@ use crate::connections::ConnectionCaps;
 use crate::gateway::Gateway;
 use crate::http::guard::Guard;
 use crate::http::{self, AppState, EventRate};
+use crate::integration::hooks::Hooks;
 use crate::integration::webhooks::sender::WebhookSender;
 use crate::push::fcm::{self, FcmClient, FcmConfig};
 use crate::push::worker::{PushWorker, WorkerConfig};
@@ -67,8 +68,10 @@ impl Application {
             WebhookSender::new(&settings.integration, db.webhook_outbox(), clock.clone())?;
         let backend = Backend::build(settings, clock.clone()).await?;
         let drain = Drain::default();
-        let services = namespaces::services(settings, &db, &backend, clock);
-        let gateway_states = namespaces::gateway_states(settings, &backend, drain.clone());
+        let hooks = Hooks::build(settings).context("the backend's hooks")?;
+        let services = namespaces::services(settings, &db, &backend, clock, hooks.as_ref());
+        let gateway_states =
+            namespaces::gateway_states(settings, &backend, drain.clone(), hooks.as_ref());
         let mut mounted = sockets::mount(
             settings,
             verifier.clone(),
@@ -90,6 +93,7 @@ impl Application {
             db: db.clone(),
             realtime: mounted.states.get().context("/realtime's state")?,
             notifications: mounted.states.get().context("/notifications' state")?,
+            chat: mounted.chat.clone().context("/ws' state")?,
             event_rate: event_rate.clone(),
             caps,
             drain: drain.clone(),

@@ -18,6 +18,7 @@ use crate::auth::{ExpiryClock, RateLimiting};
 use crate::backend::Backend;
 use crate::cluster::redis_presence::PresenceTtl;
 use crate::config::Settings;
+use crate::integration::hooks::{ConnectHook, Hooks};
 use crate::shutdown::Drain;
 use crate::store::Database;
 
@@ -30,6 +31,7 @@ pub fn services(
     db: &Database,
     backend: &Backend,
     clock: Arc<dyn Clock>,
+    hooks: Option<&Arc<Hooks>>,
 ) -> Services {
     let presence = Presence::new(
         backend.presence.clone(),
@@ -47,6 +49,7 @@ pub fn services(
         drafts: db.draft_store(),
         packets: backend.recovery.as_ref().map(|r| r.feed.clone()),
         resumption: resumption(settings, backend),
+        hooks: Hooks::port(hooks),
         config: NamespaceConfig {
             ws: ws_config(),
             realtime: RealtimeConfig {
@@ -60,11 +63,17 @@ pub fn services(
 }
 
 /// The gateway's own states, which every namespace's pipeline reads.
-pub fn gateway_states(settings: &Settings, backend: &Backend, drain: Drain) -> GatewayStates {
+pub fn gateway_states(
+    settings: &Settings,
+    backend: &Backend,
+    drain: Drain,
+    hooks: Option<&Arc<Hooks>>,
+) -> GatewayStates {
     GatewayStates {
         drain,
         limits: rate_limiting(settings, backend),
         auth_expiry: ExpiryClock::start(settings.auth.grace),
+        connect_hook: ConnectHook(hooks.cloned()),
     }
 }
 

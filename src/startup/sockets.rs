@@ -19,6 +19,7 @@ use switchyard_namespaces::dispatch::Pipeline;
 use switchyard_namespaces::ports::{PacketSink, PublicationSink};
 use switchyard_namespaces::presence::PresenceSink;
 use switchyard_namespaces::realtime::RealtimeSink;
+use switchyard_namespaces::ws::{ChatApi, ServerChat};
 use switchyard_namespaces::{Namespace, Services, SharedStates, StateSet};
 
 use crate::auth::{self, TokenVerifier};
@@ -26,6 +27,7 @@ use crate::backend::{Adapter as BackendAdapter, Backend};
 use crate::cluster::redis::ResilientDriver;
 use crate::config::Settings;
 use crate::gateway::Gateway;
+use crate::integration::hooks::ConnectHook;
 use crate::shutdown::{Drain, refuse_while_draining};
 
 /// The Engine.IO limit sits well above the event limit so an oversized event is answered
@@ -43,6 +45,8 @@ pub struct GatewayStates {
     pub drain: Drain,
     pub limits: auth::RateLimiting,
     pub auth_expiry: auth::ExpiryClock,
+    /// The backend's connect hook, asked by every namespace's authentication.
+    pub connect_hook: ConnectHook,
 }
 
 /// The Socket.IO server, ready to wrap the HTTP router.
@@ -55,6 +59,8 @@ pub struct Mounted {
     pub publication_sink: Arc<dyn PublicationSink>,
     /// The namespaces' states, for the HTTP API to share.
     pub states: SharedStates,
+    /// `/ws` for the HTTP API; `None` only if `/ws` is not mounted.
+    pub chat: Option<Arc<dyn ChatApi>>,
     /// Where the packet feed hands room emits to this node's sockets.
     pub packet_sink: Arc<dyn PacketSink>,
     /// What runs beside the sockets (the recovery sessions' refresher).
@@ -124,6 +130,7 @@ fn configured(
         .with_state(states.drain)
         .with_state(states.limits)
         .with_state(states.auth_expiry)
+        .with_state(states.connect_hook)
         .max_payload(engine_limit as u64)
         .ws_max_message_size(engine_limit)
         .ws_max_frame_size(engine_limit)
@@ -150,7 +157,9 @@ fn finish<A: Adapter + DefinedAdapter>(
         .resumption
         .as_ref()
         .map(|r| r.spawn_refresher(io.clone(), switchyard_namespaces::paths()));
+    let chat = ServerChat::new(io.clone(), &states).map(|c| Arc::new(c) as Arc<dyn ChatApi>);
     Mounted {
+        chat,
         states,
         tasks: refresher.into_iter().collect(),
         packet_sink: Arc::new(PacketDelivery::new(io.clone())),

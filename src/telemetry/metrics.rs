@@ -61,6 +61,9 @@ pub const AUTH_CODES: &[&str] = &[
     "token_expired",
     "rate_limited",
     "too_many_connections",
+    // The connect hook's refusals (`integration/hooks/connect.rs`).
+    "forbidden",
+    "unavailable",
 ];
 
 /// Database waits: a pooled connection is usually handed over in microseconds, a

@@ -10,6 +10,7 @@ use switchyard_namespaces::metrics as names;
 use switchyard_namespaces::ports::{Clock, SystemClock};
 
 use super::metrics as infra;
+use crate::integration::hooks::metrics as hooks;
 use crate::store::Database;
 
 /// How often the pending-notifications gauge is read from the database.
@@ -23,6 +24,7 @@ pub fn prometheus() -> &'static PrometheusHandle {
         let recorder = names::HISTOGRAMS
             .iter()
             .chain(infra::HISTOGRAMS)
+            .chain(hooks::HISTOGRAMS)
             .try_fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
                 builder.set_buckets_for_metric(Matcher::Full((*name).to_owned()), buckets)
             })
@@ -37,8 +39,10 @@ pub fn prometheus() -> &'static PrometheusHandle {
         }
         names::describe();
         infra::describe();
+        hooks::describe();
         names::register_known_series(switchyard_namespaces::paths());
         infra::register_known_series();
+        hooks::register_known_series();
         handle
     })
 }

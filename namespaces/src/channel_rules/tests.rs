@@ -115,6 +115,8 @@ fn allow_parses_from_settings_text() {
     );
     assert!(Allow::try_from("role:".to_string()).is_err());
     assert!(Allow::try_from("everyone".to_string()).is_err());
+    assert_eq!(Allow::try_from("backend".to_string()), Ok(Allow::Backend));
+    assert_eq!(String::from(Allow::Backend), "backend");
 }
 
 /// Every string over `alphabet` of up to `max` symbols.
@@ -195,5 +197,36 @@ fn join_leave_comes_from_the_first_rule_that_sets_it() {
             .expect("serializes")
             .get("joinLeave")
             .is_none()
+    );
+}
+
+#[test]
+fn a_backend_rule_asks_only_when_nothing_else_allows() {
+    let rules: Vec<ChannelRule> = serde_json::from_value(serde_json::json!([
+        {"pattern": "doc:*", "allow": "backend"},
+        {"pattern": "doc:public-*", "allow": "any"},
+    ]))
+    .expect("rules");
+    assert!(any_backend_rule(&rules));
+    assert!(!any_backend_rule(&default_rules()));
+    let alice = user("alice", &[], &[]);
+    assert_eq!(
+        rule_verdict(&rules, &alice, "doc:7"),
+        RuleVerdict::AskBackend
+    );
+    assert!(
+        !may_subscribe(&rules, &alice, "doc:7"),
+        "only the hook allows"
+    );
+    assert_eq!(
+        rule_verdict(&rules, &alice, "doc:public-1"),
+        RuleVerdict::Allowed
+    );
+    assert_eq!(rule_verdict(&rules, &alice, "wiki:1"), RuleVerdict::Denied);
+    let granted = user("alice", &[], &["doc:7"]);
+    assert_eq!(
+        rule_verdict(&rules, &granted, "doc:7"),
+        RuleVerdict::Allowed,
+        "a grant needs no hook"
     );
 }

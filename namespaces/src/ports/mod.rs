@@ -5,6 +5,7 @@
 mod blocks;
 mod drafts;
 mod history;
+mod hooks;
 mod messages;
 mod notifications;
 mod notify;
@@ -17,6 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use blocks::UserBlocks;
 pub use drafts::{Draft, DraftStore, DraftWrite};
 pub use history::{ChannelHistory, LiveFeed, Publication, PublicationSink, Recovery};
+pub use hooks::{BackendHooks, ChannelVerdict, NoBackend, RpcCall};
 pub use messages::{
     Conversation, ConversationSummary, Inserted, Message, MessagePage, MessageStore, NewMessage,
 };

@@ -119,7 +119,9 @@ pub trait PresenceRegistry: Send + Sync + 'static {
     async fn members(&self, channel: &str) -> Vec<String>;
     /// Sockets subscribed to `channel`, on every node (entries of a dead node's sockets
     /// stop counting when they expire).
-    async fn subscribers(&self, channel: &str) -> usize;
+    /// `None` when they cannot be counted now (Redis past its deadline): the caller must
+    /// not take an unknown size for a small one.
+    async fn subscribers(&self, channel: &str) -> Option<usize>;
     /// (socket, channel) pairs this node keeps for its own sockets: what their
     /// subscriptions cost here, back to nothing once they close.
     fn local_subscriptions(&self) -> usize;

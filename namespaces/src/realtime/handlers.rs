@@ -5,16 +5,15 @@ use std::collections::{BTreeMap, HashSet};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-use super::channels::{ChannelName, channel_room, room_channel};
+use super::channels::{channel_room, room_channel};
 use super::outgoing::{Denied, DraftSaved, DraftUpdated, LatencyPong, Subscribed, stale_draft};
 use super::payloads::{
     Activity, DraftGet, DraftSync, LatencyPing, Position, Subscribe, Unsubscribe,
 };
 use super::{PATH, RealtimeState};
 use crate::Identity;
-use crate::ack::{ErrorCode, NsError};
+use crate::ack::NsError;
 use crate::audience::Audience;
-use crate::channel_rules::may_subscribe;
 use crate::incoming::Incoming;
 use crate::ports::{DraftWrite, Publication, Recovery};
 use crate::rooms::user_room;
@@ -38,16 +37,15 @@ pub(super) async fn on_subscribe<A: Adapter>(
         let (mut recovered, mut missed) = (BTreeMap::new(), BTreeMap::new());
         let (sid, cap) = (s.id.to_string(), st.inner.caps.subscriptions);
         let mut held = held_channels(&s);
-        for raw in body.channels.0 {
-            let Ok(channel) = ChannelName::try_from(raw.clone()) else {
-                denied.push(Denied::new(&raw, ErrorCode::InvalidPayload));
-                continue;
+        for checked in super::access::check_channels(&st, &me, body.channels.0).await {
+            let channel = match checked {
+                Ok(channel) => channel,
+                Err(refused) => {
+                    denied.push(refused);
+                    continue;
+                }
             };
             let channel = channel.as_str();
-            if !may_subscribe(&st.inner.rules, &me, channel) {
-                denied.push(Denied::new(channel, ErrorCode::Forbidden));
-                continue;
-            }
             if !held.contains(channel) && held.len() >= cap {
                 denied.push(Denied::over_cap(channel, cap));
                 continue;

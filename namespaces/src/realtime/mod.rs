@@ -1,5 +1,6 @@
 //! `/realtime`: channels with recovery, presence, drafts, latency (PROTOCOL.md §3).
 
+mod access;
 pub mod channels;
 mod handlers;
 mod order;
@@ -8,6 +9,7 @@ pub use outgoing::emits;
 pub mod payloads;
 mod presence_handlers;
 mod publish;
+mod rpc;
 mod sink;
 
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use crate::broadcast::Broadcaster;
 use crate::dispatch::EventTable;
 use crate::limits::EventClass;
 use crate::namespace::Namespace;
-use crate::ports::{ChannelHistory, Clock, DraftStore, LiveFeed};
+use crate::ports::{BackendHooks, ChannelHistory, Clock, DraftStore, LiveFeed};
 use crate::presence::Presence;
 use crate::rooms::user_room;
 use crate::services::Services;
@@ -48,11 +50,12 @@ pub mod events {
     pub const DRAFT_GET: &str = "draft:get";
     pub const DRAFT_SYNC: &str = "draft:sync";
     pub const LATENCY_PING: &str = "latency:ping";
+    pub const RPC: &str = "rpc";
 }
 
 /// `/realtime`: each event with its rate class and handler, and what it emits.
 pub fn namespace<A: Adapter>() -> Namespace<A> {
-    use EventClass::{All, Draft, Presence};
+    use EventClass::{All, Draft, Presence, Rpc};
     use handlers::*;
     use presence_handlers::*;
     let events = EventTable::default()
@@ -67,7 +70,8 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
         .on(events::ACTIVITY, All, on_activity::<A>)
         .on(events::DRAFT_GET, All, on_draft_get::<A>)
         .on(events::DRAFT_SYNC, Draft, on_draft_sync::<A>)
-        .on(events::LATENCY_PING, All, on_latency_ping::<A>);
+        .on(events::LATENCY_PING, All, on_latency_ping::<A>)
+        .on(events::RPC, Rpc, rpc::on_rpc::<A>);
     Namespace::new(PATH, prepare_socket::<A>, on_connect::<A>)
         .with_state(state::<A>)
         .on_restore(|presence, s, rooms| Box::pin(rejoin_channels(presence, s, rooms)))
@@ -75,19 +79,35 @@ pub fn namespace<A: Adapter>() -> Namespace<A> {
         .emits(emits::ALL)
 }
 
-/// A resumed socket is back in its channels' rooms; presence counts it in them again (its
-/// old socket's disconnect had it leave them).
+/// A resumed socket is back in its channels' rooms: those its identity no longer allows
+/// (the token, the connect hook's grants or the subscribe hook may have changed since) are
+/// left again, to be told once it is connected ([`on_connect`]); presence counts it in the
+/// others again (its old socket's disconnect had it leave them).
 async fn rejoin_channels<A: Adapter>(presence: &Presence, s: &SocketRef<A>, rooms: &[String]) {
     let Some(me) = s.extensions.get::<Identity>() else {
         return;
     };
+    let mut lost = Vec::new();
+    if let Some(state) = s.extensions.remove::<RealtimeState>() {
+        lost = access::lost_channels(s, &state, &me).await;
+        if !lost.is_empty() {
+            s.leave(access::rooms_of(&lost));
+            crate::resume::rooms_changed(s).await;
+            s.extensions.insert(LeftOnResume(lost.clone()));
+        }
+    }
     let sid = s.id.to_string();
+    let own_channel = format!("user:{}", me.user_id);
     for channel in rooms.iter().filter_map(|room| channels::room_channel(room)) {
-        if channel != format!("user:{}", me.user_id) {
+        if channel != own_channel && !lost.iter().any(|ch| ch == channel) {
             presence.join(channel, &me.user_id, &sid).await;
         }
     }
 }
+
+/// Channels a resumed socket got back but may no longer hold: it is told once connected.
+#[derive(Clone)]
+struct LeftOnResume(Vec<String>);
 
 fn state<A: Adapter>(services: &Services) -> StateSet<A> {
     StateSet::default().with(RealtimeState::new(services))
@@ -107,6 +127,8 @@ struct Inner {
     presence: Presence,
     clock: Arc<dyn Clock>,
     rules: Vec<ChannelRule>,
+    /// The subscribe hook (for `backend` rules) and RPC.
+    hooks: Arc<dyn BackendHooks>,
     caps: SocketCaps,
     order: order::ChannelLocks,
     broadcaster: Broadcaster,
@@ -123,6 +145,7 @@ impl RealtimeState {
                 presence: services.presence.clone(),
                 clock: services.clock.clone(),
                 rules: config.rules,
+                hooks: services.hooks.clone(),
                 caps: config.caps,
                 order: order::ChannelLocks::default(),
                 broadcaster: Broadcaster::new(services.packets.clone()),
@@ -158,6 +181,11 @@ pub async fn prepare_socket<A: Adapter>(
 ) -> Result<(), NsError> {
     let own_channel = format!("user:{}", me.user_id);
     s.join([user_room(&me.user_id), channel_room(&own_channel)]);
+    if s.recovered() {
+        // For `rejoin_channels`, which checks the rooms the session gets back; only a
+        // resumed socket carries it, and only until then.
+        s.extensions.insert(state.clone());
+    }
     let presence = state.presence();
     presence.track_socket(&s, &me, PATH).await;
     presence
@@ -166,33 +194,29 @@ pub async fn prepare_socket<A: Adapter>(
     Ok(())
 }
 
-/// After `auth:refresh` replaced the socket's identity: leaves the channels the new token
-/// no longer allows and tells the client `unsubscribed {channels, code: "forbidden"}`, so
-/// grants and roles of the first token do not outlive it. The user's own channel stays:
-/// the socket holds it by connecting, not by a rule.
+/// After `auth:refresh` replaced the socket's identity: leaves the channels the new
+/// identity no longer allows (rules, grants, and the backend's subscribe hook asked again)
+/// and tells the client `unsubscribed {channels, code: "forbidden"}`, so grants and roles
+/// of the first token do not outlive it.
 pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me: &Identity) {
-    let own_channel = format!("user:{}", me.user_id);
-    let lost: Vec<String> = s
-        .rooms()
-        .iter()
-        .filter_map(|room| channels::room_channel(room))
-        .filter(|ch| {
-            *ch != own_channel && !crate::channel_rules::may_subscribe(&state.inner.rules, me, ch)
-        })
-        .map(str::to_owned)
-        .collect();
+    let lost = access::lost_channels(s, state, me).await;
     if lost.is_empty() {
         return;
     }
-    s.leave(lost.iter().map(|ch| channel_room(ch)).collect::<Vec<_>>());
+    s.leave(access::rooms_of(&lost));
     // A resumed session must not get back what the new token no longer allows.
     crate::resume::rooms_changed(s).await;
     let sid = s.id.to_string();
     for channel in &lost {
         state.presence().leave(channel, &me.user_id, &sid).await;
     }
+    tell_unsubscribed(s, lost);
+}
+
+/// `unsubscribed {channels, code: "forbidden"}`: channels the server made the socket leave.
+fn tell_unsubscribed<A: Adapter>(s: &SocketRef<A>, channels: Vec<String>) {
     let told = outgoing::Unsubscribed {
-        channels: lost,
+        channels,
         code: ErrorCode::Forbidden,
     };
     if let Err(err) = crate::emit::tell(s, &told) {
@@ -201,6 +225,9 @@ pub async fn reauthorize<A: Adapter>(s: &SocketRef<A>, state: &RealtimeState, me
 }
 
 pub async fn on_connect<A: Adapter>(s: SocketRef<A>, Extension(me): Extension<Identity>) {
+    if let Some(LeftOnResume(channels)) = s.extensions.remove::<LeftOnResume>() {
+        tell_unsubscribed(&s, channels);
+    }
     // No socket id: it is the Engine.IO session id, which must stay out of logs.
     tracing::debug!(ns = s.ns(), user = %me.user_id, "connected");
 }

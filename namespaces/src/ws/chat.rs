@@ -8,10 +8,11 @@ use serde::Serialize;
 use super::payloads::{
     CreateConversation, DeleteMessage, EditMessage, History, Read, SendMessage, Sync,
 };
+use super::sender::Sender;
 use crate::ack::{ErrorCode, NsError};
 use crate::ports::{
     Clock, Conversation, ConversationSummary, Inserted, Message, MessagePage, MessageStore,
-    NewMessage,
+    NewMessage, StoreError,
 };
 
 /// How many messages one `message:sync` returns at most, across all its conversations.
@@ -25,6 +26,22 @@ pub struct ReadReceipt {
     pub user_id: String,
     pub seq: i64,
     pub read_at: i64,
+}
+
+/// What creating a conversation did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    New(Conversation),
+    /// Created before under the same id (a repeated idempotency key): nothing new.
+    Existing(Conversation),
+}
+
+impl Created {
+    pub fn into_conversation(self) -> Conversation {
+        match self {
+            Self::New(c) | Self::Existing(c) => c,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -46,28 +63,68 @@ impl Chat {
         Ok(self.store.conversation_ids_of(user_id).await?)
     }
 
-    /// Creates a conversation of the requested users plus the creator.
+    /// Creates a conversation of the requested users plus the creator (a socket's user;
+    /// `None` for the HTTP API, whose caller takes no part). With an `id` (the HTTP API's
+    /// idempotency key, made an id) the conversation already under it is returned instead,
+    /// not created again: [`Created::Existing`].
     pub async fn create_conversation(
         &self,
-        me: &str,
+        creator: Option<&str>,
+        id: Option<String>,
         req: CreateConversation,
-    ) -> Result<Conversation, NsError> {
+    ) -> Result<Created, NsError> {
+        if let Some(id) = &id
+            && let Some(existing) = self.find_conversation(id).await?
+        {
+            return Ok(Created::Existing(existing));
+        }
+        let keyed = id.is_some();
         let mut participant_ids: Vec<String> = req
             .participant_ids
             .into_iter()
             .map(|id| id.into_string())
+            .chain(creator.map(str::to_owned))
             .collect();
-        participant_ids.push(me.to_owned());
         participant_ids.sort();
         participant_ids.dedup();
         let conversation = Conversation {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
             title: req.title.map(|t| t.into_string()),
             participant_ids,
             created_at: self.clock.now_ms(),
         };
-        self.store.create_conversation(&conversation).await?;
-        Ok(conversation)
+        match self.store.create_conversation(&conversation).await {
+            Ok(()) => Ok(Created::New(conversation)),
+            Err(err) if !keyed => Err(err.into()),
+            // A concurrent request with the same key may have won the insert.
+            Err(err) => match self.find_conversation(&conversation.id).await {
+                Ok(Some(existing)) => Ok(Created::Existing(existing)),
+                _ => Err(err.into()),
+            },
+        }
+    }
+
+    /// The conversation `id` as the wire carries it, when it exists. The store has no
+    /// read by id: its participants prove it exists, one participant's list holds it.
+    async fn find_conversation(&self, id: &str) -> Result<Option<Conversation>, NsError> {
+        let participants = match self.store.participants(id).await {
+            Ok(participants) => participants,
+            Err(StoreError::NotFound) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let Some(first) = participants.first() else {
+            return Ok(None);
+        };
+        let listed = self.store.list_conversations(first).await?;
+        Ok(listed
+            .into_iter()
+            .find(|c| c.id == id)
+            .map(|c| Conversation {
+                id: c.id,
+                title: c.title,
+                participant_ids: c.participant_ids,
+                created_at: c.created_at,
+            }))
     }
 
     pub async fn list(&self, me: &str) -> Result<Vec<ConversationSummary>, NsError> {
@@ -88,15 +145,24 @@ impl Chat {
         }
     }
 
-    /// Stores the message (or finds the one already sent under its `clientMsgId`).
+    /// Stores the message (or finds the one already sent under its `clientMsgId`). A user
+    /// must take part in the conversation; the system sender need not.
     pub async fn send(
         &self,
-        me: &str,
+        sender: &Sender,
         req: SendMessage,
     ) -> Result<(Inserted, Vec<String>), NsError> {
-        let participants = self
-            .participants_for(me, req.conversation_id.as_str())
-            .await?;
+        let participants = match sender {
+            Sender::User { id, .. } => {
+                self.participants_for(id, req.conversation_id.as_str())
+                    .await?
+            }
+            Sender::System => {
+                self.store
+                    .participants(req.conversation_id.as_str())
+                    .await?
+            }
+        };
         if let Some(reply_to) = &req.reply_to {
             let target =
                 self.store.message(reply_to.as_str()).await.map_err(|_| {
@@ -111,7 +177,7 @@ impl Chat {
         let new = NewMessage {
             id: uuid::Uuid::now_v7().to_string(),
             conversation_id: req.conversation_id.into_string(),
-            sender_id: me.to_owned(),
+            sender_id: sender.id().to_owned(),
             client_msg_id: req.client_msg_id.into_string(),
             content: req.content.into_string(),
             attachments: req.attachments.map(|a| a.into_vec()).unwrap_or_default(),

@@ -11,35 +11,39 @@ use serde_json::json;
 use socketioxide::AckError;
 use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::SocketRef;
 
+use super::origin::Origin;
 use super::outgoing::{MessageDelivered, MessageNew};
+use super::sender::{SYSTEM_SENDER, Sender};
 use super::{PATH, WsState};
-use crate::Identity;
 use crate::audience::Audience;
 use crate::broadcast::emit_with_ack_to;
 use crate::ports::{Message, Notice, OfflineNotifier, Priority};
 use crate::rooms::{user_has_socket, user_room};
 
 /// Sends `message:new` to every other participant with an ack request, and to the
-/// sender's other sockets without one. The first recipient ack becomes
-/// `message:delivered` for the sender.
+/// sender's other sockets (all of them when the server sends for the user) without one.
+/// The first recipient ack becomes `message:delivered` for the sender.
 pub(super) async fn fan_out_new_message<A: Adapter>(
-    s: &SocketRef<A>,
+    origin: &Origin<A>,
     st: &WsState,
     sender: &str,
     participants: &[String],
     message: &Message,
 ) {
     let event = MessageNew { message };
-    let own_sockets = Audience::others(s, [user_room(sender)]);
-    st.broadcaster()
-        .emit_from(s, PATH, own_sockets, &event)
-        .await;
+    if participants.iter().any(|p| p == sender) {
+        let own_sockets = origin.audience([user_room(sender)]);
+        origin.emit(st, own_sockets, &event).await;
+    }
+    let Some(ops) = origin.operators() else {
+        return;
+    };
     let mut acks = Vec::new();
     for recipient in participants.iter().filter(|p| *p != sender) {
-        let to = s
-            .to(user_room(recipient))
+        let to = ops
+            .clone()
+            .within(user_room(recipient))
             .timeout(st.inner.delivery_ack_timeout);
         if let Some(stream) = emit_with_ack_to(to, PATH, &event).await {
             let recipient = recipient.clone();
@@ -56,7 +60,7 @@ pub(super) async fn fan_out_new_message<A: Adapter>(
             user_id: String::new(),
         };
         tokio::spawn(report_first_delivery(
-            s.clone(),
+            origin.clone(),
             st.clone(),
             sender.to_owned(),
             (receipt, message.created_at),
@@ -76,19 +80,16 @@ pub(super) struct OfflineNotice<A: Adapter> {
 const PUSH_PREVIEW_CHARS: usize = 200;
 
 impl<A: Adapter> OfflineNotice<A> {
-    pub(super) async fn send(self, sender: Identity, participants: Vec<String>, message: Message) {
+    pub(super) async fn send(self, sender: Sender, participants: Vec<String>, message: Message) {
         let notice = Notice {
             kind: "message".into(),
-            title: sender
-                .name
-                .clone()
-                .unwrap_or_else(|| sender.user_id.clone()),
+            title: sender.display_name().to_owned(),
             body: message.content.chars().take(PUSH_PREVIEW_CHARS).collect(),
             data: json!({
                 "conversationId": message.conversation_id,
                 "messageId": message.id,
                 "seq": message.seq,
-                "senderId": sender.user_id,
+                "senderId": sender.id(),
             })
             .as_object()
             .cloned()
@@ -97,7 +98,7 @@ impl<A: Adapter> OfflineNotice<A> {
             ttl_seconds: None,
             idempotency_key: Some(format!("message:{}", message.id)),
         };
-        for recipient in participants.iter().filter(|p| **p != sender.user_id) {
+        for recipient in participants.iter().filter(|p| *p != sender.id()) {
             if user_has_socket(&self.io, PATH, recipient).await {
                 continue;
             }
@@ -112,7 +113,7 @@ impl<A: Adapter> OfflineNotice<A> {
 /// Waits for the first recipient ack and tells the sender's sockets who received it;
 /// `stored_at` is when the message was stored, for the delivery latency.
 async fn report_first_delivery<A: Adapter, S>(
-    s: SocketRef<A>,
+    origin: Origin<A>,
     st: WsState,
     sender: String,
     (mut receipt, stored_at): (MessageDelivered, i64),
@@ -125,10 +126,11 @@ async fn report_first_delivery<A: Adapter, S>(
         if matches!(ack, Ok(_) | Err(AckError::Decode(_))) {
             receipt.user_id = recipient;
             crate::metrics::delivered("message", stored_at, st.chat().now_ms());
-            let senders = Audience::room(user_room(&sender));
-            st.broadcaster()
-                .emit_from(&s, PATH, senders, &receipt)
-                .await;
+            // The system sender has no sockets to tell.
+            if sender != SYSTEM_SENDER {
+                let senders = Audience::room(user_room(&sender));
+                origin.emit(&st, senders, &receipt).await;
+            }
             return;
         }
     }

@@ -5,13 +5,15 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{Extension, SocketRef, State};
 
-use super::delivery::{OfflineNotice, fan_out_new_message};
+use super::origin::Origin;
 use super::outgoing::{
     self, ConversationNew, Conversations, MessageDeleted, MessageUpdated, SentMessage,
 };
 use super::payloads::{
     CreateConversation, DeleteMessage, EditMessage, Empty, History, Read, SendMessage, Sync, Typing,
 };
+use super::sender::Sender;
+use super::server::{create_conversation, send_message};
 use super::{PATH, TYPING_TIMEOUT, WsState};
 use crate::Identity;
 use crate::audience::Audience;
@@ -20,28 +22,18 @@ use crate::ports::{Inserted, MessagePush};
 use crate::rooms::{conversation_room, user_room};
 
 pub(super) async fn on_conversation_create<A: Adapter>(
+    io: SocketIo<A>,
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
     req: Incoming<A>,
 ) {
     req.respond(async |body: CreateConversation| {
-        let conversation = st.chat().create_conversation(&me.user_id, body).await?;
-        let rooms: Vec<String> = conversation
-            .participant_ids
-            .iter()
-            .map(|p| user_room(p))
-            .collect();
-        let room = conversation_room(&conversation.id);
-        if let Err(err) = s.within(rooms.clone()).join(room).await {
-            // Their sockets elsewhere miss the conversation's events until they reconnect.
-            tracing::warn!(error = %err, "participants not joined to the conversation");
-        }
-        let event = ConversationNew { conversation };
-        st.broadcaster()
-            .emit_from(&s, PATH, Audience::others(&s, rooms), &event)
-            .await;
-        Ok(event)
+        let origin = Origin::socket(io.clone(), s.clone());
+        let created = create_conversation(&origin, &st, Some(&me.user_id), None, body).await?;
+        Ok(ConversationNew {
+            conversation: created.into_conversation(),
+        })
     })
     .await;
 }
@@ -63,25 +55,18 @@ pub(super) async fn on_message_send<A: Adapter>(
     s: SocketRef<A>,
     State(st): State<WsState>,
     Extension(me): Extension<Identity>,
-    State(MessagePush(push)): State<MessagePush<A>>,
+    State(push): State<MessagePush<A>>,
     req: Incoming<A>,
 ) {
     req.respond(async |body: SendMessage| {
-        let (inserted, participants) = st.chat().send(&me.user_id, body).await?;
-        let message = match inserted {
-            Inserted::New(message) => {
-                fan_out_new_message(&s, &st, &me.user_id, &participants, &message).await;
-                if let Some(notifier) = &push {
-                    let offline = OfflineNotice {
-                        io: io.clone(),
-                        notifier: notifier.clone(),
-                    };
-                    tokio::spawn(offline.send(me.clone(), participants, message.clone()));
-                }
-                message
-            }
-            // A resend: the first send already told everyone.
-            Inserted::Existing(message) => message,
+        let origin = Origin::socket(io.clone(), s.clone());
+        let sender = Sender::User {
+            id: me.user_id.clone(),
+            name: me.name.clone(),
+        };
+        let message = match send_message(&origin, &st, &push, sender, body).await? {
+            // A resend returns the first message: the first send already told everyone.
+            Inserted::New(message) | Inserted::Existing(message) => message,
         };
         Ok(SentMessage { message })
     })

@@ -1,11 +1,16 @@
 //! `/ws`: conversations and messages (PROTOCOL.md §5).
 
+pub mod api_payloads;
 mod chat;
 mod delivery;
 mod handlers;
+pub mod origin;
 pub mod outgoing;
 pub use outgoing::emits;
 pub mod payloads;
+mod sender;
+mod server;
+pub use server::{ChatApi, ServerChat, create_conversation, send_message};
 
 #[cfg(test)]
 mod tests;
@@ -25,7 +30,8 @@ pub use crate::services::WsConfig;
 use crate::states::StateSet;
 
 use crate::ports::TYPING_TIMEOUT;
-pub use chat::{Chat, ReadReceipt};
+pub use chat::{Chat, Created, ReadReceipt};
+pub use sender::{SYSTEM_SENDER, Sender};
 
 use crate::ports::TypingState;
 use crate::presence::Presence;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::Chat;
+use super::{Chat, Created, SYSTEM_SENDER, Sender};
 use crate::ack::ErrorCode;
 use crate::memory::MemoryStore;
 use crate::ports::{Clock, Inserted};
@@ -26,10 +26,10 @@ fn req<T: serde::de::DeserializeOwned>(v: Value) -> T {
 
 async fn conversation(chat: &Chat, me: &str, others: &[&str]) -> String {
     let c = chat
-        .create_conversation(me, req(json!({ "participantIds": others })))
+        .create_conversation(Some(me), None, req(json!({ "participantIds": others })))
         .await
         .expect("created");
-    c.id
+    c.into_conversation().id
 }
 
 #[tokio::test]
@@ -37,11 +37,13 @@ async fn creator_is_always_a_participant_and_duplicates_collapse() {
     let chat = chat();
     let c = chat
         .create_conversation(
-            "alice",
+            Some("alice"),
+            None,
             req(json!({"participantIds": ["bob", "bob", "alice"], "title": "t"})),
         )
         .await
-        .expect("created");
+        .expect("created")
+        .into_conversation();
     assert_eq!(c.participant_ids, vec!["alice", "bob"]);
     assert_eq!(c.title.as_deref(), Some("t"));
 }
@@ -51,8 +53,14 @@ async fn resending_a_client_msg_id_returns_the_stored_message() {
     let chat = chat();
     let c = conversation(&chat, "alice", &["bob"]).await;
     let body = json!({"conversationId": c, "clientMsgId": "m1", "content": "hi"});
-    let (first, _) = chat.send("alice", req(body.clone())).await.expect("sent");
-    let (again, _) = chat.send("alice", req(body)).await.expect("resent");
+    let (first, _) = chat
+        .send(&Sender::user("alice"), req(body.clone()))
+        .await
+        .expect("sent");
+    let (again, _) = chat
+        .send(&Sender::user("alice"), req(body))
+        .await
+        .expect("resent");
     let Inserted::New(first) = first else {
         panic!("first send must be new")
     };
@@ -66,14 +74,14 @@ async fn a_client_msg_id_reused_in_another_conversation_is_a_conflict() {
     let c1 = conversation(&chat, "alice", &["bob"]).await;
     let c2 = conversation(&chat, "alice", &["carol"]).await;
     chat.send(
-        "alice",
+        &Sender::user("alice"),
         req(json!({"conversationId": c1, "clientMsgId": "m", "content": "a"})),
     )
     .await
     .expect("sent");
     let err = chat
         .send(
-            "alice",
+            &Sender::user("alice"),
             req(json!({"conversationId": c2, "clientMsgId": "m", "content": "b"})),
         )
         .await
@@ -87,7 +95,7 @@ async fn outsiders_are_forbidden_everywhere() {
     let c = conversation(&chat, "alice", &["bob"]).await;
     let send = chat
         .send(
-            "eve",
+            &Sender::user("eve"),
             req(json!({"conversationId": c, "clientMsgId": "x", "content": "hi"})),
         )
         .await;
@@ -117,7 +125,7 @@ async fn only_the_sender_may_edit_or_delete() {
     let c = conversation(&chat, "alice", &["bob"]).await;
     let (sent, _) = chat
         .send(
-            "alice",
+            &Sender::user("alice"),
             req(json!({"conversationId": c, "clientMsgId": "m", "content": "hi"})),
         )
         .await
@@ -154,7 +162,7 @@ async fn reply_to_must_name_a_message_of_the_same_conversation() {
     let c = conversation(&chat, "alice", &["bob"]).await;
     let bad = chat
         .send(
-            "alice",
+            &Sender::user("alice"),
             req(
                 json!({"conversationId": c, "clientMsgId": "m", "content": "x", "replyTo": "nope"}),
             ),
@@ -169,7 +177,7 @@ async fn sync_is_bounded_and_reports_more() {
     let c = conversation(&chat, "alice", &["bob"]).await;
     for i in 0..(super::chat::SYNC_LIMIT + 3) {
         chat.send(
-            "alice",
+            &Sender::user("alice"),
             req(json!({"conversationId": c, "clientMsgId": format!("m{i}"), "content": "x"})),
         )
         .await
@@ -190,7 +198,7 @@ async fn read_cursor_only_moves_forward() {
     let c = conversation(&chat, "alice", &["bob"]).await;
     for i in 0..3 {
         chat.send(
-            "alice",
+            &Sender::user("alice"),
             req(json!({"conversationId": c, "clientMsgId": format!("m{i}"), "content": "x"})),
         )
         .await
@@ -208,4 +216,48 @@ async fn read_cursor_only_moves_forward() {
     assert_eq!(r.seq, 2);
     let list = chat.list("bob").await.expect("listed");
     assert_eq!(list[0].unread, 1);
+}
+
+#[tokio::test]
+async fn a_keyed_conversation_is_created_once_and_returned_after() {
+    let chat = chat();
+    let body = json!({ "participantIds": ["bob", "alice"], "title": "t" });
+    let id = Some("k-1".to_string());
+    let first = chat
+        .create_conversation(None, id.clone(), req(body.clone()))
+        .await
+        .expect("created");
+    let Created::New(first) = first else {
+        panic!("the first create must be new")
+    };
+    assert_eq!(
+        first.participant_ids,
+        vec!["alice", "bob"],
+        "no creator added"
+    );
+    let other = json!({ "participantIds": ["carol"] });
+    let again = chat
+        .create_conversation(None, id, req(other))
+        .await
+        .expect("found");
+    assert_eq!(again, Created::Existing(first));
+}
+
+#[tokio::test]
+async fn the_system_sender_needs_no_participation_but_a_conversation() {
+    let chat = chat();
+    let c = conversation(&chat, "alice", &["bob"]).await;
+    let body = json!({"conversationId": c, "clientMsgId": "s1", "content": "welcome"});
+    let (sent, participants) = chat.send(&Sender::System, req(body)).await.expect("sent");
+    let Inserted::New(message) = sent else {
+        panic!("a new message")
+    };
+    assert_eq!(message.sender_id, SYSTEM_SENDER);
+    assert_eq!(participants, vec!["alice", "bob"]);
+    let body = json!({"conversationId": "nope", "clientMsgId": "s2", "content": "x"});
+    let err = chat
+        .send(&Sender::System, req(body))
+        .await
+        .expect_err("none");
+    assert_eq!(err.code, ErrorCode::NotFound);
 }

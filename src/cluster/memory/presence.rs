@@ -229,12 +229,13 @@ impl PresenceRegistry for MemoryPresence {
             .collect()
     }
 
-    async fn subscribers(&self, channel: &str) -> usize {
+    async fn subscribers(&self, channel: &str) -> Option<usize> {
         let state = self.state();
-        state
+        let count = state
             .members
             .get(channel)
-            .map_or(0, |users| users.values().map(FewStrings::len).sum())
+            .map_or(0, |users| users.values().map(FewStrings::len).sum());
+        Some(count)
     }
 
     async fn stats(&self, channel: &str) -> ChannelStats {

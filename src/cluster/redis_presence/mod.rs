@@ -493,14 +493,14 @@ impl PresenceRegistry for RedisPresence {
 
     /// Entries not yet expired: a dead node's sockets stop counting within the TTL.
     #[tracing::instrument(skip_all, name = "redis.presence.subscribers")]
-    async fn subscribers(&self, channel: &str) -> usize {
+    async fn subscribers(&self, channel: &str) -> Option<usize> {
         let live_from = (self.clock.now_ms() + 1) as f64;
         match self
             .client
             .zcount::<i64, _>(self.channel_key(channel), live_from, f64::INFINITY)
             .await
         {
-            Ok(count) => count.max(0) as usize,
+            Ok(count) => Some(count.max(0) as usize),
             Err(err) => self.degraded("counting channel subscribers", err),
         }
     }

@@ -139,3 +139,34 @@ async fn refreshing_restores_entries_redis_lost() {
     assert_eq!(b.status("fay").await, Status::Online);
     assert_eq!(b.registry.members("public:z").await, vec!["fay"]);
 }
+
+/// A channel whose size cannot be read (here its key holds the wrong type, as a Redis
+/// past its deadline fails the count) is not told joins: taken for empty, it told every
+/// subscriber of the biggest channels every join and leave when Redis was slowest.
+#[tokio::test]
+async fn a_channel_that_cannot_be_counted_is_not_told_joins() {
+    let clock = ManualClock::new();
+    let (registry, client) = fresh(clock.clone()).await;
+    let node = Node::new(registry.clone(), clock);
+    let key = registry.channel_key("public:big");
+    let () =
+        fred::interfaces::KeysInterface::set(&client, &key, "not a sorted set", None, None, false)
+            .await
+            .expect("set");
+    node.open("ann", "a1").await;
+    node.told.take();
+    node.presence.join("public:big", "ann", "a1").await;
+    assert_eq!(registry.subscribers("public:big").await, None);
+    assert!(
+        node.told.take().is_empty(),
+        "no join told in an uncounted channel"
+    );
+    // Countable again (the key gone), it is small and told.
+    let _: i64 = fred::interfaces::KeysInterface::del(&client, &key)
+        .await
+        .expect("del");
+    node.open("bob", "b1").await;
+    node.told.take();
+    node.presence.join("public:big", "bob", "b1").await;
+    assert_eq!(node.told.take(), ["join public:big bob"]);
+}

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 mod degraded;
-mod postgres;
+pub(crate) mod postgres;
 mod proxy;
 mod recovery;
 mod redis;

@@ -25,7 +25,7 @@ fn through(url: &str, proxy: std::net::SocketAddr) -> String {
     }
 }
 
-async fn node_behind_proxy() -> (TestApp, FaultProxy) {
+pub(crate) async fn node_behind_proxy() -> (TestApp, FaultProxy) {
     let proxy = FaultProxy::start(([127, 0, 0, 1], 5432).into()).await;
     let addr = proxy.addr();
     let app = TestApp::spawn_with(Db::Postgres, move |s| {

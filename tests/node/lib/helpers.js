@@ -43,12 +43,13 @@ process.once('exit', () => {
 
 /**
  * Starts a server on a free port with a fresh SQLite database and a random secret.
- * `env` adds or overrides environment variables. Resolves once the listening line is logged.
+ * `env` adds or overrides environment variables; `args` go before `serve` (`--config FILE`).
+ * Resolves once the listening line is logged.
  */
-export async function startServer(env = {}) {
+export async function startServer(env = {}, { args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
   const secret = randomBytes(32).toString('hex');
-  const child = spawn(SERVER_BIN, ['serve'], {
+  const child = spawn(SERVER_BIN, [...args, 'serve'], {
     env: {
       ...process.env,
       SWITCHYARD_BIND: '127.0.0.1:0',
