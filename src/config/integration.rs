@@ -107,6 +107,13 @@ impl RawSettings {
         use crate::integration::{EVENT_TYPES, signing::SigningSecret};
         for (i, hook) in self.webhooks.iter().enumerate() {
             check_http_url(&hook.url).with_context(|| format!("webhooks[{i}].url"))?;
+            // The outbox keys a delivery by (event, endpoint URL).
+            if let Some(first) = self.webhooks[..i].iter().position(|h| h.url == hook.url) {
+                anyhow::bail!(
+                    "webhooks[{i}].url: `{}` is already webhooks[{first}]",
+                    hook.url
+                );
+            }
             SigningSecret::parse(&hook.secret).with_context(|| format!("webhooks[{i}].secret"))?;
             for event in hook.events.iter().flatten() {
                 anyhow::ensure!(

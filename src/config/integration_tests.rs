@@ -91,6 +91,11 @@ fn bad_urls_secrets_and_event_names_are_refused() {
             "[[webhooks]]\nurl = \"https://x/\"\nsecret = \"S\"\nevents = [\"message.sent\"]\n",
             "unknown event type",
         ),
+        (
+            "[[webhooks]]\nurl = \"https://x/\"\nsecret = \"S\"\n\
+             [[webhooks]]\nurl = \"https://x/\"\nsecret = \"S\"\n",
+            "webhooks[1].url: `https://x/` is already webhooks[0]",
+        ),
         ("[hooks]\nrpc_url = \"https://x/\"\n", "hooks.secret"),
         (
             "[hooks]\nrpc_url = \"https://x/\"\nsecret = \"S\"\ntimeout_ms = 0\n",

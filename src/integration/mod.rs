@@ -4,6 +4,7 @@
 
 pub mod hooks;
 pub mod signing;
+pub mod webhooks;
 
 /// The webhook event types (PROTOCOL.md §9); an endpoint's `events` filter names these.
 pub const EVENT_TYPES: &[&str] = &[

@@ -20,6 +20,7 @@ use crate::gateway::Gateway;
 use crate::http::guard::Guard;
 use crate::http::{self, AppState, EventRate};
 use crate::integration::hooks::Hooks;
+use crate::integration::webhooks::sender::WebhookSender;
 use crate::push::fcm::{self, FcmClient, FcmConfig};
 use crate::push::worker::{PushWorker, WorkerConfig};
 use crate::shutdown::{self, Drain, DrainConfig};
@@ -47,6 +48,8 @@ pub struct Application {
     guard: Arc<Guard>,
     event_rate: Arc<EventRate>,
     push: Option<PushWorker>,
+    /// The webhook sender when `[[webhooks]]` names an endpoint.
+    webhooks: Option<WebhookSender>,
     drain: Drain,
     drain_config: DrainConfig,
 }
@@ -61,6 +64,8 @@ impl Application {
         let guard = routes::guard(settings, caps.clone())?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
         let push = push_worker(settings, &db, clock.clone()).await?;
+        let webhooks =
+            WebhookSender::new(&settings.integration, db.webhook_outbox(), clock.clone())?;
         let backend = Backend::build(settings, clock.clone()).await?;
         let drain = Drain::default();
         let hooks = Hooks::build(settings).context("the backend's hooks")?;
@@ -76,6 +81,9 @@ impl Application {
         )
         .await?;
         let presence = services.presence;
+        if let Some(port) = webhooks.as_ref().and_then(WebhookSender::presence_port) {
+            presence.set_transitions(port);
+        }
         let backend_tasks = attach_sockets(&presence, &backend, &mut mounted);
         let event_rate = Arc::new(EventRate::default());
         let state = AppState {
@@ -106,6 +114,7 @@ impl Application {
             guard,
             event_rate,
             push,
+            webhooks,
             drain,
             drain_config: drain_config(settings),
         })
@@ -161,6 +170,7 @@ impl Application {
             guard,
             event_rate,
             push,
+            webhooks,
             drain,
             drain_config,
         } = self;
@@ -171,6 +181,7 @@ impl Application {
         ];
         background.extend(metrics_listener.map(http::serve_metrics));
         background.extend(push.map(|worker| tokio::spawn(worker.run())));
+        background.extend(webhooks.map(|sender| tokio::spawn(sender.run())));
         background.extend(backend.spawn_refresher());
         background.extend(backend_tasks);
         background.push(tokio::spawn(routes::forget_idle_clients(guard)));
@@ -198,10 +209,11 @@ fn drain_config(settings: &Settings) -> DrainConfig {
     }
 }
 
-/// The database, migrated.
+/// The database, migrated, its stores writing the webhooks `[[webhooks]]` asks for.
 async fn database(settings: &Settings) -> anyhow::Result<Database> {
     let db = Database::connect(&settings.database.url, settings.database.timeout).await?;
     db.migrate().await?;
+    db.set_webhooks(settings.integration.webhooks.clone());
     Ok(db)
 }
 

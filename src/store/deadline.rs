@@ -20,6 +20,8 @@ use switchyard_namespaces::ports::{
 };
 
 use super::push_queue::{AttemptOutcome, PushQueue, QueuedPush};
+use super::webhook_queue::{Claim, WebhookDelivery, WebhookOutbox, WebhookOutcome};
+use crate::integration::webhooks::event::WebhookEvent;
 
 /// A store whose every call has `limit`.
 pub struct Deadline<S: ?Sized> {
@@ -78,6 +80,38 @@ impl PushQueue for Deadline<dyn PushQueue> {
     ) -> Result<(), sqlx::Error> {
         self.within_sqlx(self.inner.record(push, outcome, now))
             .await
+    }
+}
+
+/// The webhook senders' calls, bounded as the push worker's are.
+#[async_trait]
+impl WebhookOutbox for Deadline<dyn WebhookOutbox> {
+    async fn enqueue(&self, event: &WebhookEvent) -> Result<bool, sqlx::Error> {
+        self.within_sqlx(self.inner.enqueue(event)).await
+    }
+    async fn claim(
+        &self,
+        now: i64,
+        claim: Claim,
+    ) -> Result<Vec<Vec<WebhookDelivery>>, sqlx::Error> {
+        self.within_sqlx(self.inner.claim(now, claim)).await
+    }
+    async fn record(
+        &self,
+        d: &WebhookDelivery,
+        outcome: WebhookOutcome,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        self.within_sqlx(self.inner.record(d, outcome, now)).await
+    }
+    async fn release(&self, d: &WebhookDelivery, now: i64) -> Result<(), sqlx::Error> {
+        self.within_sqlx(self.inner.release(d, now)).await
+    }
+    async fn oldest_pending(&self) -> Result<Option<i64>, sqlx::Error> {
+        self.within_sqlx(self.inner.oldest_pending()).await
+    }
+    async fn prune_delivered(&self, before: i64) -> Result<u64, sqlx::Error> {
+        self.within_sqlx(self.inner.prune_delivered(before)).await
     }
 }
 

@@ -9,12 +9,40 @@ use switchyard_namespaces::ports::{
 };
 
 use super::message_rows::{ConversationRow, MessageRow, page, summaries};
+use super::outbox::{encode_error, enqueue};
 use super::queries::{self, MESSAGE_SQL as SQL};
 use super::sql::{Column, Sql};
 use super::{SqlStore, timed, unavailable};
+use crate::integration::webhooks::event::{WebhookEvent, now_ms, types};
 
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Stores a new message; with endpoints that want `message.created`, in one transaction
+/// with its webhook (a message acked as stored has its webhook stored). Without any, the
+/// one statement it always was.
+async fn insert_reported<DB: Sql>(
+    conn: &mut DB::Connection,
+    m: &NewMessage,
+    urls: &[String],
+) -> Result<Message, sqlx::Error>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    usize: ColumnIndex<DB::Row>,
+{
+    if urls.is_empty() {
+        return DB::insert_new(conn, m).await;
+    }
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    let message = DB::insert_new(&mut tx, m).await?;
+    let event = WebhookEvent::message(types::MESSAGE_CREATED, &message, message.created_at);
+    enqueue::<DB>(&mut tx, &event.map_err(encode_error)?, urls).await?;
+    tx.commit().await?;
+    Ok(message)
 }
 
 #[async_trait]
@@ -42,6 +70,14 @@ where
                 .bind(&c.id)
                 .bind(user_id)
                 .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        let urls = self.webhooks.wanting(types::CONVERSATION_CREATED);
+        if !urls.is_empty() {
+            let event = WebhookEvent::conversation(c).map_err(encode_error);
+            let event = event.map_err(unavailable)?;
+            enqueue::<DB>(&mut tx, &event, &urls)
                 .await
                 .map_err(unavailable)?;
         }
@@ -104,7 +140,8 @@ where
         // Insert first: a new message (nearly every send) costs one statement. A
         // resend breaks the unique `(sender_id, client_msg_id)` index, its whole
         // transaction (the `seq` taken too) rolls back, and the stored one answers.
-        match timed(CALL, DB::insert_new(&mut conn, &m)).await {
+        let urls = self.webhooks.wanting(types::MESSAGE_CREATED);
+        match timed(CALL, insert_reported::<DB>(&mut conn, &m, &urls)).await {
             Ok(message) => Ok(Inserted::New(message)),
             Err(err) if is_unique_violation(&err) => {
                 // The message the sender already sent under this `client_msg_id`.
@@ -134,25 +171,53 @@ where
 
     #[tracing::instrument(skip_all, name = "db.edit_message")]
     async fn edit_message(&self, message_id: &str, content: &str, at: i64) -> StoreResult<Message> {
-        let row: Option<MessageRow> = sqlx::query_as(SQL.edit.as_str())
+        let query = sqlx::query_as(SQL.edit.as_str())
             .bind(message_id)
             .bind(content)
-            .bind(at)
-            .fetch_optional(&self.pool)
+            .bind(at);
+        let urls = self.webhooks.wanting(types::MESSAGE_EDITED);
+        if urls.is_empty() {
+            let row: Option<MessageRow> = query
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            return row.map(Message::from).ok_or(StoreError::NotFound);
+        }
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let row: Option<MessageRow> = query.fetch_optional(&mut *tx).await.map_err(unavailable)?;
+        let message = row.map(Message::from).ok_or(StoreError::NotFound)?;
+        let event = WebhookEvent::message(types::MESSAGE_EDITED, &message, at);
+        let event = event.map_err(encode_error).map_err(unavailable)?;
+        enqueue::<DB>(&mut tx, &event, &urls)
             .await
             .map_err(unavailable)?;
-        row.map(Message::from).ok_or(StoreError::NotFound)
+        tx.commit().await.map_err(unavailable)?;
+        Ok(message)
     }
 
     #[tracing::instrument(skip_all, name = "db.delete_message")]
     async fn delete_message(&self, message_id: &str, at: i64) -> StoreResult<Message> {
-        let row: Option<MessageRow> = sqlx::query_as(SQL.delete.as_str())
+        let query = sqlx::query_as(SQL.delete.as_str())
             .bind(message_id)
-            .bind(at)
-            .fetch_optional(&self.pool)
+            .bind(at);
+        let urls = self.webhooks.wanting(types::MESSAGE_DELETED);
+        if urls.is_empty() {
+            let row: Option<MessageRow> = query
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?;
+            return row.map(Message::from).ok_or(StoreError::NotFound);
+        }
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let row: Option<MessageRow> = query.fetch_optional(&mut *tx).await.map_err(unavailable)?;
+        let message = row.map(Message::from).ok_or(StoreError::NotFound)?;
+        let event = WebhookEvent::message(types::MESSAGE_DELETED, &message, at);
+        let event = event.map_err(encode_error).map_err(unavailable)?;
+        enqueue::<DB>(&mut tx, &event, &urls)
             .await
             .map_err(unavailable)?;
-        row.map(Message::from).ok_or(StoreError::NotFound)
+        tx.commit().await.map_err(unavailable)?;
+        Ok(message)
     }
 
     #[tracing::instrument(skip_all, name = "db.history")]
@@ -200,13 +265,25 @@ where
             .map_err(unavailable)?;
         // Reading past the newest message would hide messages not yet sent.
         let target = seq.min(last.ok_or(StoreError::NotFound)?);
-        sqlx::query(queries::ADVANCE_READ)
+        let advance = sqlx::query(queries::ADVANCE_READ)
             .bind(conversation_id)
             .bind(user_id)
-            .bind(target)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+            .bind(target);
+        let urls = self.webhooks.wanting(types::MESSAGE_READ);
+        if urls.is_empty() {
+            advance.execute(&self.pool).await.map_err(unavailable)?;
+        } else {
+            // Told only when the cursor moved: a receipt for what was read already is not news.
+            let mut tx = self.pool.begin().await.map_err(unavailable)?;
+            let done = advance.execute(&mut *tx).await.map_err(unavailable)?;
+            if DB::rows_affected(&done) == 1 {
+                let event = WebhookEvent::message_read(conversation_id, user_id, target, now_ms());
+                enqueue::<DB>(&mut tx, &event, &urls)
+                    .await
+                    .map_err(unavailable)?;
+            }
+            tx.commit().await.map_err(unavailable)?;
+        }
         let cursor: Option<i64> = sqlx::query_scalar(queries::READ_CURSOR)
             .bind(conversation_id)
             .bind(user_id)

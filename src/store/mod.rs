@@ -7,9 +7,11 @@ mod drafts;
 mod message_rows;
 mod messages;
 mod notifications;
+mod outbox;
 mod push_queue;
 mod queries;
 mod sql;
+mod webhook_queue;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -26,6 +28,7 @@ use crate::telemetry::metrics::{DB_ACQUIRE_SECONDS, DB_ERRORS_TOTAL, DB_STATEMEN
 
 use deadline::Deadline;
 pub use push_queue::{AttemptOutcome, PushQueue, QueuedPush};
+pub use webhook_queue::{Claim, WebhookDelivery, WebhookOutbox, WebhookOutcome};
 
 /// A database error as the namespaces see it: nothing was stored. Counted, since every
 /// failed store call of the namespaces passes here.
@@ -43,6 +46,8 @@ pub struct SqlStore<DB: sqlx::Database> {
     participants: moka::sync::Cache<String, Arc<[String]>>,
     /// `database_timeout_ms`: what a store call may take, acquire and statements.
     deadline: Duration,
+    /// The webhook endpoints: which events a change writes to the outbox with it.
+    webhooks: outbox::Routes,
 }
 
 impl<DB: sqlx::Database> SqlStore<DB> {
@@ -51,6 +56,7 @@ impl<DB: sqlx::Database> SqlStore<DB> {
             pool,
             participants: moka::sync::Cache::new(PARTICIPANT_CACHE_CONVERSATIONS),
             deadline,
+            webhooks: outbox::Routes::default(),
         }
     }
 
@@ -120,6 +126,15 @@ impl Database {
         .context("applying migrations")
     }
 
+    /// The webhook endpoints (`[[webhooks]]`): set once, before the stores are used, so
+    /// each change writes its events to the outbox in its own transaction.
+    pub fn set_webhooks(&self, endpoints: Vec<crate::config::WebhookEndpoint>) {
+        match self {
+            Self::Sqlite(s) => s.webhooks.set(endpoints),
+            Self::Postgres(s) => s.webhooks.set(endpoints),
+        }
+    }
+
     fn deadline(&self) -> Duration {
         match self {
             Self::Sqlite(s) => s.deadline,
@@ -174,6 +189,14 @@ impl Database {
 
     pub fn push_queue(&self) -> Arc<dyn PushQueue> {
         let inner: Arc<dyn PushQueue> = match self {
+            Self::Sqlite(s) => s.clone(),
+            Self::Postgres(s) => s.clone(),
+        };
+        Deadline::new(inner, self.deadline())
+    }
+
+    pub fn webhook_outbox(&self) -> Arc<dyn WebhookOutbox> {
+        let inner: Arc<dyn WebhookOutbox> = match self {
             Self::Sqlite(s) => s.clone(),
             Self::Postgres(s) => s.clone(),
         };

@@ -7,8 +7,10 @@ use switchyard_namespaces::ports::{
     StoreResult,
 };
 
+use super::outbox::enqueue;
 use super::sql::{Column, Param, Sql};
 use super::{SqlStore, unavailable};
+use crate::integration::webhooks::event::{WebhookEvent, types};
 
 mod sql {
     pub const CREATE: &str = "INSERT INTO notifications (id, user_id, type, title, body, data, priority, created_at, \
@@ -146,14 +148,26 @@ where
 
     #[tracing::instrument(skip_all, name = "db.mark_delivered")]
     async fn mark_delivered(&self, user_id: &str, id: &str, now: i64) -> StoreResult<bool> {
-        let done = sqlx::query(sql::MARK_DELIVERED)
+        let mark = sqlx::query(sql::MARK_DELIVERED)
             .bind(user_id)
             .bind(id)
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        Ok(DB::rows_affected(&done) == 1)
+            .bind(now);
+        let urls = self.webhooks.wanting(types::NOTIFICATION_DELIVERED);
+        if urls.is_empty() {
+            let done = mark.execute(&self.pool).await.map_err(unavailable)?;
+            return Ok(DB::rows_affected(&done) == 1);
+        }
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let done = mark.execute(&mut *tx).await.map_err(unavailable)?;
+        let marked = DB::rows_affected(&done) == 1;
+        if marked {
+            let event = WebhookEvent::notification(types::NOTIFICATION_DELIVERED, user_id, id, now);
+            enqueue::<DB>(&mut tx, &event, &urls)
+                .await
+                .map_err(unavailable)?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(marked)
     }
 
     #[tracing::instrument(skip_all, name = "db.list_notifications")]
@@ -194,15 +208,25 @@ where
         which: &ReadSelection,
         now: i64,
     ) -> StoreResult<Vec<String>> {
-        match which {
-            ReadSelection::All => sqlx::query_scalar(sql::READ_ALL)
+        let urls = self.webhooks.wanting(types::NOTIFICATION_READ);
+        if urls.is_empty() && *which == ReadSelection::All {
+            // One statement: no transaction needed when no webhook goes with it.
+            return sqlx::query_scalar(sql::READ_ALL)
                 .bind(user_id)
                 .bind(now)
                 .fetch_all(&self.pool)
                 .await
-                .map_err(unavailable),
+                .map_err(unavailable);
+        }
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let marked: Vec<String> = match which {
+            ReadSelection::All => sqlx::query_scalar(sql::READ_ALL)
+                .bind(user_id)
+                .bind(now)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(unavailable)?,
             ReadSelection::Ids(ids) => {
-                let mut tx = self.pool.begin().await.map_err(unavailable)?;
                 let mut marked = Vec::new();
                 for id in ids {
                     let done: Option<String> = sqlx::query_scalar(sql::READ_ONE)
@@ -214,10 +238,18 @@ where
                         .map_err(unavailable)?;
                     marked.extend(done);
                 }
-                tx.commit().await.map_err(unavailable)?;
-                Ok(marked)
+                marked
             }
+        };
+        // One event per notification that became read, in the transaction that read it.
+        for id in marked.iter().filter(|_| !urls.is_empty()) {
+            let event = WebhookEvent::notification(types::NOTIFICATION_READ, user_id, id, now);
+            enqueue::<DB>(&mut tx, &event, &urls)
+                .await
+                .map_err(unavailable)?;
         }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(marked)
     }
 
     #[tracing::instrument(skip_all, name = "db.register_device")]

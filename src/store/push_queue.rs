@@ -6,7 +6,9 @@ use sqlx::{ColumnIndex, Encode, Executor, Type};
 use switchyard_namespaces::ports::Priority;
 
 use super::SqlStore;
+use super::outbox::enqueue;
 use super::sql::{Column, Param, Sql};
+use crate::integration::webhooks::event::{WebhookEvent, types};
 
 /// One push to send: a notification to one device.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +94,7 @@ mod sql {
     pub const UPDATE_DELIVERY: &str = "UPDATE push_deliveries SET state = $3, attempts = attempts + 1, \
          next_attempt_at = $4 WHERE notification_id = $1 AND token = $2";
     pub const FORGET_DEVICE: &str = "DELETE FROM devices WHERE token = $1";
+    pub const OWNER: &str = "SELECT user_id FROM notifications WHERE id = $1";
     pub const LOG_ATTEMPT: &str = "INSERT INTO push_attempts (notification_id, token, attempt, outcome, status, at) \
          VALUES ($1, $2, $3, $4, $5, $6)";
 }
@@ -209,6 +212,24 @@ where
                 .bind(&push.token)
                 .execute(&mut *tx)
                 .await?;
+        }
+        if let AttemptOutcome::Failed { status } = outcome {
+            let urls = self.webhooks.wanting(types::PUSH_FAILED);
+            let owner: Option<String> = match urls.is_empty() {
+                true => None,
+                false => {
+                    sqlx::query_scalar(sql::OWNER)
+                        .bind(&push.notification_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                }
+            };
+            if let Some(user_id) = owner {
+                let status = status.map(i64::from);
+                let (id, attempts) = (&push.notification_id, push.attempts + 1);
+                let event = WebhookEvent::push_failed(&user_id, id, attempts, status, now);
+                enqueue::<DB>(&mut tx, &event, &urls).await?;
+            }
         }
         sqlx::query(sql::LOG_ATTEMPT)
             .bind(&push.notification_id)

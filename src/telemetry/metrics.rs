@@ -11,6 +11,16 @@ pub const ENGINE_SESSIONS: &str = "switchyard_engine_sessions";
 pub const NOTIFICATIONS_PENDING: &str = "switchyard_notifications_pending";
 /// Push attempts to FCM, labelled `outcome` = `sent` | `invalid_token` | `retry` | `failed`.
 pub const PUSH_ATTEMPTS_TOTAL: &str = "switchyard_push_attempts_total";
+/// Webhook deliveries an endpoint accepted (2xx), by event `type`.
+pub const WEBHOOK_SENT_TOTAL: &str = "switchyard_webhook_sent_total";
+/// Webhook attempts not accepted (non-2xx, no answer, past `webhook_timeout_ms`) and
+/// scheduled again, by event `type`.
+pub const WEBHOOK_RETRIES_TOTAL: &str = "switchyard_webhook_retries_total";
+/// Webhook deliveries given up on after `webhook_retry_for_secs` (kept, marked `dead`), by
+/// event `type`. Alert on any increase.
+pub const WEBHOOK_DEAD_LETTERS_TOTAL: &str = "switchyard_webhook_dead_letters_total";
+/// Gauge: age of the oldest undelivered webhook event, cluster-wide (sampled every 5 s).
+pub const WEBHOOK_LAG_SECONDS: &str = "switchyard_webhook_lag_seconds";
 /// Refused tokens, by `code` (`missing_token` | `invalid_token` | `token_expired`) and
 /// `transport` (`socket` | `http`).
 pub const AUTH_FAILURES_TOTAL: &str = "switchyard_auth_failures_total";
@@ -81,6 +91,22 @@ pub fn describe() {
         "Undelivered, unexpired notifications in the database (cluster-wide)"
     );
     describe_counter!(PUSH_ATTEMPTS_TOTAL, "FCM push attempts, by outcome");
+    describe_counter!(
+        WEBHOOK_SENT_TOTAL,
+        "Webhook deliveries accepted (2xx), by type"
+    );
+    describe_counter!(
+        WEBHOOK_RETRIES_TOTAL,
+        "Webhook attempts not accepted and scheduled again, by type"
+    );
+    describe_counter!(
+        WEBHOOK_DEAD_LETTERS_TOTAL,
+        "Webhook deliveries dead-lettered after webhook_retry_for_secs, by type"
+    );
+    describe_gauge!(
+        WEBHOOK_LAG_SECONDS,
+        "Age of the oldest undelivered webhook event (cluster-wide)"
+    );
     describe_counter!(AUTH_FAILURES_TOTAL, "Refused tokens, by code and transport");
     describe_counter!(REDIS_ERRORS_TOTAL, "Failed Redis calls, by area");
     describe_counter!(
@@ -111,6 +137,16 @@ pub fn register_known_series() {
     for outcome in PUSH_OUTCOMES {
         metrics::counter!(PUSH_ATTEMPTS_TOTAL, "outcome" => *outcome).increment(0);
     }
+    for kind in crate::integration::EVENT_TYPES {
+        for name in [
+            WEBHOOK_SENT_TOTAL,
+            WEBHOOK_RETRIES_TOTAL,
+            WEBHOOK_DEAD_LETTERS_TOTAL,
+        ] {
+            metrics::counter!(name, "type" => *kind).increment(0);
+        }
+    }
+    metrics::gauge!(WEBHOOK_LAG_SECONDS).set(0.0);
     for code in AUTH_CODES {
         for transport in ["socket", "http"] {
             metrics::counter!(AUTH_FAILURES_TOTAL, "code" => *code, "transport" => transport)

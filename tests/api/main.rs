@@ -38,3 +38,4 @@ mod session;
 mod sessions;
 mod slow_consumer;
 mod telemetry;
+mod webhooks;

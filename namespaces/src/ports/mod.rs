@@ -27,7 +27,10 @@ pub use notifications::{
     ReadSelection,
 };
 pub use notify::{MessagePush, Notice, OfflineNotifier};
-pub use presence::{Change, ChannelStats, ChosenStatus, PresenceRecord, PresenceRegistry, Reaped};
+pub use presence::{
+    Change, ChannelStats, ChosenStatus, PresenceRecord, PresenceRegistry, PresenceTransitions,
+    Reaped,
+};
 pub use sessions::{
     Logged, LoggedPacket, PacketFeed, PacketLog, PacketSink, Session, SessionStore,
 };

@@ -67,6 +67,18 @@ pub struct Reaped {
     pub left_channels: Vec<String>,
 }
 
+/// Told of each user's presence transitions, once per cluster: the registry reports a
+/// user's first socket opening ([`Change::flipped`] from `socket_opened`), last one
+/// closing (from `socket_closed`) and last one expiring with a dead node
+/// ([`Reaped::went_offline`]) to one caller only. The backend's webhooks listen here
+/// (`user.online`, `user.offline`). Calls return at once: the listener queues them.
+pub trait PresenceTransitions: Send + Sync + 'static {
+    /// The user's first socket opened, at `at` (ms).
+    fn online(&self, user_id: &str, at: i64);
+    /// The user's last socket closed or expired; they were last seen at `last_seen` (ms).
+    fn offline(&self, user_id: &str, last_seen: i64);
+}
+
 /// How many are in a channel, on every node (`presence:stats`, which replies with it).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ChannelStats {

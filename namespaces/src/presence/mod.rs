@@ -18,7 +18,7 @@ pub use view::{PresenceAnswer, PresenceEvent, PresenceView, Status, displayed};
 
 use crate::Identity;
 use crate::channel_rules::ChannelRule;
-use crate::ports::{Change, ChosenStatus, Clock, PresenceRegistry};
+use crate::ports::{Change, ChosenStatus, Clock, PresenceRegistry, PresenceTransitions};
 
 /// Users offline this long are forgotten (they then show `lastSeen: null`).
 const FORGET_OFFLINE_AFTER_MS: i64 = 24 * 3600 * 1000;
@@ -110,6 +110,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: PresenceConfig,
     sink: OnceLock<Arc<dyn PresenceSink>>,
+    /// Who hears of users coming online and going offline (the backend's webhooks).
+    transitions: OnceLock<Arc<dyn PresenceTransitions>>,
 }
 
 impl Presence {
@@ -124,6 +126,7 @@ impl Presence {
                 clock,
                 config,
                 sink: OnceLock::new(),
+                transitions: OnceLock::new(),
             }),
         }
     }
@@ -132,6 +135,23 @@ impl Presence {
     pub fn set_sink(&self, sink: Arc<dyn PresenceSink>) {
         if self.inner.sink.set(sink).is_err() {
             tracing::warn!("presence sink set twice; keeping the first");
+        }
+    }
+
+    /// Set once, when the backend is to hear of presence transitions.
+    pub fn set_transitions(&self, transitions: Arc<dyn PresenceTransitions>) {
+        if self.inner.transitions.set(transitions).is_err() {
+            tracing::warn!("presence transitions set twice; keeping the first");
+        }
+    }
+
+    /// Tells the listener, if any, that the user came online or went offline.
+    fn transition(&self, user_id: &str, online: bool, at: i64) {
+        if let Some(listener) = self.inner.transitions.get() {
+            match online {
+                true => listener.online(user_id, at),
+                false => listener.offline(user_id, at),
+            }
         }
     }
 
@@ -158,11 +178,15 @@ impl Presence {
             last_ms: AtomicI64::new(i64::MIN / 2),
         })));
         let sid = s.id.to_string();
+        let now = self.now();
         let change = self
             .inner
             .registry
-            .socket_opened(&me.user_id, &sid, self.now())
+            .socket_opened(&me.user_id, &sid, now)
             .await;
+        if change.flipped {
+            self.transition(&me.user_id, true, now);
+        }
         self.apply(&me.user_id, change, Vec::new()).await;
         crate::metrics::connection_opened(ns);
         s.extensions.insert(Tracked {
@@ -208,7 +232,11 @@ impl Presence {
         for channel in registry.channels_of_socket(socket_id).await {
             self.leave(&channel, user_id, socket_id).await;
         }
-        let change = registry.socket_closed(user_id, socket_id, self.now()).await;
+        let now = self.now();
+        let change = registry.socket_closed(user_id, socket_id, now).await;
+        if change.flipped {
+            self.transition(user_id, false, now);
+        }
         self.apply(user_id, change, was_in).await;
     }
 
@@ -307,6 +335,7 @@ impl Presence {
         for reaped in registry.reap_expired(self.now()).await {
             self.tell_left(&reaped.user_id, &reaped.left_channels).await;
             if reaped.went_offline {
+                self.transition(&reaped.user_id, false, self.now());
                 self.announce(&reaped.user_id, reaped.left_channels).await;
             }
         }

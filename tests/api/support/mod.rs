@@ -5,6 +5,7 @@ pub mod fake_fcm;
 pub mod fault_proxy;
 pub mod otlp;
 pub mod process;
+pub mod receiver;
 pub mod scrape;
 pub mod sio;
 

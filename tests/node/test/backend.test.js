@@ -22,7 +22,7 @@ import { Recorder, closeAll, connect, connectError, eventually, request, startSe
 /** The gateway calls the connect and subscribe hooks and forwards `rpc` (issue 22 items 2, 3). */
 const HOOKS_MERGED = true;
 /** The gateway sends signed webhooks (issue 22 item 1). */
-const WEBHOOKS_MERGED = false;
+const WEBHOOKS_MERGED = true;
 const PENDING = 'needs the gateway side of issue 22 items 1-3 (flip HOOKS_MERGED / WEBHOOKS_MERGED)';
 
 const T = { timeout: 45_000 };
