@@ -2,10 +2,6 @@
 // posts a system message over the HTTP API, which the users' sockets receive; the backend
 // server itself is the gateway's webhook receiver (verifying with the `standardwebhooks`
 // package), its connect and subscribe hook and its RPC endpoint.
-//
-// The hook, RPC and webhook tests need the gateway to call out, which the hooks and
-// webhooks work of issue 22 (items 1 to 3) adds: they run when HOOKS_MERGED and
-// WEBHOOKS_MERGED below are true, and are skipped (saying why) until then.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -19,11 +15,6 @@ import { after, before, describe, test } from 'node:test';
 import { EXAMPLES, cliToken, describeRun, runChild } from '../lib/child.js';
 import { Recorder, closeAll, connect, connectError, eventually, request, startServer, uniqueUser } from '../lib/helpers.js';
 
-/** The gateway calls the connect and subscribe hooks and forwards `rpc` (issue 22 items 2, 3). */
-const HOOKS_MERGED = true;
-/** The gateway sends signed webhooks (issue 22 item 1). */
-const WEBHOOKS_MERGED = true;
-const PENDING = 'needs the gateway side of issue 22 items 1-3 (flip HOOKS_MERGED / WEBHOOKS_MERGED)';
 
 const T = { timeout: 45_000 };
 const HOOK = { timeout: 150_000 };
@@ -83,7 +74,7 @@ describe('client-examples/backend', SUITE, () => {
       SWITCHYARD_HOOKS_SUBSCRIBE_URL: `${base}/hooks/subscribe`,
       SWITCHYARD_HOOKS_RPC_URL: `${base}/rpc`,
       SWITCHYARD_HOOKS_SECRET: hooksSecret,
-    }, { args: HOOKS_MERGED ? ['--config', config] : [] });
+    }, { args: ['--config', config] });
     serviceToken = await cliToken(gateway.secret, uniqueUser('backend'), ['service']);
     backend = await startBackend({
       PORT: String(port),
@@ -143,7 +134,7 @@ describe('client-examples/backend', SUITE, () => {
     }
   });
 
-  test('the backend hears the gateway\'s webhooks, verified with standardwebhooks', { ...T, skip: !WEBHOOKS_MERGED && PENDING }, async () => {
+  test('the backend hears the gateway\'s webhooks, verified with standardwebhooks', { ...T }, async () => {
     const ids = [uniqueUser('carol'), uniqueUser('dan')];
     await welcome(ids);
     await eventually(() => {
@@ -152,7 +143,7 @@ describe('client-examples/backend', SUITE, () => {
     }, { timeoutMs: 10_000 });
   });
 
-  test('the connect hook refuses a banned user and grants a channel to the others', { ...T, skip: !HOOKS_MERGED && PENDING }, async () => {
+  test('the connect hook refuses a banned user and grants a channel to the others', { ...T }, async () => {
     const refused = await connectError(gateway.url, '/realtime', { token: gateway.token(uniqueUser('banned')) });
     assert.equal(refused, 'forbidden');
     const id = uniqueUser('erin');
@@ -165,7 +156,7 @@ describe('client-examples/backend', SUITE, () => {
     }
   });
 
-  test('the subscribe hook lets VIPs into vip:* channels only', { ...T, skip: !HOOKS_MERGED && PENDING }, async () => {
+  test('the subscribe hook lets VIPs into vip:* channels only', { ...T }, async () => {
     const [vip, plain] = await Promise.all(
       [uniqueUser('vip'), uniqueUser('frank')].map((id) => connect(gateway.url, '/realtime', { token: gateway.token(id) })),
     );
@@ -179,7 +170,7 @@ describe('client-examples/backend', SUITE, () => {
     }
   });
 
-  test('RPC: echo, an unknown method, and pitch.viewed telling the owner over the HTTP API', { ...T, skip: !HOOKS_MERGED && PENDING }, async () => {
+  test('RPC: echo, an unknown method, and pitch.viewed telling the owner over the HTTP API', { ...T }, async () => {
     const [viewerId, ownerId] = [uniqueUser('gina'), uniqueUser('hank')];
     const viewer = await connect(gateway.url, '/realtime', { token: gateway.token(viewerId) });
     const ownerSocket = await connect(gateway.url, '/ws', { token: gateway.token(ownerId) });
