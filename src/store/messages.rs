@@ -45,6 +45,40 @@ where
     Ok(message)
 }
 
+/// Runs `query`, a statement changing one message and returning it; with endpoints that
+/// want `kind` (`urls`), in one transaction with its webhook. Not found: `NotFound`.
+async fn change_reported<'q, DB: Sql>(
+    pool: &sqlx::Pool<DB>,
+    query: sqlx::query::QueryAs<'q, DB, MessageRow, <DB as sqlx::Database>::Arguments>,
+    urls: &[String],
+    kind: &'static str,
+    at: i64,
+) -> StoreResult<Message>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'c> &'c sqlx::Pool<DB>: Executor<'c, Database = DB>,
+    for<'s> &'s str: Encode<'s, DB> + Type<DB>,
+    String: Column<DB>,
+    i64: Column<DB>,
+    usize: ColumnIndex<DB::Row>,
+    MessageRow: for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    if urls.is_empty() {
+        let row: Option<MessageRow> = query.fetch_optional(pool).await.map_err(unavailable)?;
+        return row.map(Message::from).ok_or(StoreError::NotFound);
+    }
+    let mut tx = pool.begin().await.map_err(unavailable)?;
+    let row: Option<MessageRow> = query.fetch_optional(&mut *tx).await.map_err(unavailable)?;
+    let message = row.map(Message::from).ok_or(StoreError::NotFound)?;
+    let event = WebhookEvent::message(kind, &message, at);
+    let event = event.map_err(encode_error).map_err(unavailable)?;
+    enqueue::<DB>(&mut tx, &event, urls)
+        .await
+        .map_err(unavailable)?;
+    tx.commit().await.map_err(unavailable)?;
+    Ok(message)
+}
+
 #[async_trait]
 impl<DB: Sql> MessageStore for SqlStore<DB>
 where
@@ -175,24 +209,14 @@ where
             .bind(message_id)
             .bind(content)
             .bind(at);
-        let urls = self.webhooks.wanting(types::MESSAGE_EDITED);
-        if urls.is_empty() {
-            let row: Option<MessageRow> = query
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-            return row.map(Message::from).ok_or(StoreError::NotFound);
-        }
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let row: Option<MessageRow> = query.fetch_optional(&mut *tx).await.map_err(unavailable)?;
-        let message = row.map(Message::from).ok_or(StoreError::NotFound)?;
-        let event = WebhookEvent::message(types::MESSAGE_EDITED, &message, at);
-        let event = event.map_err(encode_error).map_err(unavailable)?;
-        enqueue::<DB>(&mut tx, &event, &urls)
-            .await
-            .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(message)
+        change_reported(
+            &self.pool,
+            query,
+            &self.webhooks.wanting(types::MESSAGE_EDITED),
+            types::MESSAGE_EDITED,
+            at,
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, name = "db.delete_message")]
@@ -200,24 +224,14 @@ where
         let query = sqlx::query_as(SQL.delete.as_str())
             .bind(message_id)
             .bind(at);
-        let urls = self.webhooks.wanting(types::MESSAGE_DELETED);
-        if urls.is_empty() {
-            let row: Option<MessageRow> = query
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?;
-            return row.map(Message::from).ok_or(StoreError::NotFound);
-        }
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let row: Option<MessageRow> = query.fetch_optional(&mut *tx).await.map_err(unavailable)?;
-        let message = row.map(Message::from).ok_or(StoreError::NotFound)?;
-        let event = WebhookEvent::message(types::MESSAGE_DELETED, &message, at);
-        let event = event.map_err(encode_error).map_err(unavailable)?;
-        enqueue::<DB>(&mut tx, &event, &urls)
-            .await
-            .map_err(unavailable)?;
-        tx.commit().await.map_err(unavailable)?;
-        Ok(message)
+        change_reported(
+            &self.pool,
+            query,
+            &self.webhooks.wanting(types::MESSAGE_DELETED),
+            types::MESSAGE_DELETED,
+            at,
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, name = "db.history")]
