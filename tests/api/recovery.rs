@@ -251,6 +251,30 @@ async fn a_session_resumes_only_for_its_user_on_its_namespace_and_while_the_log_
     );
 }
 
+/// Presence told in a user's own channel reaches no one (its emits leave out the user's
+/// own sockets, the only ones there), so it takes no place in the packet log: here each
+/// connect and close of another user fills two places (online and offline, for any
+/// watchers), where it filled four, and alice's session would have left a log of 10.
+#[tokio::test]
+async fn presence_in_a_users_own_channel_takes_no_place_in_the_log() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.recovery.enabled = true;
+        s.recovery.log_size = 10;
+    })
+    .await;
+    let alice = app.connect("/realtime", "alice").await;
+    let pid = pid_of(&alice);
+    alice.cut();
+    tokio::time::sleep(QUIET).await;
+    for _ in 0..3 {
+        let carol = app.connect("/realtime", "carol").await;
+        carol.disconnect();
+        tokio::time::sleep(QUIET).await;
+    }
+    let back = resume(&app, "/realtime", "alice", &pid, None).await;
+    assert_eq!(pid_of(&back), pid, "the log still holds where alice was");
+}
+
 #[tokio::test]
 async fn a_client_that_left_on_purpose_does_not_resume() {
     let app = recovering_app().await;

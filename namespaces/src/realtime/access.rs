@@ -6,7 +6,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use super::RealtimeState;
-use super::channels::{ChannelName, channel_room, room_channel};
+use super::channels::{ChannelName, channel_room, own_channel, room_channel};
 use super::outgoing::Denied;
 use crate::Identity;
 use crate::ack::ErrorCode;
@@ -59,7 +59,7 @@ pub(super) async fn lost_channels<A: Adapter>(
     st: &RealtimeState,
     me: &Identity,
 ) -> Vec<String> {
-    let own_channel = format!("user:{}", me.user_id);
+    let own_channel = own_channel(&me.user_id);
     let held: Vec<String> = s
         .rooms()
         .iter()

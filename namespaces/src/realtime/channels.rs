@@ -58,6 +58,12 @@ pub fn room_channel(room: &str) -> Option<&str> {
     room.strip_prefix(CHANNEL_ROOM_PREFIX)
 }
 
+/// The user's own channel, `user:{sub}`: every socket of the user holds it from its
+/// connect, and no one else may subscribe to it (PROTOCOL.md §3).
+pub fn own_channel(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,7 +32,7 @@ use crate::services::Services;
 pub use crate::services::SocketCaps;
 use crate::states::StateSet;
 use crate::{ErrorCode, Identity, NsError};
-use channels::channel_room;
+use channels::{channel_room, own_channel};
 
 pub const PATH: &str = "/realtime";
 
@@ -97,7 +97,7 @@ async fn rejoin_channels<A: Adapter>(presence: &Presence, s: &SocketRef<A>, room
         }
     }
     let sid = s.id.to_string();
-    let own_channel = format!("user:{}", me.user_id);
+    let own_channel = own_channel(&me.user_id);
     for channel in rooms.iter().filter_map(|room| channels::room_channel(room)) {
         if channel != own_channel && !lost.iter().any(|ch| ch == channel) {
             presence.join(channel, &me.user_id, &sid).await;
@@ -179,7 +179,7 @@ pub async fn prepare_socket<A: Adapter>(
     State(state): State<RealtimeState>,
     Extension(me): Extension<Identity>,
 ) -> Result<(), NsError> {
-    let own_channel = format!("user:{}", me.user_id);
+    let own_channel = own_channel(&me.user_id);
     s.join([user_room(&me.user_id), channel_room(&own_channel)]);
     if s.recovered() {
         // For `rejoin_channels`, which checks the rooms the session gets back; only a

@@ -5,7 +5,7 @@ use socketioxide::SocketIo;
 use socketioxide::adapter::Adapter;
 
 use super::PATH;
-use super::channels::channel_room;
+use super::channels::{channel_room, own_channel};
 use super::outgoing::{PresenceJoin, PresenceLeave};
 use crate::audience::Audience;
 use crate::broadcast::{Broadcaster, InBackground, emit_logged_to, emit_to};
@@ -64,15 +64,32 @@ impl<A: Adapter> PublicationSink for RealtimeSink<A> {
     }
 }
 
+/// Whether `channel` can hear of `user_id` at all. Every emit below leaves out the user's
+/// own sockets, and they are all the user's own channel holds: telling it reached no one,
+/// yet with recovery on each such packet took a place in the namespace's packet log. A
+/// client whose TCP is cut put about three there per cut (its leave, offline, its join),
+/// which at 2,000 such clients pushed the packets others missed out of the log before they
+/// could resume.
+fn has_audience(channel: &str, user_id: &str) -> bool {
+    channel != own_channel(user_id)
+}
+
 impl<A: Adapter> PresenceSink for RealtimeSink<A> {
     fn status_changed(&self, event: PresenceEvent, channels: Vec<String>) {
-        let mut rooms: Vec<String> = channels.iter().map(|c| channel_room(c)).collect();
+        let mut rooms: Vec<String> = channels
+            .iter()
+            .filter(|c| has_audience(c, &event.user_id))
+            .map(|c| channel_room(c))
+            .collect();
         rooms.push(watch_room(&event.user_id));
         let except = user_room(&event.user_id);
         self.emit(rooms, except, event);
     }
 
     fn channel_joined(&self, channel: &str, user_id: &str) {
+        if !has_audience(channel, user_id) {
+            return;
+        }
         let event = PresenceJoin {
             channel: channel.to_owned(),
             user_id: user_id.to_owned(),
@@ -81,6 +98,9 @@ impl<A: Adapter> PresenceSink for RealtimeSink<A> {
     }
 
     fn channel_left(&self, channel: &str, user_id: &str) {
+        if !has_audience(channel, user_id) {
+            return;
+        }
         let event = PresenceLeave {
             channel: channel.to_owned(),
             user_id: user_id.to_owned(),
