@@ -1,7 +1,8 @@
 //! Whether this node can reach Redis right now. Redis-backed state checks it before each
 //! call, so while Redis is away a node answers from its own view at once instead of
 //! waiting out a deadline per call (a connect makes several). A probe pings Redis a few
-//! times a second; a call that times out marks the link down without waiting for it.
+//! times a second on a connection of its own. A call that lost its connection marks the
+//! link down at once; one that only timed out wakes the probe, which decides.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,7 @@ use fred::error::ErrorKind;
 use fred::prelude::{Client, ClientLike};
 use fred::types::config::Server;
 use switchyard_namespaces::ports::{StoreError, StoreResult};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{Notify, broadcast, watch};
 
 /// 1 while this node reaches Redis, 0 while it runs degraded (cluster mode only).
 pub const REDIS_UP: &str = "switchyard_redis_up";
@@ -30,6 +31,8 @@ pub struct RedisLink {
 
 struct Inner {
     up: AtomicBool,
+    /// Wakes the probe early: a call timed out.
+    suspect: Notify,
     down_since: std::sync::Mutex<Option<Instant>>,
     /// Counts the times Redis came back (after an outage or a reconnect of the shared
     /// connection): what was kept in Redis may be gone, and what was sent meanwhile did
@@ -49,6 +52,7 @@ impl Default for RedisLink {
         Self {
             inner: Arc::new(Inner {
                 up: AtomicBool::new(true),
+                suspect: Notify::new(),
                 down_since: std::sync::Mutex::default(),
                 returns: watch::Sender::new(0),
             }),
@@ -61,16 +65,24 @@ impl RedisLink {
         self.inner.up.load(Ordering::Acquire)
     }
 
-    /// Counts a failed call of `area`; one that timed out or lost its connection means
-    /// Redis is unreachable, not that the call was wrong.
+    /// Counts a failed call of `area`. One that lost its connection means Redis is
+    /// unreachable. One that timed out or was held back may only mean that this node's
+    /// own connection is busy (a burst of reconnecting clients, a node starved of CPU):
+    /// the probe, on its own connection, is asked at once. Going degraded on a single
+    /// slow call sent every packet unlogged, made every new session unresumable, and
+    /// ended in a resync that reconnected every socket of the node.
     pub fn failed(&self, area: &'static str, err: &fred::error::Error) {
         super::redis_error(area);
-        if matches!(
-            err.kind(),
-            ErrorKind::Timeout | ErrorKind::IO | ErrorKind::Canceled | ErrorKind::Backpressure
-        ) {
-            self.mark_down(&err.to_string());
+        match err.kind() {
+            ErrorKind::IO | ErrorKind::Canceled => self.mark_down(&err.to_string()),
+            ErrorKind::Timeout | ErrorKind::Backpressure => self.suspect(),
+            _ => {}
         }
+    }
+
+    /// A call took too long: the probe pings now instead of after its pause.
+    pub fn suspect(&self) {
+        self.inner.suspect.notify_one();
     }
 
     /// Advisory state (presence, typing, blocks) answers as if empty when a call fails:
@@ -142,7 +154,9 @@ impl RedisLink {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Pings through `client` until aborted, marking the link up or down.
+    /// Pings through `client` (a connection of the probe's own, so that a busy shared
+    /// connection is not taken for an unreachable Redis) until aborted, marking the link
+    /// up or down; a [`RedisLink::suspect`] call cuts the pause short.
     pub fn spawn_probe(&self, client: Client, deadline: Duration) -> tokio::task::JoinHandle<()> {
         let link = self.clone();
         tokio::spawn(async move {
@@ -153,7 +167,10 @@ impl RedisLink {
                     Ok(Err(err)) => link.mark_down(&err.to_string()),
                     Err(_) => link.mark_down("ping timed out"),
                 }
-                tokio::time::sleep(PROBE_EVERY).await;
+                tokio::select! {
+                    () = tokio::time::sleep(PROBE_EVERY) => {}
+                    () = link.inner.suspect.notified() => {}
+                }
             }
         })
     }
@@ -204,13 +221,37 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_command_is_not_an_outage() {
+    fn a_refused_command_is_not_an_outage_and_a_lost_connection_is() {
         let link = RedisLink::default();
         let err = fred::error::Error::new(ErrorKind::InvalidArgument, "WRONGTYPE");
         link.failed("presence", &err);
         assert!(link.is_up());
-        let err = fred::error::Error::new(ErrorKind::Timeout, "timed out");
+        let err = fred::error::Error::new(ErrorKind::IO, "connection reset");
         link.failed("presence", &err);
         assert!(!link.is_up());
+    }
+
+    /// A timed-out call wakes the probe, whose ping on its own connection decides: Redis
+    /// answering it keeps the node out of degraded mode. Needs the local Redis.
+    #[tokio::test]
+    async fn a_timed_out_call_asks_the_probe_which_finds_redis_answering() {
+        let client = Client::new(
+            fred::types::config::Config::from_url("redis://127.0.0.1:6379").expect("url"),
+            None,
+            None,
+            None,
+        );
+        client.init().await.expect("the local Redis");
+        let link = RedisLink::default();
+        let probe = link.spawn_probe(client, Duration::from_secs(1));
+        let returns = link.returns();
+        for _ in 0..20 {
+            let err = fred::error::Error::new(ErrorKind::Timeout, "timed out");
+            link.failed("presence", &err);
+            assert!(link.is_up(), "one slow call is not an outage");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!returns.has_changed().unwrap_or(true), "never went down");
+        probe.abort();
     }
 }

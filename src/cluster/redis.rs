@@ -126,6 +126,9 @@ where
 #[derive(Clone)]
 pub struct RedisHealth {
     client: fred::clients::Client,
+    /// The probe's own connection: a ping queued behind a burst of the shared
+    /// connection's calls said more about this node's load than about Redis.
+    probe: fred::clients::Client,
     deadline: Duration,
     link: RedisLink,
 }
@@ -140,8 +143,13 @@ impl RedisHealth {
         let link = RedisLink::default();
         link.watch_reconnects(client.reconnect_rx(), "shared");
         client.init().await.context("connecting to Redis")?;
+        let probe = builder(url, deadline)?
+            .build()
+            .context("building the Redis probe's client")?;
+        probe.init().await.context("connecting the Redis probe")?;
         Ok(Self {
             client,
+            probe,
             deadline,
             link,
         })
@@ -158,7 +166,7 @@ impl RedisHealth {
 
     /// Keeps [`Self::link`] current until aborted.
     pub fn spawn_probe(&self) -> tokio::task::JoinHandle<()> {
-        self.link.spawn_probe(self.client.clone(), self.deadline)
+        self.link.spawn_probe(self.probe.clone(), self.deadline)
     }
 
     /// The connection, for other shared state (channel history).
@@ -216,13 +224,15 @@ impl Driver for ResilientDriver {
                 tracing::warn!(error = %err, "Redis publish failed; delivering on this node only");
                 super::redis_error("adapter");
                 // A publish is refused only for its connection, never for its content.
+                // (fred's own deadline is as long as `wait` and starts after it, so a
+                // slow publish ends below instead.)
                 self.link.mark_down(&err.to_string());
                 Ok(())
             }
             Err(_) => {
                 tracing::warn!("Redis publish timed out; delivering on this node only");
                 super::redis_error("adapter");
-                self.link.mark_down("adapter publish timed out");
+                self.link.suspect();
                 Ok(())
             }
         }
