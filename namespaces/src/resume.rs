@@ -17,7 +17,7 @@ use socketioxide::recovery::{EventArgs, HeldEvent};
 use socketioxide::socket::DisconnectReason;
 
 use crate::Identity;
-use crate::ports::{Logged, PacketLog, Session, SessionStore, StoreResult};
+use crate::ports::{Logged, PacketLog, Reader, Session, SessionStore, StoreResult};
 
 /// The bounds and times of sessions.
 #[derive(Debug, Clone, Copy)]
@@ -78,13 +78,13 @@ impl Resumption {
             return Ok(None);
         };
         let scan = self.config.max_packets.saturating_mul(SCAN_FACTOR).max(1);
-        let Some(after) = self.log.after(ns, from, scan).await? else {
+        let reader = Reader::Socket {
+            sid: &session.sid,
+            rooms: &session.rooms,
+        };
+        let Some(mine) = self.log.after(ns, from, scan, reader).await? else {
             return Ok(None);
         };
-        let mine: Vec<Logged> = after
-            .into_iter()
-            .filter(|l| l.packet.reached(&session.sid, &session.rooms))
-            .collect();
         let bytes: usize = mine.iter().map(|l| l.packet.data.to_string().len()).sum();
         let within = mine.len() <= self.config.max_packets && bytes <= self.config.max_bytes;
         Ok(within.then_some(mine))

@@ -7,7 +7,7 @@ macro_rules! sessions_contract {
     ($log:expr, $sessions:expr) => {
         #[allow(unused_imports)]
         use switchyard_namespaces::ports::{
-            LoggedPacket as Packet, PacketLog as _, Session, SessionStore as _,
+            LoggedPacket as Packet, PacketLog as _, Reader, Session, SessionStore as _,
         };
 
         fn packet(event: &str, rooms: &[&str]) -> Packet {
@@ -31,13 +31,13 @@ macro_rules! sessions_contract {
             let first = log.append("/a", &packet("one", &["r"])).await.expect("store call");
             log.append("/b", &packet("elsewhere", &["r"])).await.expect("store call");
             log.append("/a", &packet("two", &[])).await.expect("store call");
-            let all = log.after("/a", &start, 10).await.expect("store call").expect("kept");
+            let all = log.after("/a", &start, 10, Reader::All).await.expect("store call").expect("kept");
             assert_eq!(events(&all), ["one", "two"]);
             assert_eq!(all[0].offset, first);
             assert_eq!(all[1].packet, packet("two", &[]));
-            let rest = log.after("/a", &first, 10).await.expect("store call").expect("kept");
+            let rest = log.after("/a", &first, 10, Reader::All).await.expect("store call").expect("kept");
             assert_eq!(events(&rest), ["two"]);
-            let none = log.after("/a", &rest[0].offset, 10).await.expect("store call");
+            let none = log.after("/a", &rest[0].offset, 10, Reader::All).await.expect("store call");
             assert_eq!(none.map(|n| n.len()), Some(0), "caught up");
             assert_eq!(log.last_offset("/a").await.expect("store call"), Some(rest[0].offset.clone()));
         }
@@ -46,10 +46,10 @@ macro_rules! sessions_contract {
         async fn the_start_of_an_empty_log_resumes_with_nothing_missed() {
             let log = ($log)(100).await;
             let start = log.last_offset("/quiet").await.expect("store call").expect("an offset");
-            let none = log.after("/quiet", &start, 10).await.expect("store call");
+            let none = log.after("/quiet", &start, 10, Reader::All).await.expect("store call");
             assert_eq!(none.map(|n| n.len()), Some(0), "nothing logged, nothing missed");
             let first = log.append("/quiet", &packet("one", &["r"])).await.expect("store call");
-            let all = log.after("/quiet", &start, 10).await.expect("store call").expect("kept");
+            let all = log.after("/quiet", &start, 10, Reader::All).await.expect("store call").expect("kept");
             assert_eq!(events(&all), ["one"]);
             assert_eq!(all[0].offset, first);
         }
@@ -62,12 +62,12 @@ macro_rules! sessions_contract {
             for i in 0..40 {
                 offsets.push(log.append("/a", &packet(&format!("p{i}"), &["r"])).await.expect("store call"));
             }
-            assert_eq!(log.after("/a", &start, 100).await.expect("store call"), None, "trimmed");
-            let latest = log.after("/a", &offsets[38], 100).await.expect("store call").expect("kept");
+            assert_eq!(log.after("/a", &start, 100, Reader::All).await.expect("store call"), None, "trimmed");
+            let latest = log.after("/a", &offsets[38], 100, Reader::All).await.expect("store call").expect("kept");
             assert_eq!(events(&latest), ["p39"]);
-            assert_eq!(log.after("/a", "not-an-offset", 100).await.expect("store call"), None);
-            assert_eq!(log.after("/a", "99999999999999-0", 100).await.expect("store call"), None);
-            assert_eq!(log.after("/a", "999999", 100).await.expect("store call"), None);
+            assert_eq!(log.after("/a", "not-an-offset", 100, Reader::All).await.expect("store call"), None);
+            assert_eq!(log.after("/a", "99999999999999-0", 100, Reader::All).await.expect("store call"), None);
+            assert_eq!(log.after("/a", "999999", 100, Reader::All).await.expect("store call"), None);
         }
 
         #[tokio::test]
@@ -77,8 +77,26 @@ macro_rules! sessions_contract {
             for i in 0..5 {
                 log.append("/a", &packet(&format!("p{i}"), &["r"])).await.expect("store call");
             }
-            assert_eq!(log.after("/a", &start, 4).await.expect("store call"), None);
-            assert_eq!(log.after("/a", &start, 5).await.expect("store call").map(|p| p.len()), Some(5));
+            assert_eq!(log.after("/a", &start, 4, Reader::All).await.expect("store call"), None);
+            assert_eq!(log.after("/a", &start, 5, Reader::All).await.expect("store call").map(|p| p.len()), Some(5));
+        }
+
+        #[tokio::test]
+        async fn a_socket_reads_only_what_reached_it_and_the_limit_counts_every_packet() {
+            let log = ($log)(100).await;
+            let start = log.last_offset("/a").await.expect("store call").expect("an offset");
+            let mut sent = packet("from-me", &["r"]);
+            sent.except_sid = Some("s1".into());
+            let mut not_mine = packet("not-for-my-room", &["r"]);
+            not_mine.except = vec!["mine".into()];
+            for p in [packet("to-r", &["r"]), packet("elsewhere", &["q"]), sent, not_mine, packet("all", &[])] {
+                log.append("/a", &p).await.expect("store call");
+            }
+            let rooms = ["r".to_string(), "mine".to_string()];
+            let me = Reader::Socket { sid: "s1", rooms: &rooms };
+            let got = log.after("/a", &start, 5, me).await.expect("store call").expect("kept");
+            assert_eq!(events(&got), ["to-r", "all"]);
+            assert_eq!(log.after("/a", &start, 4, me).await.expect("store call"), None, "5 follow");
         }
 
         #[tokio::test]

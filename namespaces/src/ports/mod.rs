@@ -32,7 +32,7 @@ pub use presence::{
     Reaped,
 };
 pub use sessions::{
-    Logged, LoggedPacket, PacketFeed, PacketLog, PacketSink, Session, SessionStore,
+    Logged, LoggedPacket, PacketFeed, PacketLog, PacketSink, Reader, Session, SessionStore,
 };
 pub use typing::{Started, TYPING_TIMEOUT, TypingState};
 

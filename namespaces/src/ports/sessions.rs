@@ -22,13 +22,30 @@ pub struct LoggedPacket {
     pub data: serde_json::Value,
 }
 
-impl LoggedPacket {
-    /// Whether a socket `sid` holding `rooms` got this packet.
-    pub fn reached(&self, sid: &str, rooms: &[String]) -> bool {
-        let in_any = |wanted: &[String]| wanted.iter().any(|r| rooms.contains(r));
-        self.except_sid.as_deref() != Some(sid)
-            && !in_any(&self.except)
-            && (self.rooms.is_empty() || in_any(&self.rooms))
+/// Whose packets a read of the log wants: one socket's (a resume), or all of them.
+#[derive(Debug, Clone, Copy)]
+pub enum Reader<'a> {
+    All,
+    /// The socket `sid`, holding `rooms`.
+    Socket {
+        sid: &'a str,
+        rooms: &'a [String],
+    },
+}
+
+impl Reader<'_> {
+    /// Whether a packet sent to `rooms`, except to `except` and to `except_sid`, is
+    /// wanted (a store may check this before it decodes or copies the packet's data).
+    pub fn wants(&self, rooms: &[String], except: &[String], except_sid: Option<&str>) -> bool {
+        let Reader::Socket { sid, rooms: held } = self else {
+            return true;
+        };
+        let in_any = |wanted: &[String]| wanted.iter().any(|r| held.contains(r));
+        except_sid != Some(*sid) && !in_any(except) && (rooms.is_empty() || in_any(rooms))
+    }
+
+    pub fn wants_packet(&self, packet: &LoggedPacket) -> bool {
+        self.wants(&packet.rooms, &packet.except, packet.except_sid.as_deref())
     }
 }
 
@@ -46,11 +63,19 @@ pub trait PacketLog: Send + Sync {
     /// it goes out without an offset, and a socket that misses it cannot resume past it.
     async fn append(&self, ns: &str, packet: &LoggedPacket) -> StoreResult<String>;
 
-    /// The packets of `ns` after `offset`, oldest first, at most `limit` (when more
-    /// follow, `Ok(None)`, as when `offset` is no longer, or never was, in the log: the
-    /// socket cannot be given everything it missed).
-    async fn after(&self, ns: &str, offset: &str, limit: usize)
-    -> StoreResult<Option<Vec<Logged>>>;
+    /// The packets of `ns` after `offset` that `reader` wants, oldest first, out of at
+    /// most `limit` packets after it (when more follow, `Ok(None)`, as when `offset` is no
+    /// longer, or never was, in the log: the socket cannot be given everything it
+    /// missed). Only the wanted ones are copied: a resume used to copy every packet of
+    /// the namespace since its offset, and at 2,000 cut clients that copying was most of
+    /// a node's CPU.
+    async fn after(
+        &self,
+        ns: &str,
+        offset: &str,
+        limit: usize,
+        reader: Reader<'_>,
+    ) -> StoreResult<Option<Vec<Logged>>>;
 
     /// The latest offset of `ns`, if any: what a session that saw nothing yet resumes
     /// from.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchyard_namespaces::ports::{
-    Logged, LoggedPacket, PacketFeed, PacketLog, PacketSink, Session, SessionStore, StoreError,
-    StoreResult,
+    Logged, LoggedPacket, PacketFeed, PacketLog, PacketSink, Reader, Session, SessionStore,
+    StoreError, StoreResult,
 };
 use tokio::time::Instant;
 
@@ -70,9 +70,9 @@ struct NamespaceLog {
 }
 
 impl NamespaceLog {
-    /// The packets after `after`, unless one of them was already dropped or `after` was
-    /// never given out.
-    fn after(&self, after: u64, limit: usize) -> Option<Vec<Logged>> {
+    /// The packets after `after` that `reader` wants, unless one of them was already
+    /// dropped or `after` was never given out.
+    fn after(&self, after: u64, limit: usize, reader: Reader<'_>) -> Option<Vec<Logged>> {
         let first_kept = self.entries.front().map_or(self.last + 1, |(n, _)| *n);
         if after > self.last || after + 1 < first_kept {
             return None;
@@ -87,6 +87,7 @@ impl NamespaceLog {
         let missed = self
             .entries
             .range(first_missed..)
+            .filter(|(_, packet)| reader.wants_packet(packet))
             .map(|(n, packet)| Logged {
                 offset: n.to_string(),
                 packet: packet.clone(),
@@ -127,14 +128,15 @@ impl PacketLog for MemoryPacketLog {
         ns: &str,
         offset: &str,
         limit: usize,
+        reader: Reader<'_>,
     ) -> StoreResult<Option<Vec<Logged>>> {
         let Ok(after) = offset.parse::<u64>() else {
             return Ok(None);
         };
         Ok(match self.logs().get(ns) {
-            Some(log) => log.after(after, limit),
+            Some(log) => log.after(after, limit, reader),
             // Nothing logged on `ns` yet: its start, 0, is all that was given out.
-            None => NamespaceLog::default().after(after, limit),
+            None => NamespaceLog::default().after(after, limit, reader),
         })
     }
 

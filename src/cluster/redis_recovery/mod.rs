@@ -7,7 +7,10 @@
 use async_trait::async_trait;
 use fred::prelude::{Client, LuaInterface};
 use fred::types::Value;
-use switchyard_namespaces::ports::{Logged, LoggedPacket, PacketLog, StoreError, StoreResult};
+use serde::Deserialize;
+use switchyard_namespaces::ports::{
+    Logged, LoggedPacket, PacketLog, Reader, StoreError, StoreResult,
+};
 
 use super::link::RedisLink;
 use super::redis::RedisHealth;
@@ -186,6 +189,7 @@ impl PacketLog for RedisPacketLog {
         ns: &str,
         offset: &str,
         limit: usize,
+        reader: Reader<'_>,
     ) -> StoreResult<Option<Vec<Logged>>> {
         self.reachable()?;
         let args = vec![offset.to_owned(), limit.to_string()];
@@ -194,7 +198,7 @@ impl PacketLog for RedisPacketLog {
             .eval(AFTER, self.keys(ns), args)
             .await
             .map_err(|e| self.failed(e))?;
-        read_after(reply)
+        read_after(reply, reader)
     }
 
     #[tracing::instrument(skip_all, name = "redis.recovery.last")]
@@ -209,21 +213,34 @@ impl PacketLog for RedisPacketLog {
     }
 }
 
-/// `{0}` or `{1, [[id, ["p", json]], …]}`.
-fn read_after(reply: Value) -> StoreResult<Option<Vec<Logged>>> {
+/// `{0}` or `{1, [[id, ["p", json]], …]}`: the entries `reader` wants.
+fn read_after(reply: Value, reader: Reader<'_>) -> StoreResult<Option<Vec<Logged>>> {
     let mut parts = reply.into_array().into_iter();
     if parts.next().and_then(|v| v.as_i64()) != Some(1) {
         return Ok(None);
     }
     let entries = parts.next().map(Value::into_array).unwrap_or_default();
-    entries
-        .into_iter()
-        .map(read_entry)
-        .collect::<StoreResult<Vec<_>>>()
-        .map(Some)
+    let mut wanted = Vec::new();
+    for entry in entries {
+        if let Some(logged) = read_entry(entry, reader)? {
+            wanted.push(logged);
+        }
+    }
+    Ok(Some(wanted))
 }
 
-fn read_entry(entry: Value) -> StoreResult<Logged> {
+/// Where a logged packet went, read without its data: a packet the reader does not want
+/// is never decoded whole.
+#[derive(Deserialize)]
+struct Addressed {
+    rooms: Vec<String>,
+    #[serde(default)]
+    except: Vec<String>,
+    #[serde(default)]
+    except_sid: Option<String>,
+}
+
+fn read_entry(entry: Value, reader: Reader<'_>) -> StoreResult<Option<Logged>> {
     let mut parts = entry.into_array().into_iter();
     let offset = parts.next().and_then(Value::into_string);
     let fields = parts.next().map(Value::into_array).unwrap_or_default();
@@ -231,8 +248,12 @@ fn read_entry(entry: Value) -> StoreResult<Logged> {
     let (Some(offset), Some(json)) = (offset, json) else {
         return Err(unavailable("a recovery log entry without its id or packet"));
     };
+    let to: Addressed = serde_json::from_str(&json).map_err(unavailable)?;
+    if !reader.wants(&to.rooms, &to.except, to.except_sid.as_deref()) {
+        return Ok(None);
+    }
     let packet = serde_json::from_str(&json).map_err(unavailable)?;
-    Ok(Logged { offset, packet })
+    Ok(Some(Logged { offset, packet }))
 }
 
 #[cfg(test)]
@@ -270,7 +291,7 @@ mod tests {
             .await
             .expect("store call");
         let seen = b
-            .after("/ns", &start, 10)
+            .after("/ns", &start, 10, switchyard_namespaces::ports::Reader::All)
             .await
             .expect("log call")
             .expect("an offset");
