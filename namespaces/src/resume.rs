@@ -37,6 +37,11 @@ pub struct ResumeConfig {
 #[derive(Clone)]
 struct SessionStart(Option<String>);
 
+/// Put on a restored socket whose missed packets were gone: its session, deleted, must
+/// not be saved again when its connection closes.
+#[derive(Clone)]
+struct Abandoned;
+
 #[derive(Clone)]
 pub struct Resumption {
     sessions: Arc<dyn SessionStore>,
@@ -149,10 +154,15 @@ impl Resumption {
         let Ok(Some(missed)) = missed else {
             tracing::warn!(
                 ns,
-                "a recovered session's missed packets are gone; closing it"
+                "a recovered session's missed packets are gone; closing its connection"
             );
             let _ = self.sessions.delete(&pid).await;
-            let _ = s.clone().disconnect();
+            // Closed at the engine, not with a namespace DISCONNECT: after that one a
+            // socket.io client stays away ("io server disconnect"), and 15 clients of a
+            // 2,000-client jitter run missed the rest of the stream that way. Its client
+            // now reconnects by itself, with a new session, and resyncs.
+            s.extensions.insert(Abandoned);
+            s.close_connection();
             return;
         };
         let last = missed.last().map(|l| offset_key(&l.offset));
@@ -175,6 +185,9 @@ impl Resumption {
     /// resumed session leaves the session to it.
     pub async fn closed<A: Adapter>(&self, s: &SocketRef<A>, reason: DisconnectReason) {
         let Some(pid) = s.pid() else { return };
+        if s.extensions.get::<Abandoned>().is_some() {
+            return;
+        }
         match reason {
             DisconnectReason::ClientNSDisconnect => {
                 let _ = self.sessions.delete(pid).await;

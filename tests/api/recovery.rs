@@ -251,6 +251,41 @@ async fn a_session_resumes_only_for_its_user_on_its_namespace_and_while_the_log_
     );
 }
 
+/// A resume the gate let through whose replay then finds more than the bounds (here the
+/// typing in a conversation created while alice was away, whose room her socket joins at
+/// connect) closes the connection, not the namespace: after a transport close
+/// socket.io-client reconnects by itself, after a DISCONNECT it stays away for good.
+#[tokio::test]
+async fn a_resume_whose_replay_is_past_the_bounds_closes_the_connection() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| {
+        s.recovery.enabled = true;
+        s.recovery.max_packets = 2;
+    })
+    .await;
+    let Cut {
+        bob, pid, offset, ..
+    } = alice_cut_from_bob(&app, &app).await;
+    let id = create(&bob, &["alice"]).await;
+    for _ in 0..2 {
+        typing(&bob, &id, true).await;
+        typing(&bob, &id, false).await;
+    }
+    let mut back = resume(&app, "/ws", "alice", &pid, Some(&offset)).await;
+    assert_eq!(
+        pid_of(&back),
+        pid,
+        "the gate counted one packet and let it through"
+    );
+    let gone = back.expect("disconnect").await;
+    assert_eq!(
+        gone.data,
+        json!("transport close"),
+        "not a namespace DISCONNECT"
+    );
+    let again = resume(&app, "/ws", "alice", &pid, Some(&offset)).await;
+    assert_ne!(pid_of(&again), pid, "its session is gone: a new one");
+}
+
 /// Presence told in a user's own channel reaches no one (its emits leave out the user's
 /// own sockets, the only ones there), so it takes no place in the packet log: here each
 /// connect and close of another user fills two places (online and offline, for any

@@ -942,6 +942,15 @@ impl<A: Adapter> Socket<A> {
         self.esocket.closed().await;
     }
 
+    /// Switchyard's patch: closes the connection this socket is on at the engine (every
+    /// namespace on it), as the server closes a slow consumer's. Its client sees its
+    /// transport close and reconnects by itself, where after a namespace DISCONNECT
+    /// ([`Socket::disconnect`]) a socket.io client stays away until the app reconnects it.
+    /// The connection's sockets leave with [`DisconnectReason::ClosingServer`].
+    pub fn close_connection(&self) {
+        self.esocket.close(EIoDisconnectReason::ClosingServer);
+    }
+
     pub(crate) fn set_connected(&self, connected: bool) {
         self.connected.store(connected, Ordering::SeqCst);
     }

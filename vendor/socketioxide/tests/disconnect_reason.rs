@@ -367,3 +367,41 @@ pub async fn server_http_closing() {
         );
     }
 }
+
+/// Switchyard's patch (PATCHES.md, item 8): `close_connection` ends the connection at the
+/// engine without a namespace DISCONNECT, after which a socket.io client would not come
+/// back by itself; its sockets leave with `ClosingServer`.
+#[tokio::test]
+pub async fn ws_close_connection_ends_the_transport_without_a_disconnect_packet() {
+    let (svc, io) = create_server().await;
+    let (tx, mut sockets) = mpsc::unbounded_channel();
+    io.ns("/", async move |s: SocketRef| {
+        let (reason_tx, reason_rx) = mpsc::unbounded_channel();
+        s.on_disconnect(async move |r: DisconnectReason| {
+            reason_tx.send(r).ok();
+        });
+        tx.send((s, reason_rx)).ok();
+    });
+    let mut stream = create_ws_connection(&svc).await;
+    let (s, mut reason) = tokio::time::timeout(Duration::from_secs(1), sockets.recv())
+        .await
+        .expect("a socket in time")
+        .expect("a socket");
+    s.close_connection();
+    let left = tokio::time::timeout(Duration::from_secs(1), reason.recv())
+        .await
+        .expect("the socket left in time");
+    assert_eq!(left, Some(DisconnectReason::ClosingServer));
+    let mut closed = false;
+    while let Ok(Some(Ok(msg))) =
+        tokio::time::timeout(Duration::from_millis(500), stream.next()).await
+    {
+        assert_ne!(msg, Message::Text("41".into()), "no namespace DISCONNECT");
+        if matches!(msg, Message::Close(_)) {
+            closed = true;
+            break;
+        }
+    }
+    let ended = closed || stream.next().await.is_none_or(|m| m.is_err());
+    assert!(ended, "the transport ends");
+}
