@@ -178,16 +178,25 @@ async function worker() {
       });
       client.socket = socket;
       socket.io.on("open", () => tracker.opened(Date.now(), lastAccepted, (n) => accepted[n] === 1));
-      socket.on("connect", () => {
-        tracker.connected(socket.recovered);
-        if (socket.recovered) return;
+      // A session the server restored keeps its rooms, so a recovered client subscribes
+      // only when its last subscribe was never acknowledged: one cut on the wire, before
+      // the server read it, left the restored session without the channel, and the
+      // client deaf to the stream for good (as an app that trusts `recovered` blindly).
+      let subscribed = false;
+      const subscribe = () => {
         socket.timeout(30_000).emit("subscribe", { channels: [config.channel] }, (err, ack) => {
           if (err || !ack?.ok || !ack.subscribed?.includes(config.channel)) return;
+          subscribed = true;
           if (!client.joined) {
             client.joined = true;
             joined += 1;
           }
         });
+      };
+      socket.on("connect", () => {
+        tracker.connected(socket.recovered);
+        if (!socket.recovered) subscribed = false;
+        if (!subscribed) subscribe();
       });
       socket.on("disconnect", () => tracker.disconnected());
       socket.on(stream.event, (...args) => {
