@@ -79,7 +79,7 @@ impl Resumption {
         session: &Session,
         offset: Option<&str>,
     ) -> StoreResult<Option<Vec<Logged>>> {
-        let Some(from) = offset.or(session.start_offset.as_deref()) else {
+        let Some(from) = resume_from(offset, session.start_offset.as_deref()) else {
             return Ok(None);
         };
         let scan = self.config.max_packets.saturating_mul(SCAN_FACTOR).max(1);
@@ -281,7 +281,45 @@ fn held_offset(held: &HeldEvent<'_>) -> Option<String> {
 }
 
 /// Offsets in log order: `ms-seq` stream ids, or plain numbers on one node.
+/// Where a resume reads from: the client's offset, unless it is older than the session's
+/// start, then the start. socket.io-client keeps the last offset of its previous session
+/// and sends it with the new `pid` until the new session's first event; read from there,
+/// the replay gave the client again what its previous session had already delivered, or
+/// found it trimmed and refused a session that had missed nothing. An offset that is not
+/// one is left for the log to refuse.
+fn resume_from<'a>(offset: Option<&'a str>, start: Option<&'a str>) -> Option<&'a str> {
+    let key = |o: &str| -> Option<(u64, u64)> {
+        let (ms, seq) = o.split_once('-').unwrap_or((o, "0"));
+        Some((ms.parse().ok()?, seq.parse().ok()?))
+    };
+    match (offset, start) {
+        (Some(o), Some(s)) if key(o).zip(key(s)).is_some_and(|(o, s)| o < s) => Some(s),
+        (o, s) => o.or(s),
+    }
+}
+
 pub fn offset_key(offset: &str) -> (u64, u64) {
     let (ms, seq) = offset.split_once('-').unwrap_or((offset, "0"));
     (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_resume_reads_from_the_later_of_the_clients_offset_and_the_sessions_start() {
+        assert_eq!(
+            super::resume_from(Some("3"), Some("7")),
+            Some("7"),
+            "a previous session's"
+        );
+        assert_eq!(super::resume_from(Some("9"), Some("7")), Some("9"));
+        assert_eq!(super::resume_from(Some("5-1"), Some("5-2")), Some("5-2"));
+        assert_eq!(
+            super::resume_from(Some("x"), Some("7")),
+            Some("x"),
+            "the log refuses it"
+        );
+        assert_eq!(super::resume_from(None, Some("7")), Some("7"));
+        assert_eq!(super::resume_from(Some("3"), None), Some("3"));
+    }
 }

@@ -251,6 +251,32 @@ async fn a_session_resumes_only_for_its_user_on_its_namespace_and_while_the_log_
     );
 }
 
+/// socket.io-client sends its previous session's last offset with a new `pid` until the
+/// new session's first event. The resume reads from the new session's start: what was
+/// sent before that session began is not replayed to it.
+#[tokio::test]
+async fn a_resume_with_the_previous_sessions_offset_reads_from_the_sessions_start() {
+    let app = recovering_app().await;
+    let Cut {
+        bob,
+        id,
+        offset: previous,
+        ..
+    } = alice_cut_from_bob(&app, &app).await;
+    typing(&bob, &id, true).await;
+    typing(&bob, &id, false).await;
+    let second = app.connect("/ws", "alice").await;
+    let pid = pid_of(&second);
+    second.cut();
+    tokio::time::sleep(QUIET).await;
+    typing(&bob, &id, true).await;
+    let mut back = resume(&app, "/ws", "alice", &pid, Some(&previous)).await;
+    assert_eq!(pid_of(&back), pid, "resumed");
+    let missed = back.expect("typing").await;
+    assert_eq!(missed.data["typing"], json!(true), "{:?}", missed.data);
+    back.expect_none("typing", QUIET).await;
+}
+
 /// A resume the gate let through whose replay then finds more than the bounds (here the
 /// typing in a conversation created while alice was away, whose room her socket joins at
 /// connect) closes the connection, not the namespace: after a transport close
