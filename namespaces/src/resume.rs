@@ -280,7 +280,6 @@ fn held_offset(held: &HeldEvent<'_>) -> Option<String> {
     args.last()?.as_str().map(str::to_owned)
 }
 
-/// Offsets in log order: `ms-seq` stream ids, or plain numbers on one node.
 /// Where a resume reads from: the client's offset, unless it is older than the session's
 /// start, then the start. socket.io-client keeps the last offset of its previous session
 /// and sends it with the new `pid` until the new session's first event; read from there,
@@ -288,19 +287,31 @@ fn held_offset(held: &HeldEvent<'_>) -> Option<String> {
 /// found it trimmed and refused a session that had missed nothing. An offset that is not
 /// one is left for the log to refuse.
 fn resume_from<'a>(offset: Option<&'a str>, start: Option<&'a str>) -> Option<&'a str> {
-    let key = |o: &str| -> Option<(u64, u64)> {
-        let (ms, seq) = o.split_once('-').unwrap_or((o, "0"));
-        Some((ms.parse().ok()?, seq.parse().ok()?))
+    let older = |o, s| {
+        exact_offset_key(o)
+            .zip(exact_offset_key(s))
+            .is_some_and(|(o, s)| o < s)
     };
     match (offset, start) {
-        (Some(o), Some(s)) if key(o).zip(key(s)).is_some_and(|(o, s)| o < s) => Some(s),
+        (Some(o), Some(s)) if older(o, s) => Some(s),
         (o, s) => o.or(s),
     }
 }
 
+/// Offsets in log order: `ms-seq` stream ids, or plain numbers on one node.
 pub fn offset_key(offset: &str) -> (u64, u64) {
-    let (ms, seq) = offset.split_once('-').unwrap_or((offset, "0"));
+    let (ms, seq) = split_offset(offset);
     (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// [`offset_key`] of a well-formed offset only.
+fn exact_offset_key(offset: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = split_offset(offset);
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+fn split_offset(offset: &str) -> (&str, &str) {
+    offset.split_once('-').unwrap_or((offset, "0"))
 }
 
 #[cfg(test)]
