@@ -282,19 +282,35 @@ pub async fn server_ws_closing() {
 /// Same as [`server_http_closing`] but with a long-polling request in-flight while the server closes
 #[tokio::test]
 pub async fn server_http_closing_pending_poll() {
-    let (svc, io) = create_server().await;
+    // The test never answers the engine's first ping: a long ping timeout keeps the
+    // sessions open until the server closes them, however slowly the test runs.
+    let (svc, io) = SocketIo::builder()
+        .ping_interval(Duration::from_secs(60))
+        .ping_timeout(Duration::from_secs(60))
+        .max_buffer_size(100000)
+        .build_svc();
     let _rx = attach_handler(&io, 100);
     let sids =
         futures_util::future::join_all((0..100).map(|_| create_polling_connection(&svc))).await;
 
-    // Flush the buffered socket.io open packet so the next poll will actually block.
-    futures_util::future::join_all(sids.iter().map(|s| {
-        send_req(
-            &svc,
-            format!("transport=polling&sid={s}"),
-            http::Method::GET,
-            None,
-        )
+    // Flush the buffered socket.io open packet so the next poll will actually block. The
+    // engine pings at once, so the first poll may return that ping alone, before the
+    // connect answer is queued (seen on a loaded machine): poll until the answer, the only
+    // packet carrying a sid, has gone out.
+    futures_util::future::join_all(sids.iter().map(async |s| {
+        for _ in 0..10 {
+            let body = send_req(
+                &svc,
+                format!("transport=polling&sid={s}"),
+                http::Method::GET,
+                None,
+            )
+            .await;
+            if body.contains("\"sid\"") {
+                return;
+            }
+        }
+        panic!("no socket.io connect answer after 10 polls");
     }))
     .await;
 
@@ -317,10 +333,11 @@ pub async fn server_http_closing_pending_poll() {
         })
         .collect::<Vec<_>>();
 
-    // Give the pending polls time to acquire the internal channel lock before closing.
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    // Give the pending polls time to acquire the internal channel lock before closing
+    // (a poll that comes after the close is answered "Session ID unknown").
+    tokio::time::sleep(Duration::from_millis(200)).await;
 
-    tokio::time::timeout(Duration::from_millis(100), io.close())
+    tokio::time::timeout(Duration::from_secs(2), io.close())
         .await
         .expect("timeout waiting for server closing");
 
