@@ -86,6 +86,8 @@ const config = {
   connectRate: Number(env("JITTER_CONNECT_RATE", "500")),
   joinTimeoutMs: Number(env("JITTER_JOIN_TIMEOUT_S", "120")) * 1000,
   stream: env("JITTER_STREAM", "publication"),
+  // How many of the clients that lost most to print a timeline of (stderr, `TRACE {json}`).
+  trace: Number(env("JITTER_TRACE", "3")),
   channel: env("JITTER_CHANNEL", "public:jitter"),
   secret: process.env.BENCH_JWT_SECRET,
 };
@@ -138,6 +140,23 @@ function mulberry32(seed) {
 }
 const between = (random, [lo, hi]) => lo + random() * (hi - lo);
 
+/** The accepted numbers (ascending) a client never saw, as [first, last] runs. */
+function lostRanges(accepted, seen) {
+  const runs = [];
+  let run = null;
+  for (const n of accepted) {
+    if (seen[n]) {
+      run = null;
+    } else if (run) {
+      run[1] = n;
+    } else {
+      run = [n, n];
+      runs.push(run);
+    }
+  }
+  return runs;
+}
+
 async function worker() {
   const { io } = createRequire(path.join(nodePeer, "package.json"))("socket.io-client");
   const { urls, first, count } = JSON.parse(process.argv[3]);
@@ -159,12 +178,17 @@ async function worker() {
   let failed = 0;
   let cutting = false;
   let cuts = 0;
+  let streamStart = 0;
 
   for (let k = 0; k < count; k++) {
     const i = first + k;
     const address = clientAddress(i);
     const tracker = new StreamTracker(config.capacity);
-    const client = { i, address, tracker, joined: false, socket: null, timer: null };
+    const client = { i, address, tracker, joined: false, socket: null, timer: null, trace: [] };
+    // What the client saw, for the timeline of a client that lost numbers: [ms since the
+    // stream started (negative before), what, details…].
+    const note = (...what) => client.trace.push([Date.now() - (streamStart || Date.now()), ...what]);
+    client.note = note;
     clients.push(client);
     // Spread the connects at JITTER_CONNECT_RATE over all workers.
     const delay = (i * 1000) / config.connectRate;
@@ -177,14 +201,20 @@ async function worker() {
         forceNew: true,
       });
       client.socket = socket;
-      socket.io.on("open", () => tracker.opened(Date.now(), lastAccepted, (n) => accepted[n] === 1));
+      socket.io.on("open", () => {
+        note("open", lastAccepted);
+        tracker.opened(Date.now(), lastAccepted, (n) => accepted[n] === 1);
+      });
+      socket.on("connect_error", (err) => note("connect_error", err.message));
       // A session the server restored keeps its rooms, so a recovered client subscribes
       // only when its last subscribe was never acknowledged: one cut on the wire, before
       // the server read it, left the restored session without the channel, and the
       // client deaf to the stream for good (as an app that trusts `recovered` blindly).
       let subscribed = false;
       const subscribe = () => {
+        note("subscribe");
         socket.timeout(30_000).emit("subscribe", { channels: [config.channel] }, (err, ack) => {
+          note("subscribed", err ? err.message : JSON.stringify(ack));
           if (err || !ack?.ok || !ack.subscribed?.includes(config.channel)) return;
           subscribed = true;
           if (!client.joined) {
@@ -194,11 +224,16 @@ async function worker() {
         });
       };
       socket.on("connect", () => {
+        // _pid and _lastOffset: socket.io-client's own recovery state (private fields).
+        note("connect", socket.recovered, socket.id, socket._pid, socket._lastOffset);
         tracker.connected(socket.recovered);
         if (!socket.recovered) subscribed = false;
         if (!subscribed) subscribe();
       });
-      socket.on("disconnect", () => tracker.disconnected());
+      socket.on("disconnect", (reason) => {
+        note("disconnect", reason, tracker.maxSeen);
+        tracker.disconnected();
+      });
       socket.on(stream.event, (...args) => {
         const now = Date.now();
         const got = stream.read(args, config.channel);
@@ -228,13 +263,14 @@ async function worker() {
       if (!cutting) return;
       cuts += 1;
       const start = Date.now();
-      proxy.cut(client.address, between(random, config.cutFor));
+      const cutFor = between(random, config.cutFor);
+      client.note("cut", Math.round(cutFor));
+      proxy.cut(client.address, cutFor);
       schedule(client, random, start + between(random, config.cutEvery));
     }, Math.max(0, at - Date.now()));
   };
 
   const cpuBefore = process.cpuUsage();
-  let streamStart = 0;
   let cpuStream = null; // the CPU time used while the stream ran
   let streamMs = 0;
   process.on("message", (m) => {
@@ -260,12 +296,19 @@ async function worker() {
       for (let n = 1; n <= config.capacity; n++) if (accepted[n]) list.push(n);
       const summaries = [];
       const replayMs = [];
+      const traces = [];
       for (const client of clients) {
         client.socket?.disconnect();
         if (!client.joined) continue;
-        summaries.push(client.tracker.summary(list));
+        const summary = client.tracker.summary(list);
+        summaries.push(summary);
         replayMs.push(...client.tracker.replayMs);
+        if (summary.delivered < summary.expected) {
+          const lost = lostRanges(list, client.tracker.seen);
+          traces.push({ client: client.i, delivered: summary.delivered, lost, trace: client.trace });
+        }
       }
+      traces.sort((a, b) => a.delivered - b.delivered);
       send({
         type: "result",
         summaries,
@@ -275,6 +318,7 @@ async function worker() {
         refused: proxy.refused,
         failovers: proxy.failovers,
         cpuShare: cpuStream ? (cpuStream.user + cpuStream.system) / 1000 / streamMs : 0,
+        traces: traces.slice(0, config.trace),
       });
       proxy.close().finally(() => setTimeout(() => process.exit(0), 200));
     }
@@ -384,6 +428,8 @@ async function main() {
 
   const live = new Histogram();
   for (const r of results) live.addSparse(r.live);
+  const traces = results.flatMap((r) => r.traces).sort((a, b) => a.delivered - b.delivered);
+  for (const t of traces.slice(0, config.trace)) console.error(`TRACE ${JSON.stringify(t)}`);
   const summary = aggregate({
     clients: results.flatMap((r) => r.summaries),
     replayMs: results.flatMap((r) => r.replayMs),

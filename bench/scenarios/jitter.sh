@@ -76,6 +76,7 @@ start_cluster() {
   port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no >/dev/null 2>&1 &
   REDIS_PID=$!
+  REDIS_PORT="$port"
   for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   CLUSTER_DB="jitter_$(date +%s)_$$"
   psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $CLUSTER_DB" >/dev/null
@@ -93,6 +94,8 @@ start_cluster() {
 
 stop_cluster() {
   local pid
+  # What the nodes asked of Redis, on stderr: the calls per command and their time.
+  redis-cli -p "$REDIS_PORT" info commandstats 2>/dev/null | sed -n 's/^cmdstat_/redis: /p' >&2 || true
   for pid in "${CLUSTER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${CLUSTER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   kill "$REDIS_PID" 2>/dev/null || true
