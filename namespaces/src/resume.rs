@@ -110,7 +110,7 @@ impl Resumption {
                 None
             });
             s.extensions.insert(SessionStart(start));
-            self.save(s, self.live_ttl()).await;
+            self.write(s, self.live_ttl()).await;
             return Vec::new();
         }
         match self.sessions.get(&pid).await {
@@ -193,7 +193,8 @@ impl Resumption {
                 let _ = self.sessions.delete(pid).await;
             }
             DisconnectReason::ServerNSDisconnect => {}
-            _ => self.save(s, self.config.session_ttl).await,
+            // The disconnect handler runs before the socket leaves its rooms.
+            _ => self.write(s, self.config.session_ttl).await,
         }
     }
 
@@ -213,12 +214,21 @@ impl Resumption {
                 every.tick().await;
                 for ns in namespaces {
                     let Some(ops) = io.of(ns) else { continue };
-                    for s in ops.local().sockets() {
-                        this.save(&s, this.live_ttl()).await;
-                    }
+                    this.refresh(ops.local().sockets()).await;
                 }
             }
         })
+    }
+
+    /// Saves the sessions of `sockets` again, one after the other. A socket that closed
+    /// since the list was taken is left alone: its disconnect saved its session, and it
+    /// may have left its rooms since (a refresh of 1,000 sockets on a loaded cluster took
+    /// long enough that sessions were saved again with none, and their clients resumed
+    /// deaf to their channels).
+    pub async fn refresh<A: Adapter>(&self, sockets: Vec<SocketRef<A>>) {
+        for s in sockets {
+            self.save(&s, self.live_ttl()).await;
+        }
     }
 
     /// A connected session outlives the next refresh.
@@ -226,7 +236,19 @@ impl Resumption {
         self.config.session_ttl + self.config.refresh_every * 2
     }
 
+    /// Saves a connected socket's session. A socket leaves its rooms only after it is
+    /// no longer connected (and after its disconnect handler saved it), and its rooms are
+    /// read before the first await: what is saved here is never a closed socket's empty
+    /// room list.
     async fn save<A: Adapter>(&self, s: &SocketRef<A>, ttl: Duration) {
+        if s.connected() {
+            self.write(s, ttl).await;
+        }
+    }
+
+    /// Saves the session whatever the socket's state: for a socket being set up (not yet
+    /// connected) and for its disconnect.
+    async fn write<A: Adapter>(&self, s: &SocketRef<A>, ttl: Duration) {
         let (Some(pid), Some(me), Some(SessionStart(start))) = (
             s.pid(),
             s.extensions.get::<Identity>(),
@@ -253,7 +275,8 @@ impl Resumption {
 
 /// The socket's own handler changed its rooms (subscribe, watch, …): its session is
 /// saved at once, so that a client back before the server saw it go (its node killed, a
-/// half-open or long-polling connection) resumes with them.
+/// half-open or long-polling connection) resumes with them. A resumed socket still being
+/// set up (not yet connected) is saved by its replay instead.
 pub async fn rooms_changed<A: Adapter>(s: &SocketRef<A>) {
     if let Some(resumption) = s.extensions.get::<Resumption>() {
         resumption.save(s, resumption.live_ttl()).await;
@@ -316,6 +339,140 @@ fn split_offset(offset: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use socketioxide::SocketIo;
+    use socketioxide::extract::SocketRef;
+
+    use super::{ResumeConfig, Resumption};
+    use crate::Identity;
+    use crate::ports::{
+        Logged, LoggedPacket, PacketLog, Reader, Session, SessionStore, StoreResult,
+    };
+
+    #[derive(Default)]
+    struct Sessions(Mutex<HashMap<String, Session>>);
+
+    impl Sessions {
+        fn all(&self) -> Vec<Session> {
+            self.0.lock().expect("lock").values().cloned().collect()
+        }
+    }
+
+    #[async_trait]
+    impl SessionStore for Sessions {
+        async fn save(&self, pid: &str, session: &Session, _ttl_ms: u64) -> StoreResult<()> {
+            let mut all = self.0.lock().expect("lock");
+            all.insert(pid.to_owned(), session.clone());
+            Ok(())
+        }
+        async fn get(&self, pid: &str) -> StoreResult<Option<Session>> {
+            Ok(self.0.lock().expect("lock").get(pid).cloned())
+        }
+        async fn delete(&self, pid: &str) -> StoreResult<()> {
+            self.0.lock().expect("lock").remove(pid);
+            Ok(())
+        }
+    }
+
+    struct EmptyLog;
+
+    #[async_trait]
+    impl PacketLog for EmptyLog {
+        async fn append(&self, _ns: &str, _packet: &LoggedPacket) -> StoreResult<String> {
+            Ok("1".into())
+        }
+        async fn after(
+            &self,
+            _ns: &str,
+            _offset: &str,
+            _limit: usize,
+            _reader: Reader<'_>,
+        ) -> StoreResult<Option<Vec<Logged>>> {
+            Ok(Some(Vec::new()))
+        }
+        async fn last_offset(&self, _ns: &str) -> StoreResult<Option<String>> {
+            Ok(Some("0".into()))
+        }
+    }
+
+    fn resumption(sessions: &Arc<Sessions>) -> Resumption {
+        let config = ResumeConfig {
+            session_ttl: Duration::from_secs(60),
+            refresh_every: Duration::from_secs(30),
+            max_packets: 100,
+            max_bytes: 100_000,
+        };
+        Resumption::new(sessions.clone(), Arc::new(EmptyLog), config)
+    }
+
+    async fn until(what: &str, done: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn a_refresh_leaves_alone_the_session_of_a_socket_closed_since_the_list_was_taken() {
+        let sessions = Arc::new(Sessions::default());
+        let resumption = resumption(&sessions);
+        let (_svc, io) = SocketIo::builder()
+            .with_connection_state_recovery(
+                |_: &socketioxide::recovery::RecoveryRequest<'_>| async { None },
+            )
+            .build_svc();
+        let on_connect = resumption.clone();
+        io.ns("/", async move |s: SocketRef| {
+            s.extensions.insert(Identity {
+                user_id: "alice".into(),
+                roles: Vec::new(),
+                channels: Vec::new(),
+                name: None,
+                expires_at: i64::MAX,
+            });
+            on_connect.prepare(&s, "/").await;
+            s.join("ch:news");
+            super::rooms_changed(&s).await;
+            let closed = on_connect.clone();
+            s.on_disconnect(
+                async move |s: SocketRef, reason: socketioxide::socket::DisconnectReason| {
+                    closed.closed(&s, reason).await;
+                },
+            );
+        });
+        let (_client, _rx) = io.new_dummy_sock("/", ()).await;
+        let ops = io.of("/").expect("the namespace");
+        until("the socket in its room", || {
+            sessions.all().iter().any(|s| s.rooms.len() == 1)
+        })
+        .await;
+        // The list a refresh walks, taken while the socket is connected.
+        let listed = ops.local().sockets();
+        assert_eq!(listed.len(), 1);
+
+        listed[0].clone().disconnect().expect("a connected socket");
+        until("the socket gone from its rooms", || {
+            listed[0].rooms().is_empty()
+        })
+        .await;
+        resumption.refresh(listed).await;
+
+        let saved = sessions.all();
+        assert_eq!(saved.len(), 1);
+        assert_eq!(
+            saved[0].rooms,
+            ["ch:news"],
+            "the rooms it had when it closed"
+        );
+    }
+
     #[test]
     fn a_resume_reads_from_the_later_of_the_clients_offset_and_the_sessions_start() {
         assert_eq!(
