@@ -86,7 +86,8 @@ const config = {
   connectRate: Number(env("JITTER_CONNECT_RATE", "500")),
   joinTimeoutMs: Number(env("JITTER_JOIN_TIMEOUT_S", "120")) * 1000,
   stream: env("JITTER_STREAM", "publication"),
-  // How many of the clients that lost most to print a timeline of (stderr, `TRACE {json}`).
+  // How many of the clients that lost most, and of those that got a number twice, to
+  // print a timeline of (stderr, `TRACE {json}`).
   trace: Number(env("JITTER_TRACE", "3")),
   channel: env("JITTER_CHANNEL", "public:jitter"),
   secret: process.env.BENCH_JWT_SECRET,
@@ -139,6 +140,13 @@ function mulberry32(seed) {
   };
 }
 const between = (random, [lo, hi]) => lo + random() * (hi - lo);
+
+/** The `count` timelines of the clients that lost most, and as many that got duplicates. */
+function worstOf(traces, count) {
+  const lossy = traces.filter((t) => t.lost.length > 0).sort((a, b) => a.delivered - b.delivered);
+  const repeated = traces.filter((t) => t.duplicated.length > 0);
+  return [...new Set([...lossy.slice(0, count), ...repeated.slice(0, count)])];
+}
 
 /** The accepted numbers (ascending) a client never saw, as [first, last] runs. */
 function lostRanges(accepted, seen) {
@@ -303,12 +311,12 @@ async function worker() {
         const summary = client.tracker.summary(list);
         summaries.push(summary);
         replayMs.push(...client.tracker.replayMs);
-        if (summary.delivered < summary.expected) {
+        if (summary.delivered < summary.expected || summary.duplicates > 0) {
           const lost = lostRanges(list, client.tracker.seen);
-          traces.push({ client: client.i, delivered: summary.delivered, lost, trace: client.trace });
+          const duplicated = client.tracker.duplicated;
+          traces.push({ client: client.i, delivered: summary.delivered, lost, duplicated, trace: client.trace });
         }
       }
-      traces.sort((a, b) => a.delivered - b.delivered);
       send({
         type: "result",
         summaries,
@@ -318,7 +326,7 @@ async function worker() {
         refused: proxy.refused,
         failovers: proxy.failovers,
         cpuShare: cpuStream ? (cpuStream.user + cpuStream.system) / 1000 / streamMs : 0,
-        traces: traces.slice(0, config.trace),
+        traces: worstOf(traces, config.trace),
       });
       proxy.close().finally(() => setTimeout(() => process.exit(0), 200));
     }
@@ -428,8 +436,9 @@ async function main() {
 
   const live = new Histogram();
   for (const r of results) live.addSparse(r.live);
-  const traces = results.flatMap((r) => r.traces).sort((a, b) => a.delivered - b.delivered);
-  for (const t of traces.slice(0, config.trace)) console.error(`TRACE ${JSON.stringify(t)}`);
+  for (const t of worstOf(results.flatMap((r) => r.traces), config.trace)) {
+    console.error(`TRACE ${JSON.stringify(t)}`);
+  }
   const summary = aggregate({
     clients: results.flatMap((r) => r.summaries),
     replayMs: results.flatMap((r) => r.replayMs),

@@ -16,6 +16,7 @@ export class StreamTracker {
     this.distinct = 0;
     this.receipts = 0;
     this.duplicates = 0;
+    this.duplicated = []; // the first numbers received twice, for a client's timeline
     this.outOfOrder = 0;
     this.foreign = 0; // numbers outside 1..capacity
     this.maxSeen = 0;
@@ -79,6 +80,7 @@ export class StreamTracker {
     }
     if (this.seen[n]) {
       this.duplicates += 1;
+      if (this.duplicated.length < 20) this.duplicated.push(n);
       return false;
     }
     this.seen[n] = 1;
