@@ -93,6 +93,7 @@ fn resumption(settings: &Settings, backend: &Backend) -> Option<Resumption> {
     Some(Resumption::new(
         recovery.sessions.clone(),
         recovery.log.clone(),
+        recovery.feed.clone(),
         config,
     ))
 }

@@ -117,6 +117,13 @@ pub trait PacketFeed: Send + Sync {
     /// An error means the packet was neither logged nor handed to any sink, then or
     /// later: the caller may still send it without an offset.
     async fn send(&self, ns: &str, packet: LoggedPacket) -> StoreResult<()>;
+
+    /// Resolves once every packet `ns`'s log held when it was called has been handed to
+    /// this node's sockets. A resume reads the log, then waits here before it stops
+    /// holding the socket: a packet logged just before the read but handed out after the
+    /// release would reach the client twice, in the replay and live. An error (the feed
+    /// did not come back within its deadline) means this is not known.
+    async fn caught_up(&self, ns: &str) -> StoreResult<()>;
 }
 
 /// Where a node's sockets get the feed's packets.

@@ -54,6 +54,14 @@ impl PacketFeed for MemoryPacketFeed {
         sink.deliver(ns, Logged { offset, packet }).await;
         Ok(())
     }
+
+    /// A packet is logged and handed out under the namespace's lock: once the lock is
+    /// free, every packet logged before has been handed out.
+    async fn caught_up(&self, ns: &str) -> StoreResult<()> {
+        let lock = self.lock_of(ns);
+        let _in_order = lock.lock().await;
+        Ok(())
+    }
 }
 
 /// Each namespace's latest packets, numbered from 1; offsets are those numbers.
@@ -199,8 +207,28 @@ impl SessionStore for MemorySessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::redis_recovery::feed_tests::{SlowSink, packet as numbered};
 
     crate::sessions_contract!(|max| async move { MemoryPacketLog::new(max) }, || async {
         MemorySessions::default()
     });
+
+    #[tokio::test]
+    async fn caught_up_resolves_once_what_was_logged_before_it_is_handed_out() {
+        let log = Arc::new(MemoryPacketLog::new(10));
+        let feed = Arc::new(MemoryPacketFeed::new(log.clone()));
+        let sink = Arc::new(SlowSink::default());
+        feed.set_sink(sink.clone());
+        let sending = tokio::spawn({
+            let feed = feed.clone();
+            async move { feed.send("/ns", numbered(1)).await }
+        });
+        // Logged, not yet handed out: the sink takes its time.
+        while log.last_offset("/ns").await.expect("log") != Some("1".into()) {
+            tokio::task::yield_now().await;
+        }
+        feed.caught_up("/ns").await.expect("caught up");
+        assert_eq!(sink.handed_out(), ["1"]);
+        sending.await.expect("task").expect("sent");
+    }
 }

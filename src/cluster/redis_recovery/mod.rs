@@ -19,6 +19,8 @@ mod feed;
 mod sessions;
 
 pub use feed::RedisPacketFeed;
+#[cfg(test)]
+pub(crate) use feed::tests as feed_tests;
 pub use sessions::RedisSessions;
 
 /// Appends ARGV[2] (the packet) after trimming the stream to keep ARGV[1] entries with
