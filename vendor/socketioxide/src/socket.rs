@@ -368,6 +368,9 @@ pub struct Socket<A: Adapter = LocalAdapter> {
     left: AtomicBool,
     leaving: AtomicBool,
     left_notify: Notify,
+    /// Set by the first [`Socket::close`] (Switchyard's patch): a later one leaves the
+    /// namespace to it, whose disconnect handler may still be running.
+    closing: AtomicBool,
     /// The request with the query of this socket's own CONNECT merged in, when it had one
     /// (Switchyard's patch: protocol v4 only; see [`Socket::req_parts`]).
     req_parts: Option<Box<http::request::Parts>>,
@@ -412,6 +415,7 @@ impl<A: Adapter> Socket<A> {
             left: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
             left_notify: Notify::new(),
+            closing: AtomicBool::new(false),
             req_parts: None,
             holds_connection: true,
         }
@@ -1111,6 +1115,14 @@ impl<A: Adapter> Socket<A> {
         // Switchyard's patch: what a held socket queued will never be sent.
         self.hold.discard();
 
+        // Switchyard's patch: only the first close leaves the namespace, once its
+        // disconnect handler is done. Another one (a restored socket replacing this one,
+        // see `close_for_recovery`) used to remove it at once, while the handler still ran
+        // on its rooms and the state its id keys: the restored socket, with the same id,
+        // then had them undone.
+        if self.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
         let disconnect_handler = { self.disconnect_handler.lock().unwrap().take() };
 
         if let Some(handler) = disconnect_handler {

@@ -313,11 +313,13 @@ async fn a_second_connect_on_the_same_connection_is_ignored() {
 }
 
 /// The old connection is still open when the client recovers on a new one.
-#[tokio::test]
-async fn the_socket_still_connected_with_the_id_is_disconnected_first() {
-    let log: Arc<Mutex<Vec<String>>> = Default::default();
-    // Not `server`: a slow disconnect handler, and a log of the handlers in order.
-    let (tx, mut sockets) = mpsc::unbounded_channel();
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// A server whose disconnect handler takes 50 ms, logging the handlers in order; the hook
+/// restores any known `pid`. Sockets are handed to the test as they connect.
+fn slow_disconnect_server() -> (Svc, SocketIo, mpsc::UnboundedReceiver<SocketRef>, Log) {
+    let log: Log = Default::default();
+    let (tx, sockets) = mpsc::unbounded_channel();
     let sessions: Sessions = Default::default();
     let (svc, io) = {
         let sessions = sessions.clone();
@@ -358,7 +360,13 @@ async fn the_socket_still_connected_with_the_id_is_disconnected_first() {
         });
         tx.send(s).ok();
     });
+    (svc, io, sockets, log)
+}
 
+#[tokio::test]
+async fn the_socket_still_connected_with_the_id_is_disconnected_first() {
+    // A slow disconnect handler, and a log of the handlers in order.
+    let (svc, io, mut sockets, log) = slow_disconnect_server();
     let (mut ws1, _) = open(&svc).await;
     let pid = connect(&mut ws1, json!({})).await["pid"]
         .as_str()
@@ -418,6 +426,43 @@ async fn the_socket_still_connected_with_the_id_is_disconnected_first() {
         log.lock().unwrap()[6],
         "disconnect TransportError [\"new-room\"]"
     );
+}
+
+/// Switchyard's patch: a socket whose transport closed is still running its disconnect
+/// handler when its client restores the session (a slow handler on a loaded server): the
+/// restored socket waits for it, as for a socket still connected. Created at once, its
+/// rooms and its state (presence, kept by socket id) were undone by the old handler.
+#[tokio::test]
+async fn a_restore_waits_for_the_disconnect_handler_of_a_closed_socket() {
+    let (svc, _io, mut sockets, log) = slow_disconnect_server();
+    let (mut ws1, _) = open(&svc).await;
+    let pid = connect(&mut ws1, json!({})).await["pid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let old = sockets.recv().await.unwrap();
+    old.join("old-room");
+    drop(ws1);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(log.lock().unwrap().len(), 2, "the handler is running");
+
+    let (mut ws2, _) = open(&svc).await;
+    let answer = connect(&mut ws2, json!({ "pid": pid, "offset": "o" })).await;
+    assert_eq!(answer["sid"], old.id.to_string());
+    let new = sockets.recv().await.unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        [
+            "connect false",
+            "disconnect TransportError [\"old-room\"]",
+            "disconnected",
+            "connect true"
+        ]
+    );
+    new.join("new-room");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(new.connected());
+    assert_eq!(new.rooms(), ["new-room"]);
 }
 
 /// A restored socket, on a connection opened with `builder`'s settings.
