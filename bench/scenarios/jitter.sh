@@ -30,7 +30,9 @@
 # (default 1); PIN=0 runs both unpinned. The stream each server's clients follow is
 # JITTER_STREAM (default `publication`), or JITTER_STREAM_<label> for one server (label
 # with `-` as `_`). Only 127.0.0.0/8 is ever used. Results (the table, then each run's
-# RESULT line) go to RESULTS, by default bench/results/jitter-<UTC time>.txt.
+# RESULT line) go to RESULTS, by default bench/results/jitter-<UTC time>.txt. On stderr:
+# a timeline of the JITTER_TRACE (3) clients that lost most and of as many that got a
+# number twice (`TRACE {json}`), and for the cluster its Redis calls per command.
 set -euo pipefail
 source "$(dirname "$0")/../lib.sh"
 CLIENTS="${CLIENTS:-10000}"
