@@ -289,11 +289,19 @@ impl Resumption {
 
 /// The socket's own handler changed its rooms (subscribe, watch, …): its session is
 /// saved at once, so that a client back before the server saw it go (its node killed, a
-/// half-open or long-polling connection) resumes with them. A resumed socket still being
-/// set up (not yet connected) is saved by its replay instead.
+/// half-open or long-polling connection) resumes with them.
 pub async fn rooms_changed<A: Adapter>(s: &SocketRef<A>) {
     if let Some(resumption) = s.extensions.get::<Resumption>() {
         resumption.save(s, resumption.live_ttl()).await;
+    }
+}
+
+/// [`rooms_changed`] for a socket its namespace is still setting up, not connected yet
+/// (a resumed one leaving the channels its grants no longer allow): saved at once, before
+/// its replay reads the session's rooms, or the replay would give it what was sent there.
+pub async fn rooms_changed_in_setup<A: Adapter>(s: &SocketRef<A>) {
+    if let Some(resumption) = s.extensions.get::<Resumption>() {
+        resumption.write(s, resumption.live_ttl()).await;
     }
 }
 
