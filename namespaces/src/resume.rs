@@ -114,7 +114,7 @@ impl Resumption {
                 None
             });
             s.extensions.insert(SessionStart(start));
-            self.write(s, self.live_ttl()).await;
+            self.save(s, self.live_ttl()).await;
             return Vec::new();
         }
         match self.sessions.get(&pid).await {
@@ -250,18 +250,17 @@ impl Resumption {
         self.config.session_ttl + self.config.refresh_every * 2
     }
 
-    /// Saves a connected socket's session. A socket leaves its rooms only after it is
-    /// no longer connected (and after its disconnect handler saved it), and its rooms are
-    /// read before the first await: what is saved here is never a closed socket's empty
-    /// room list.
+    /// Saves the session of a socket that is not closing (connected, or still being set
+    /// up). A socket leaves its rooms only after its close began (and after its
+    /// disconnect handler saved it), and its rooms are read before the first await: what
+    /// is saved here is never a closed socket's empty room list.
     async fn save<A: Adapter>(&self, s: &SocketRef<A>, ttl: Duration) {
-        if s.connected() {
+        if !s.is_closing() {
             self.write(s, ttl).await;
         }
     }
 
-    /// Saves the session whatever the socket's state: for a socket being set up (not yet
-    /// connected) and for its disconnect.
+    /// Saves the session whatever the socket's state: for its disconnect.
     async fn write<A: Adapter>(&self, s: &SocketRef<A>, ttl: Duration) {
         let (Some(pid), Some(me), Some(SessionStart(start))) = (
             s.pid(),
@@ -293,15 +292,6 @@ impl Resumption {
 pub async fn rooms_changed<A: Adapter>(s: &SocketRef<A>) {
     if let Some(resumption) = s.extensions.get::<Resumption>() {
         resumption.save(s, resumption.live_ttl()).await;
-    }
-}
-
-/// [`rooms_changed`] for a socket its namespace is still setting up, not connected yet
-/// (a resumed one leaving the channels its grants no longer allow): saved at once, before
-/// its replay reads the session's rooms, or the replay would give it what was sent there.
-pub async fn rooms_changed_in_setup<A: Adapter>(s: &SocketRef<A>) {
-    if let Some(resumption) = s.extensions.get::<Resumption>() {
-        resumption.write(s, resumption.live_ttl()).await;
     }
 }
 

@@ -92,7 +92,7 @@ async fn rejoin_channels<A: Adapter>(presence: &Presence, s: &SocketRef<A>, room
         lost = access::lost_channels(s, &state, &me).await;
         if !lost.is_empty() {
             s.leave(access::rooms_of(&lost));
-            crate::resume::rooms_changed_in_setup(s).await;
+            crate::resume::rooms_changed(s).await;
             s.extensions.insert(LeftOnResume(lost.clone()));
         }
     }

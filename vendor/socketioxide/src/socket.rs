@@ -734,6 +734,13 @@ impl<A: Adapter> Socket<A> {
         self.connected.load(Ordering::SeqCst)
     }
 
+    /// Switchyard's patch: whether the socket is being closed or is closed. Unlike
+    /// [`Socket::connected`], false for a socket its connect middlewares are still setting
+    /// up; once true, the socket is leaving its namespace and will leave its rooms.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
     // Connection state recovery (Switchyard's patch), see the [`recovery`](crate::recovery) module.
 
     /// # The private session id of this socket.
