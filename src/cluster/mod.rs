@@ -22,6 +22,12 @@ pub mod sessions_contract;
 #[cfg(test)]
 pub mod typing_contract;
 
+/// `SWITCHYARD_TEST_REDIS_URL`, by default the machine's Redis on 127.0.0.1:6379.
+#[cfg(test)]
+pub fn test_redis_url() -> String {
+    std::env::var("SWITCHYARD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
 /// The machine's Redis (`SWITCHYARD_TEST_REDIS_URL`, default 127.0.0.1:6379) and a key
 /// prefix of the test's own, so tests running at once never share keys.
 #[cfg(test)]
@@ -33,9 +39,7 @@ pub async fn test_redis() -> (fred::prelude::Client, String) {
 /// As [`test_redis`], the connection with its link.
 #[cfg(test)]
 pub async fn test_redis_health() -> (redis::RedisHealth, String) {
-    let url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-    let redis = redis::RedisHealth::connect(&url, std::time::Duration::from_secs(1))
+    let redis = redis::RedisHealth::connect(&test_redis_url(), std::time::Duration::from_secs(1))
         .await
         .expect("Redis on 127.0.0.1:6379 (scripts/services starts it)");
     let prefix = format!("sy-test-{}", uuid::Uuid::new_v4().simple());

@@ -120,14 +120,16 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn caught_up_resolves_once_what_was_logged_before_it_is_handed_out() {
         let (redis, prefix) = crate::cluster::test_redis_health().await;
-        let url = std::env::var("SWITCHYARD_TEST_REDIS_URL")
-            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let feed = Arc::new(Feed::new(&prefix));
         let sink = Arc::new(SlowSink::default());
         feed.set_packet_sink(sink.clone());
-        feed.start(&url, redis.link(), redis.deadline())
-            .await
-            .expect("the feed");
+        feed.start(
+            &crate::cluster::test_redis_url(),
+            redis.link(),
+            redis.deadline(),
+        )
+        .await
+        .expect("the feed");
         let log = Arc::new(RedisPacketLog::new(&redis, &prefix, 10));
         let packets = RedisPacketFeed::new(log, feed, redis.deadline());
         for n in 1..=2 {
