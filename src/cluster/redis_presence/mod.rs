@@ -5,6 +5,10 @@
 //!
 //! The node also keeps its own sockets and their channels in memory: to refresh them, to
 //! know which users to re-derive, and to leave a closing socket's channels.
+//!
+//! A socket's entries name the registry that wrote them (`{socket}@{holder}`): a session
+//! recovered on another node keeps its socket id, and the old node, which may see its
+//! socket drop only at the ping timeout, must close its own entries, not the new node's.
 
 mod scripts;
 
@@ -72,6 +76,8 @@ pub struct RedisPresence {
     scripts: UserScripts,
     local: Mutex<HashMap<String, LocalSocket>>,
     link: RedisLink,
+    /// Random, this registry's own: the `holder` of the entries it writes.
+    holder: String,
 }
 
 impl RedisPresence {
@@ -90,7 +96,13 @@ impl RedisPresence {
             scripts: UserScripts::default(),
             local: Mutex::default(),
             link,
+            holder: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
         }
+    }
+
+    /// The member a socket of this node is in Redis (see the module's comment).
+    fn entry(&self, socket_id: &str) -> String {
+        format!("{socket_id}@{}", self.holder)
     }
 
     fn degraded<T: Default>(&self, what: &str, err: fred::error::Error) -> T {
@@ -185,8 +197,12 @@ impl RedisPresence {
                 now.to_string(),
                 held.sockets.len().to_string(),
             ];
-            args.extend(held.sockets);
-            args.extend(held.channels.iter().map(|(sid, ch)| format!("{sid} {ch}")));
+            args.extend(held.sockets.iter().map(|sid| self.entry(sid)));
+            args.extend(
+                held.channels
+                    .iter()
+                    .map(|(sid, ch)| format!("{} {ch}", self.entry(sid))),
+            );
             let refreshed: Result<Value, _> = self
                 .user_script(&self.scripts.refresh, &user_id, args)
                 .await;
@@ -247,7 +263,10 @@ impl RedisPresence {
                 None,
                 false,
                 false,
-                (expiry as f64, format!("{socket_id} {user_id}")),
+                (
+                    expiry as f64,
+                    format!("{} {user_id}", self.entry(socket_id)),
+                ),
             )
             .await;
         if let Err(err) = added {
@@ -266,7 +285,10 @@ impl RedisPresence {
     async fn unindex_member(&self, channel: &str, socket_id: &str, user_id: &str) {
         let removed: Result<Value, _> = self
             .client
-            .zrem(self.channel_key(channel), format!("{socket_id} {user_id}"))
+            .zrem(
+                self.channel_key(channel),
+                format!("{} {user_id}", self.entry(socket_id)),
+            )
             .await;
         if let Err(err) = removed {
             self.degraded::<()>("unindexing a channel member", err);
@@ -342,7 +364,7 @@ impl PresenceRegistry for RedisPresence {
         );
         let expiry = self.expiry(now);
         let args = vec![
-            socket_id.to_owned(),
+            self.entry(socket_id),
             expiry.to_string(),
             now.to_string(),
             KEEP_MS.to_string(),
@@ -355,7 +377,7 @@ impl PresenceRegistry for RedisPresence {
     #[tracing::instrument(skip_all, name = "redis.presence.socket_closed")]
     async fn socket_closed(&self, user_id: &str, socket_id: &str, now: i64) -> Change {
         self.local().remove(socket_id);
-        let args = vec![socket_id.to_owned(), now.to_string(), KEEP_MS.to_string()];
+        let args = vec![self.entry(socket_id), now.to_string(), KEEP_MS.to_string()];
         self.socket_change(&self.scripts.close, user_id, args).await
     }
 
@@ -410,7 +432,7 @@ impl PresenceRegistry for RedisPresence {
         let now = self.clock.now_ms();
         let expiry = self.expiry(now);
         let args = vec![
-            format!("{socket_id} {channel}"),
+            format!("{} {channel}", self.entry(socket_id)),
             channel.to_owned(),
             expiry.to_string(),
             now.to_string(),
@@ -433,7 +455,7 @@ impl PresenceRegistry for RedisPresence {
             socket.channels.remove(channel);
         }
         let args = vec![
-            format!("{socket_id} {channel}"),
+            format!("{} {channel}", self.entry(socket_id)),
             channel.to_owned(),
             self.clock.now_ms().to_string(),
         ];

@@ -1,9 +1,10 @@
 //! The Lua scripts of Redis presence. Each runs on one user's three keys, which share a
 //! hash slot (`{user}`), so a script works on Redis Cluster too:
-//! - `KEYS[1]` sockets: sorted set of socket id, scored by its expiry (ms);
+//! - `KEYS[1]` sockets: sorted set of socket entries (`{socket}@{holder}`, the registry's
+//!   `entry`), scored by expiry (ms);
 //! - `KEYS[2]` info: hash of `chosen`, `message`, `act` (last activity), `seen` (last
 //!   socket closed), `told` (last status told to others);
-//! - `KEYS[3]` channels: sorted set of `"{socket} {channel}"`, scored by expiry.
+//! - `KEYS[3]` channels: sorted set of `"{entry} {channel}"`, scored by expiry.
 //!
 //! An entry whose expiry passed belongs to a node that stopped refreshing it (it died):
 //! every script first drops such entries and reports the channels the user is left out of.
@@ -42,7 +43,7 @@ local function reply(flag, left)
 end
 "#;
 
-/// ARGV: socket, expiry, now, keep. Reply: first socket?, channels left.
+/// ARGV: entry, expiry, now, keep. Reply: first socket?, channels left.
 const OPEN: &str = r#"
 local _, left = reap(ARGV[3])
 local first = redis.call('ZCARD', KEYS[1]) == 0
@@ -54,7 +55,7 @@ keep(ARGV[4])
 return reply(first, left)
 "#;
 
-/// ARGV: socket, now, keep. Reply: last socket?, channels left.
+/// ARGV: entry, now, keep. Reply: last socket?, channels left.
 const CLOSE: &str = r#"
 local _, left = reap(ARGV[2])
 local removed = redis.call('ZREM', KEYS[1], ARGV[1]) == 1
@@ -123,7 +124,7 @@ redis.call('HSET', KEYS[2], 'told', ARGV[1])
 return 1
 "#;
 
-/// ARGV: expiry, keep, now, then the node's socket ids, then `"{socket} {channel}"`
+/// ARGV: expiry, keep, now, then the node's socket entries, then `"{entry} {channel}"`
 /// entries, split by the socket count in ARGV[4]. Re-asserts them all, so entries lost to
 /// a Redis restart come back too (activity then counts from now).
 const REFRESH: &str = r#"
@@ -136,14 +137,14 @@ keep(ARGV[2])
 return 0
 "#;
 
-/// The channel index (one key: members of a channel as `"{socket} {user}"`), ARGV: now.
+/// The channel index (one key: members of a channel as `"{entry} {user}"`), ARGV: now.
 /// Drops expired entries and returns the rest.
 pub const MEMBERS: &str = r#"
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 "#;
 
-/// One channel key, ARGV: now. Forgets expired entries (`socket user`), then answers
+/// One channel key, ARGV: now. Forgets expired entries (`entry user`), then answers
 /// `{users, sockets}`: counted in Redis, so a channel of thousands costs one round trip
 /// and two numbers, not its member list.
 pub const STATS: &str = r#"

@@ -170,3 +170,31 @@ async fn a_channel_that_cannot_be_counted_is_not_told_joins() {
     node.presence.join("public:big", "bob", "b1").await;
     assert_eq!(node.told.take(), ["join public:big bob"]);
 }
+
+/// A session recovered on node B keeps its socket id; node A sees its old socket drop
+/// only later (at the ping timeout). That late close is A's alone: the user stays online
+/// and in her channels through B's socket, and nobody is told she left.
+#[tokio::test]
+async fn a_late_close_on_the_old_node_leaves_the_same_socket_id_resumed_elsewhere() {
+    let (a, b, _, _) = two_nodes().await;
+    a.open("gina", "s1").await;
+    a.presence.join("public:w", "gina", "s1").await;
+    a.told.take();
+    b.open("gina", "s1").await;
+    b.presence.join("public:w", "gina", "s1").await;
+    assert!(b.told.take().is_empty(), "gina was online and in public:w");
+    a.presence.socket_closed("gina", "s1").await;
+    assert!(
+        a.told.take().is_empty(),
+        "B's socket keeps her online and in"
+    );
+    assert_eq!(b.status("gina").await, Status::Online);
+    assert_eq!(b.presence.views(&["gina".into()]).await[0].devices, 1);
+    assert_eq!(b.registry.members("public:w").await, vec!["gina"]);
+    assert_eq!(b.registry.channels_of_user("gina").await, vec!["public:w"]);
+    b.presence.socket_closed("gina", "s1").await;
+    assert_eq!(
+        b.told.take(),
+        vec!["leave public:w gina", "gina=offline via [\"public:w\"]"]
+    );
+}
