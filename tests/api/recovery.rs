@@ -13,7 +13,7 @@ use crate::support::{Connect, Db, SioClient, TestApp};
 
 const QUIET: std::time::Duration = std::time::Duration::from_millis(300);
 
-async fn typing(s: &SioClient, conversation: &str, start: bool) {
+pub(crate) async fn typing(s: &SioClient, conversation: &str, start: bool) {
     let event = if start { "typing:start" } else { "typing:stop" };
     let ack = s
         .emit_ack(event, json!({ "conversationId": conversation }))
@@ -118,15 +118,15 @@ async fn every_node_sends_the_cluster_log_order_with_the_same_offsets() {
 }
 
 /// Alice, in a conversation with bob, cut from `alice_on` after her first room emit.
-struct Cut {
-    bob: SioClient,
-    id: String,
-    pid: String,
-    sid: serde_json::Value,
-    offset: String,
+pub(crate) struct Cut {
+    pub bob: SioClient,
+    pub id: String,
+    pub pid: String,
+    pub sid: serde_json::Value,
+    pub offset: String,
 }
 
-async fn alice_cut_from_bob(alice_on: &TestApp, bob_on: &TestApp) -> Cut {
+pub(crate) async fn alice_cut_from_bob(alice_on: &TestApp, bob_on: &TestApp) -> Cut {
     let mut alice = alice_on.connect("/ws", "alice").await;
     let bob = bob_on.connect("/ws", "bob").await;
     let id = create(&bob, &["alice"]).await;
@@ -145,7 +145,13 @@ async fn alice_cut_from_bob(alice_on: &TestApp, bob_on: &TestApp) -> Cut {
 }
 
 /// Connects `user` to `ns` resuming `pid` from `offset` (as socket.io-client 4.6+ does).
-async fn resume(app: &TestApp, ns: &str, user: &str, pid: &str, offset: Option<&str>) -> SioClient {
+pub(crate) async fn resume(
+    app: &TestApp,
+    ns: &str,
+    user: &str,
+    pid: &str,
+    offset: Option<&str>,
+) -> SioClient {
     let mut auth = json!({ "token": app.token(user), "pid": pid });
     if let Some(offset) = offset {
         auth["offset"] = json!(offset);
@@ -157,7 +163,7 @@ async fn resume(app: &TestApp, ns: &str, user: &str, pid: &str, offset: Option<&
     app.try_connect(ns, opts).await.expect("connects")
 }
 
-fn pid_of(s: &SioClient) -> String {
+pub(crate) fn pid_of(s: &SioClient) -> String {
     s.connected["pid"]
         .as_str()
         .expect("a pid in the CONNECT answer")

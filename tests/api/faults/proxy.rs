@@ -113,3 +113,47 @@ async fn blackhole_accepts_and_answers_nothing_until_healed() {
         assert_eq!(&buf, b"ping");
     }
 }
+
+/// Sends `first` and reads its echo: what a client says before a scope is set.
+async fn greet(conn: &mut TcpStream, first: &[u8]) {
+    conn.write_all(first).await.expect("write");
+    let mut buf = vec![0u8; first.len()];
+    tokio::time::timeout(LONG, conn.read_exact(&mut buf))
+        .await
+        .expect("echo")
+        .expect("read");
+}
+
+#[tokio::test]
+async fn a_scope_holds_only_the_connections_that_sent_its_needle() {
+    let (proxy, mut subscriber) = proxied().await;
+    let mut other = TcpStream::connect(proxy.addr()).await.expect("connect");
+    greet(&mut subscriber, b"SUBSCRIBE feed").await;
+    greet(&mut other, b"GET key").await;
+    proxy.only_connections_that_sent(b"SUBSCRIBE feed");
+    proxy.blackhole();
+    assert_eq!(round_trip(&mut subscriber, SHORT).await, None, "in scope");
+    assert!(round_trip(&mut other, LONG).await.is_some(), "out of scope");
+    // A connection opened under the scope reaches the upstream until it sends the needle.
+    let mut late = TcpStream::connect(proxy.addr()).await.expect("connect");
+    assert!(
+        round_trip(&mut late, LONG).await.is_some(),
+        "not yet in scope"
+    );
+    late.write_all(b"SUBSCRIBE feed").await.expect("write");
+    assert_eq!(
+        round_trip(&mut late, SHORT).await,
+        None,
+        "in scope once sent"
+    );
+    proxy.delay(Duration::from_millis(200));
+    let took = round_trip(&mut other, LONG).await.expect("echo");
+    assert!(took < Duration::from_millis(400), "not delayed: {took:?}");
+    proxy.heal();
+    let mut buf = [0u8; 4];
+    tokio::time::timeout(LONG, subscriber.read_exact(&mut buf))
+        .await
+        .expect("held bytes arrive after heal")
+        .expect("not reset");
+    assert_eq!(&buf, b"ping");
+}

@@ -1,7 +1,8 @@
 //! Connection-state recovery through Redis faults (issue 21 item 2): a room emit whose
 //! log entry cannot be written in time still reaches its sockets once (without an
 //! offset, never again later through the feed), a session does not resume while Redis is
-//! slow past its deadline, and both work again once Redis answers.
+//! slow past its deadline, nor while the node's feed is partitioned, and both work again
+//! once Redis answers.
 
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use serde_json::json;
 
 use crate::cluster::private_redis::PrivateRedis;
 use crate::conversations::create;
+use crate::recovery::{Cut, alice_cut_from_bob, pid_of, resume, typing};
 use crate::support::fault_proxy::FaultProxy;
 use crate::support::{Connect, Db, TestApp};
 
@@ -68,4 +70,62 @@ async fn a_room_emit_past_the_redis_deadline_arrives_once_without_an_offset() {
         typing.offset.is_some(),
         "logged again once Redis answers in time"
     );
+}
+
+/// The node's feed subscriber alone partitioned, its commands still answered: a resume
+/// reads what its client missed but cannot learn that the feed has handed out what it
+/// read (the marker it publishes never comes back), so its connection is closed with the
+/// session kept, and nothing is replayed. Once the feed flows again, what it held arrives
+/// late, and the same session resumes with each missed packet once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_while_the_feed_is_partitioned_is_put_off_then_replays_once() {
+    let redis = PrivateRedis::start();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let url = format!("redis://{}", proxy.addr());
+    let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
+    let feed = format!("{prefix}:feed");
+    let app = TestApp::spawn_with(Db::Postgres, move |s| {
+        s.redis.url = Some(url);
+        s.redis.prefix = prefix;
+        s.recovery.enabled = true;
+    })
+    .await;
+    let Cut {
+        bob,
+        id,
+        pid,
+        sid,
+        offset,
+    } = alice_cut_from_bob(&app, &app).await;
+
+    // The feed subscriber's SUBSCRIBE, as RESP puts it on the wire.
+    let subscribe = format!("SUBSCRIBE\r\n${}\r\n{feed}\r\n", feed.len());
+    proxy.only_connections_that_sent(subscribe.as_bytes());
+    proxy.blackhole();
+    typing(&bob, &id, true).await;
+    typing(&bob, &id, false).await;
+    let mut early = resume(&app, "/ws", "alice", &pid, Some(&offset)).await;
+    assert_eq!(pid_of(&early), pid, "the gate read the session and the log");
+    let gone = early
+        .within("disconnect", Duration::from_secs(10))
+        .await
+        .expect("closed once the marker is given up on");
+    assert_eq!(
+        gone.data,
+        json!("transport close"),
+        "not a namespace DISCONNECT"
+    );
+    early.expect_none("typing", Duration::ZERO).await;
+
+    proxy.heal();
+    tokio::time::sleep(SETTLE).await;
+    let mut back = resume(&app, "/ws", "alice", &pid, Some(&offset)).await;
+    assert_eq!(pid_of(&back), pid, "the session was kept");
+    assert_eq!(back.connected["sid"], sid);
+    for typing in [true, false] {
+        let missed = back.expect("typing").await;
+        assert_eq!(missed.data["typing"], json!(typing), "once, in order");
+        assert!(missed.offset.is_some());
+    }
+    back.expect_none("typing", SETTLE).await;
 }

@@ -15,8 +15,13 @@
 //!   up on still reaches the dependency.
 //! - `cut()`: every current connection is reset (RST); new ones are accepted as usual.
 //! - `heal()`: no delay, no pause, no blackhole.
+//!
+//! `only_connections_that_sent(needle)` narrows delay, pause and blackhole to the
+//! connections whose client has sent `needle` (among its first 64 KiB): one connection
+//! of a node, its pub/sub subscriber say, partitioned while its others still answer.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -30,6 +35,8 @@ use tokio::time::Instant;
 /// proxy stops reading, as a full socket buffer would.
 const HELD_CHUNKS: usize = 1024;
 const CHUNK: usize = 16 * 1024;
+/// What a connection's client sent that a scope is matched against, at most.
+const TRANSCRIPT: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -38,12 +45,35 @@ enum Mode {
     Blackhole,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 struct Faults {
     mode: Mode,
     delay: Duration,
     /// Bumped by `cut()`: a connection opened under an older value is reset.
     cuts: u64,
+    /// Delay, pause and blackhole hold only connections whose client sent this.
+    only: Option<Arc<[u8]>>,
+}
+
+/// The first bytes a connection's client sent, to match a scope against.
+#[derive(Clone, Default)]
+struct Transcript(Arc<Mutex<Vec<u8>>>);
+
+impl Transcript {
+    fn record(&self, bytes: &[u8]) {
+        let mut sent = self.0.lock().expect("transcript");
+        let room = TRANSCRIPT.saturating_sub(sent.len());
+        sent.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// Whether `faults` hold this connection.
+    fn held_by(&self, faults: &Faults) -> bool {
+        let Some(needle) = &faults.only else {
+            return true;
+        };
+        let sent = self.0.lock().expect("transcript");
+        sent.windows(needle.len()).any(|w| w == &needle[..])
+    }
 }
 
 pub struct FaultProxy {
@@ -61,6 +91,7 @@ impl FaultProxy {
             mode: Mode::Flowing,
             delay: Duration::ZERO,
             cuts: 0,
+            only: None,
         });
         let accept = tokio::spawn(accept_loop(listener, upstream, faults.subscribe()));
         FaultProxy {
@@ -89,6 +120,12 @@ impl FaultProxy {
 
     pub fn blackhole(&self) {
         self.faults.send_modify(|f| f.mode = Mode::Blackhole);
+    }
+
+    /// From now on, delay, pause and blackhole hold only the connections whose client sent
+    /// `needle` (a connection opened later counts once it sends it); `cut` still resets all.
+    pub fn only_connections_that_sent(&self, needle: &[u8]) {
+        self.faults.send_modify(|f| f.only = Some(needle.into()));
     }
 
     pub fn cut(&self) {
@@ -133,9 +170,10 @@ async fn serve(client: TcpStream, upstream: SocketAddr, mut faults: watch::Recei
 }
 
 async fn relay(client: TcpStream, upstream: SocketAddr, faults: &mut watch::Receiver<Faults>) {
-    // A blackholed connection is accepted and held; the upstream never hears of it.
+    // A blackholed connection is accepted and held; the upstream never hears of it. Under
+    // a scope a new connection has sent nothing yet: it reaches the upstream.
     if faults
-        .wait_for(|f| f.mode != Mode::Blackhole)
+        .wait_for(|f| f.mode != Mode::Blackhole || f.only.is_some())
         .await
         .is_err()
     {
@@ -150,22 +188,34 @@ async fn relay(client: TcpStream, upstream: SocketAddr, faults: &mut watch::Rece
     }
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
+    let sent = Transcript::default();
     tokio::join!(
-        pump(client_read, server_write, faults.clone()),
-        pump(server_read, client_write, faults.clone()),
+        pump(client_read, server_write, faults.clone(), &sent, true),
+        pump(server_read, client_write, faults.clone(), &sent, false),
     );
 }
 
 /// One direction: a reader stamps each chunk with when it was read, a writer passes it on
-/// once traffic flows and the delay since that stamp has passed.
-async fn pump(from: OwnedReadHalf, mut to: OwnedWriteHalf, faults: watch::Receiver<Faults>) {
+/// once traffic flows and the delay since that stamp has passed. The client's direction
+/// records what it sent in `sent`.
+async fn pump(
+    from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    faults: watch::Receiver<Faults>,
+    sent: &Transcript,
+    from_client: bool,
+) {
     let (held, mut release) = mpsc::channel::<(Instant, Vec<u8>)>(HELD_CHUNKS);
-    let reader = read_chunks(from, held, faults.clone());
+    let reader = read_chunks(from, held, faults.clone(), sent, from_client);
     let mut faults = faults;
     let writer = async move {
         while let Some((read_at, bytes)) = release.recv().await {
-            let delay = match faults.wait_for(|f| f.mode == Mode::Flowing).await {
-                Ok(now) => now.delay,
+            let delay = match faults
+                .wait_for(|f| f.mode == Mode::Flowing || !sent.held_by(f))
+                .await
+            {
+                Ok(now) if sent.held_by(&now) => now.delay,
+                Ok(_) => Duration::ZERO,
                 Err(_) => return,
             };
             tokio::time::sleep_until(read_at + delay).await;
@@ -182,17 +232,26 @@ async fn read_chunks(
     mut from: OwnedReadHalf,
     held: mpsc::Sender<(Instant, Vec<u8>)>,
     mut faults: watch::Receiver<Faults>,
+    sent: &Transcript,
+    from_client: bool,
 ) {
     let mut buf = vec![0; CHUNK];
     loop {
         // Paused: stop reading, so the sender's buffers fill as on a stalled link.
-        if faults.wait_for(|f| f.mode != Mode::Paused).await.is_err() {
+        if faults
+            .wait_for(|f| f.mode != Mode::Paused || !sent.held_by(f))
+            .await
+            .is_err()
+        {
             return;
         }
         let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => n,
         };
+        if from_client {
+            sent.record(&buf[..n]);
+        }
         if held
             .send((Instant::now(), buf[..n].to_vec()))
             .await
