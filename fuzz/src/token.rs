@@ -11,6 +11,8 @@ use std::sync::{Arc, LazyLock};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchyard::auth::{AuthError, TokenVerifier};
 use switchyard::config::Settings;
@@ -66,10 +68,7 @@ static VERIFIERS: LazyLock<Verifiers> = LazyLock::new(|| {
     Verifiers {
         all: vec![
             (Keys::Secret, make(Settings::default(), Some(SECRET))),
-            (
-                Keys::SecretAudIss,
-                make(with_auth(None), Some(SECRET)),
-            ),
+            (Keys::SecretAudIss, make(with_auth(None), Some(SECRET))),
             (Keys::JwksAudIss, jwks),
         ],
         ed25519: EncodingKey::from_ed_pem(ED25519_PEM).expect("ed25519 fixture"),
@@ -93,25 +92,42 @@ fn sign(header: &[u8], claims: &[u8], key: &EncodingKey, alg: Algorithm) -> Stri
     format!("{message}.{signature}")
 }
 
-/// The JSON object in a base64url segment, if it is one. Read lossily: serde_json does
-/// not check the UTF-8 of strings it skips, so a signed segment with invalid UTF-8 in a
-/// field nobody reads is accepted, and is JSON here once that field is made valid.
-fn segment(token: &str, index: usize) -> Option<serde_json::Map<String, Value>> {
+/// The header fields the checks read.
+#[derive(Deserialize)]
+struct HeaderFields {
+    alg: Option<Value>,
+}
+
+/// The claims the checks read, each as whatever JSON value it is.
+#[derive(Deserialize)]
+struct ClaimFields {
+    sub: Option<Value>,
+    exp: Option<Value>,
+    nbf: Option<Value>,
+    aud: Option<Value>,
+    iss: Option<Value>,
+}
+
+/// The fields `T` names of the JSON object in a base64url segment, if it is one. Other
+/// fields are skipped unread, as the verifier skips them: JSON allows any exponent, and
+/// `Value` refuses a number beyond f64 (`1e700000000`) that a reader who never reads it
+/// rightly accepts. Read lossily: serde_json does not check the UTF-8 of strings it
+/// skips, so a signed segment with invalid UTF-8 in a field nobody reads is accepted, and
+/// is JSON here once that field is made valid.
+fn segment<T: DeserializeOwned>(token: &str, index: usize) -> Option<T> {
     let part = token.split('.').nth(index)?;
     let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
-    match serde_json::from_str(&String::from_utf8_lossy(&bytes)).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
-    }
+    serde_json::from_str(&String::from_utf8_lossy(&bytes)).ok()
 }
 
 /// What an accepted token must have been: signed with an algorithm of the verifier's own
 /// kind of key (no HS/RS confusion), not expired or not yet valid beyond the leeway, with
 /// the required audience and issuer, and a user id the gateway can use as a room name.
 fn assert_accepted(keys: Keys, token: &str, id: &Identity, before: i64, after: i64) {
-    let header = segment(token, 0).expect("accepted token has a JSON header");
+    let header: HeaderFields = segment(token, 0).expect("accepted token has a JSON header");
     let alg = header
-        .get("alg")
+        .alg
+        .as_ref()
         .and_then(Value::as_str)
         .unwrap_or_default();
     match keys {
@@ -141,16 +157,16 @@ fn assert_accepted(keys: Keys, token: &str, id: &Identity, before: i64, after: i
     );
 
     // The claims as any JSON reader sees them agree with the identity.
-    let claims = segment(token, 1).expect("accepted token has JSON claims");
+    let claims: ClaimFields = segment(token, 1).expect("accepted token has JSON claims");
     assert_eq!(
-        claims.get("sub").and_then(Value::as_str),
+        claims.sub.as_ref().and_then(Value::as_str),
         Some(id.user_id.as_str())
     );
     assert_eq!(
-        claims.get("exp").and_then(Value::as_i64),
+        claims.exp.as_ref().and_then(Value::as_i64),
         Some(id.expires_at)
     );
-    if let Some(nbf) = claims.get("nbf").filter(|v| !v.is_null()) {
+    if let Some(nbf) = &claims.nbf {
         let nbf = nbf.as_u64().expect("accepted nbf is a number of seconds");
         assert!(
             nbf as i64 <= after + LEEWAY,
@@ -158,7 +174,7 @@ fn assert_accepted(keys: Keys, token: &str, id: &Identity, before: i64, after: i
         );
     }
     if keys != Keys::Secret {
-        let aud = claims.get("aud").expect("accepted token without aud");
+        let aud = claims.aud.as_ref().expect("accepted token without aud");
         let ours = match aud {
             Value::String(s) => s == AUDIENCE,
             Value::Array(list) => list.iter().any(|a| a == AUDIENCE),
@@ -166,7 +182,7 @@ fn assert_accepted(keys: Keys, token: &str, id: &Identity, before: i64, after: i
         };
         assert!(ours, "accepted aud {aud}");
         assert_eq!(
-            claims.get("iss").and_then(Value::as_str),
+            claims.iss.as_ref().and_then(Value::as_str),
             Some(ISSUER),
             "accepted iss"
         );
