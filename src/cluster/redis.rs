@@ -7,6 +7,7 @@ use anyhow::Context;
 use fred::interfaces::{EventInterface, PubsubInterface};
 use fred::prelude::{Builder, ClientLike, Config, ReconnectPolicy};
 use fred::types::RespVersion;
+use fred::types::config::UnresponsiveConfig;
 use socketioxide_redis::drivers::fred::FredDriver;
 use socketioxide_redis::drivers::{ChanItem, Driver, MessageStream};
 
@@ -40,10 +41,49 @@ fn builder(url: &str, deadline: Duration) -> anyhow::Result<Builder> {
 /// announcing presence): past it, messages are dropped.
 const SUBSCRIBER_BACKLOG: usize = 1 << 16;
 
+/// A subscriber connection that was sent a command (its heartbeat's PING) and has heard
+/// nothing back for this long is dropped and reconnected by fred's unresponsive check.
+/// Longer than the deadline, so whatever fred would retry on the new connection has timed
+/// out for its caller already, and fred retries none of those.
+fn unresponsive_after(deadline: Duration) -> Duration {
+    (deadline * 2).max(Duration::from_secs(2))
+}
+
+/// How often a subscriber pings: each ping restarts the unresponsive wait, so it must be
+/// longer than that wait and a check.
+fn heartbeat_every(deadline: Duration) -> Duration {
+    unresponsive_after(deadline) * 2
+}
+
 fn subscriber_builder(url: &str, deadline: Duration) -> anyhow::Result<Builder> {
     let mut builder = builder(url, deadline)?;
-    builder.with_performance_config(|c| c.broadcast_channel_capacity = SUBSCRIBER_BACKLOG);
+    builder
+        .with_performance_config(|c| c.broadcast_channel_capacity = SUBSCRIBER_BACKLOG)
+        .with_connection_config(|c| {
+            c.unresponsive = UnresponsiveConfig {
+                max_timeout: Some(unresponsive_after(deadline)),
+                interval: unresponsive_after(deadline) / 4,
+            }
+        });
     Ok(builder)
+}
+
+/// A subscriber only listens: a connection lost without a reset (a half-open TCP
+/// connection, a NAT or a load balancer that forgot it) left the node deaf to its
+/// channels until TCP gave up, many minutes later, while every call on other connections
+/// succeeded and nothing looked wrong. Its PINGs give the unresponsive check a reply to
+/// miss; the reconnect that follows tells the node's sockets to resync
+/// (`RedisLink::watch_reconnects`).
+fn spawn_heartbeat(client: fred::clients::SubscriberClient, deadline: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(heartbeat_every(deadline));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // A failed ping says nothing the unresponsive check and the probe do not.
+            let _: Result<(), _> = client.ping(None).await;
+        }
+    });
 }
 
 /// The subscriber of the publication feed: a reader that falls further behind than
@@ -61,6 +101,7 @@ pub async fn feed_subscriber(
         .init()
         .await
         .context("connecting the feed subscriber")?;
+    spawn_heartbeat(client.clone(), deadline);
     Ok(client)
 }
 
@@ -73,6 +114,7 @@ pub async fn subscriber(
         .build_subscriber_client()
         .context("building the Redis subscriber")?;
     tokio::spawn(resubscribe_on_reconnect(client.clone()));
+    spawn_heartbeat(client.clone(), deadline);
     Ok(client)
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::recovers_within;
 use crate::cluster::private_redis::PrivateRedis;
 use crate::conversations::{create, send};
+use crate::realtime::publish;
 use crate::support::fault_proxy::FaultProxy;
 use crate::support::scrape::scrape;
 use crate::support::{Db, SioClient, TestApp};
@@ -133,4 +134,43 @@ async fn presence_is_rebuilt_after_redis_restarts_empty() {
         last.is_none() || last == Some(json!("online")),
         "watchers were last told alice is {last:?}"
     );
+}
+
+/// The node's feed connection lost without a reset (a half-open TCP connection, a NAT
+/// that forgot it) while Redis and the node's other connections are fine: nothing fails,
+/// so only the subscriber's own heartbeat can notice. It is replaced, the node's sockets
+/// are told to resync (the publication sent meanwhile never reached them), and live
+/// delivery works again, all while the lost connection stays lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silently_lost_feed_connection_is_replaced_and_its_sockets_told_to_resync() {
+    let redis = PrivateRedis::start();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
+    let feed = format!("{prefix}:feed");
+    let app = TestApp::spawn_with(Db::Postgres, |s| {
+        s.redis.url = Some(format!("redis://{}", proxy.addr()));
+        s.redis.prefix = prefix;
+        s.drain.reconnect_spread = Duration::from_millis(200);
+    })
+    .await;
+    let mut alice = app.connect("/realtime", "alice").await;
+    let ack = alice
+        .emit_ack("subscribe", json!({ "channels": ["public:lobby"] }))
+        .await;
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+
+    // The feed subscriber's SUBSCRIBE, as RESP puts it on the wire.
+    let subscribe = format!("SUBSCRIBE\r\n${}\r\n{feed}\r\n", feed.len());
+    proxy.only_connections_that_sent(subscribe.as_bytes());
+    proxy.blackhole();
+    let (status, body) = publish(&app, "public:lobby", json!({ "n": 1 }), None).await;
+    assert_eq!(status, 202, "{body}");
+    let told = alice
+        .within("server:draining", Duration::from_secs(20))
+        .await;
+    assert!(told.is_some(), "the lost feed connection went unnoticed");
+    let (status, body) = publish(&app, "public:lobby", json!({ "n": 2 }), None).await;
+    assert_eq!(status, 202, "{body}");
+    let live = alice.expect("event").await;
+    assert_eq!(live.data["data"]["n"], json!(2), "{:?}", live.data);
 }

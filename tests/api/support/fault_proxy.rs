@@ -17,10 +17,12 @@
 //! - `heal()`: no delay, no pause, no blackhole.
 //!
 //! `only_connections_that_sent(needle)` narrows delay, pause and blackhole to the
-//! connections whose client has sent `needle` (among its first 64 KiB): one connection
-//! of a node, its pub/sub subscriber say, partitioned while its others still answer.
+//! connections open at that moment whose client has sent `needle` (among its first
+//! 64 KiB): one connection of a node, its pub/sub subscriber say, lost (a half-open TCP
+//! connection, a NAT that forgot it) while its others and any new one still answer.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,34 +53,55 @@ struct Faults {
     delay: Duration,
     /// Bumped by `cut()`: a connection opened under an older value is reset.
     cuts: u64,
-    /// Delay, pause and blackhole hold only connections whose client sent this.
-    only: Option<Arc<[u8]>>,
+    /// Delay, pause and blackhole hold only the connections in this scope.
+    only: Option<Scope>,
 }
 
-/// The first bytes a connection's client sent, to match a scope against.
-#[derive(Clone, Default)]
-struct Transcript(Arc<Mutex<Vec<u8>>>);
+#[derive(Clone)]
+struct Scope {
+    needle: Arc<[u8]>,
+    /// Connections are numbered as accepted; those from this one on are not in scope.
+    opened_before: u64,
+}
+
+/// A connection's number and the first bytes its client sent, to match a scope against.
+struct Transcript {
+    number: u64,
+    sent: Mutex<Vec<u8>>,
+}
 
 impl Transcript {
+    fn new(number: u64) -> Self {
+        Self {
+            number,
+            sent: Mutex::default(),
+        }
+    }
+
     fn record(&self, bytes: &[u8]) {
-        let mut sent = self.0.lock().expect("transcript");
+        let mut sent = self.sent.lock().expect("transcript");
         let room = TRANSCRIPT.saturating_sub(sent.len());
         sent.extend_from_slice(&bytes[..bytes.len().min(room)]);
     }
 
     /// Whether `faults` hold this connection.
     fn held_by(&self, faults: &Faults) -> bool {
-        let Some(needle) = &faults.only else {
+        let Some(scope) = &faults.only else {
             return true;
         };
-        let sent = self.0.lock().expect("transcript");
-        sent.windows(needle.len()).any(|w| w == &needle[..])
+        let sent = self.sent.lock().expect("transcript");
+        self.number < scope.opened_before
+            && sent
+                .windows(scope.needle.len())
+                .any(|w| w == &scope.needle[..])
     }
 }
 
 pub struct FaultProxy {
     addr: SocketAddr,
     faults: watch::Sender<Faults>,
+    /// Connections accepted so far.
+    accepted: Arc<AtomicU64>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -93,10 +116,17 @@ impl FaultProxy {
             cuts: 0,
             only: None,
         });
-        let accept = tokio::spawn(accept_loop(listener, upstream, faults.subscribe()));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let accept = tokio::spawn(accept_loop(
+            listener,
+            upstream,
+            faults.subscribe(),
+            accepted.clone(),
+        ));
         FaultProxy {
             addr,
             faults,
+            accepted,
             accept,
         }
     }
@@ -122,10 +152,14 @@ impl FaultProxy {
         self.faults.send_modify(|f| f.mode = Mode::Blackhole);
     }
 
-    /// From now on, delay, pause and blackhole hold only the connections whose client sent
-    /// `needle` (a connection opened later counts once it sends it); `cut` still resets all.
+    /// From now on, delay, pause and blackhole hold only the connections open now whose
+    /// client has sent `needle`; `cut` still resets all.
     pub fn only_connections_that_sent(&self, needle: &[u8]) {
-        self.faults.send_modify(|f| f.only = Some(needle.into()));
+        let scope = Scope {
+            needle: needle.into(),
+            opened_before: self.accepted.load(Ordering::SeqCst),
+        };
+        self.faults.send_modify(|f| f.only = Some(scope));
     }
 
     pub fn cut(&self) {
@@ -147,16 +181,27 @@ impl Drop for FaultProxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, upstream: SocketAddr, faults: watch::Receiver<Faults>) {
+async fn accept_loop(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    faults: watch::Receiver<Faults>,
+    accepted: Arc<AtomicU64>,
+) {
     let mut connections = JoinSet::new();
     while let Ok((client, _)) = listener.accept().await {
         while connections.try_join_next().is_some() {}
-        connections.spawn(serve(client, upstream, faults.clone()));
+        let sent = Transcript::new(accepted.fetch_add(1, Ordering::SeqCst));
+        connections.spawn(serve(client, upstream, faults.clone(), sent));
     }
 }
 
 /// One proxied connection, until either side closes it or a `cut()` resets it.
-async fn serve(client: TcpStream, upstream: SocketAddr, mut faults: watch::Receiver<Faults>) {
+async fn serve(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mut faults: watch::Receiver<Faults>,
+    sent: Transcript,
+) {
     let born = faults.borrow().cuts;
     let mut cut = faults.clone();
     let cut = async move {
@@ -164,14 +209,19 @@ async fn serve(client: TcpStream, upstream: SocketAddr, mut faults: watch::Recei
     };
     tokio::select! {
         _ = cut => {}
-        _ = relay(client, upstream, &mut faults) => {}
+        _ = relay(client, upstream, &mut faults, &sent) => {}
     }
     // Both sockets have zero linger: dropping them here sends RST, not FIN.
 }
 
-async fn relay(client: TcpStream, upstream: SocketAddr, faults: &mut watch::Receiver<Faults>) {
-    // A blackholed connection is accepted and held; the upstream never hears of it. Under
-    // a scope a new connection has sent nothing yet: it reaches the upstream.
+async fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    faults: &mut watch::Receiver<Faults>,
+    sent: &Transcript,
+) {
+    // A blackholed connection is accepted and held; the upstream never hears of it. A
+    // scope holds no new connection.
     if faults
         .wait_for(|f| f.mode != Mode::Blackhole || f.only.is_some())
         .await
@@ -188,10 +238,9 @@ async fn relay(client: TcpStream, upstream: SocketAddr, faults: &mut watch::Rece
     }
     let (client_read, client_write) = client.into_split();
     let (server_read, server_write) = server.into_split();
-    let sent = Transcript::default();
     tokio::join!(
-        pump(client_read, server_write, faults.clone(), &sent, true),
-        pump(server_read, client_write, faults.clone(), &sent, false),
+        pump(client_read, server_write, faults.clone(), sent, true),
+        pump(server_read, client_write, faults.clone(), sent, false),
     );
 }
 
