@@ -78,6 +78,9 @@ pub struct RedisPresence {
     link: RedisLink,
     /// Random, this registry's own: the `holder` of the entries it writes.
     holder: String,
+    /// Channels a refresh found users of this node left out of (their sockets there were
+    /// on a dead node), for the next sweep to tell.
+    reaped_by_refresh: Mutex<Vec<Reaped>>,
 }
 
 impl RedisPresence {
@@ -97,6 +100,7 @@ impl RedisPresence {
             local: Mutex::default(),
             link,
             holder: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            reaped_by_refresh: Mutex::default(),
         }
     }
 
@@ -143,6 +147,12 @@ impl RedisPresence {
 
     fn local(&self) -> MutexGuard<'_, HashMap<String, LocalSocket>> {
         self.local.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn reaped_by_refresh(&self) -> MutexGuard<'_, Vec<Reaped>> {
+        self.reaped_by_refresh
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     async fn user_script<R: fred::types::FromValue>(
@@ -203,12 +213,19 @@ impl RedisPresence {
                     .iter()
                     .map(|(sid, ch)| format!("{} {ch}", self.entry(sid))),
             );
-            let refreshed: Result<Value, _> = self
+            let left: Vec<String> = match self
                 .user_script(&self.scripts.refresh, &user_id, args)
-                .await;
-            if let Err(err) = refreshed {
-                self.degraded::<()>("refreshing sockets", err);
-                return;
+                .await
+            {
+                Ok(left) => left,
+                Err(err) => return self.degraded("refreshing sockets", err),
+            };
+            if !left.is_empty() {
+                self.reaped_by_refresh().push(Reaped {
+                    user_id: user_id.clone(),
+                    went_offline: false,
+                    left_channels: left,
+                });
             }
             self.list_online(&user_id, expiry).await;
             for (sid, channel) in held.channels {
@@ -599,7 +616,7 @@ impl PresenceRegistry for RedisPresence {
             Ok(users) => users,
             Err(err) => return self.degraded("finding expired users", err),
         };
-        let mut reaped = Vec::new();
+        let mut reaped = std::mem::take(&mut *self.reaped_by_refresh());
         for user in expired {
             reaped.extend(self.reap_user(&user, now).await);
         }

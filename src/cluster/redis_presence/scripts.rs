@@ -126,15 +126,18 @@ return 1
 
 /// ARGV: expiry, keep, now, then the node's socket entries, then `"{entry} {channel}"`
 /// entries, split by the socket count in ARGV[4]. Re-asserts them all, so entries lost to
-/// a Redis restart come back too (activity then counts from now).
+/// a Redis restart come back too (activity then counts from now). Then drops what dead
+/// nodes left of the user: the sweeps look only at users no node refreshes, and this one
+/// is refreshed. Reply: the channels the user is left out of.
 const REFRESH: &str = r#"
 local sockets = tonumber(ARGV[4])
 for i = 5, 4 + sockets do redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
 for i = 5 + sockets, #ARGV do redis.call('ZADD', KEYS[3], ARGV[1], ARGV[i]) end
+local _, left = reap(ARGV[3])
 redis.call('HSETNX', KEYS[2], 'chosen', 'online')
 redis.call('HSETNX', KEYS[2], 'act', ARGV[3])
 keep(ARGV[2])
-return 0
+return left
 "#;
 
 /// The channel index (one key: members of a channel as `"{entry} {user}"`), ARGV: now.

@@ -36,7 +36,7 @@ crate::presence_contract!(async |clock: Arc<contract::ManualClock>| {
     (registry as Arc<dyn PresenceRegistry>, Some(heartbeat))
 });
 
-/// Two nodes on one prefix and one clock.
+/// Two nodes on one prefix and one clock, each refreshing its entries as it lives.
 async fn two_nodes() -> (Node, Node, Arc<RedisPresence>, Arc<ManualClock>) {
     let clock = ManualClock::new();
     let (a, client) = fresh(clock.clone()).await;
@@ -49,8 +49,8 @@ async fn two_nodes() -> (Node, Node, Arc<RedisPresence>, Arc<ManualClock>) {
         RedisLink::default(),
     ));
     (
-        Node::new(a.clone(), clock.clone()),
-        Node::new(b, clock.clone()),
+        Node::new(a.clone(), clock.clone()).with_heartbeat(a.clone()),
+        Node::new(b.clone(), clock.clone()).with_heartbeat(b),
         a,
         clock,
     )
@@ -197,4 +197,27 @@ async fn a_late_close_on_the_old_node_leaves_the_same_socket_id_resumed_elsewher
         b.told.take(),
         vec!["leave public:w gina", "gina=offline via [\"public:w\"]"]
     );
+}
+
+/// Hana's phone on node A was in a channel her laptop on node B is not in. A dies: the
+/// sweeps never look at hana (B keeps her listed online), but B's refresh drops the
+/// phone's expired entries, and B's next sweep tells the channel she left, once, while she
+/// stays online.
+#[tokio::test]
+async fn a_user_online_elsewhere_leaves_the_channels_of_a_dead_nodes_sockets() {
+    let (a, b, _, clock) = two_nodes().await;
+    a.open("hana", "a1").await;
+    a.presence.join("public:v", "hana", "a1").await;
+    b.open("hana", "b1").await;
+    a.told.take();
+    b.told.take();
+    drop(a); // node A dies: nothing closes its socket, nothing refreshes it.
+    b.live_through(&clock, TTL.ttl).await;
+    b.presence.sweep().await;
+    assert_eq!(b.told.take(), vec!["leave public:v hana"]);
+    assert_eq!(b.status("hana").await, Status::Online);
+    assert!(b.registry.members("public:v").await.is_empty());
+    b.live_through(&clock, TTL.ttl).await;
+    b.presence.sweep().await;
+    assert!(b.told.take().is_empty(), "told once");
 }
