@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::fault_proxy::FaultProxy;
+
 mod degraded;
 pub(crate) mod postgres;
 mod proxy;
@@ -12,6 +14,17 @@ mod recovery;
 mod redis;
 mod resync;
 mod slow_redis;
+
+/// Loses the connection on which a node of key prefix `prefix` reads its feed, as a
+/// half-open TCP connection would be lost: the bytes it sent and is sent are held, while
+/// Redis and the node's other connections (and any new one) still answer.
+fn lose_the_feed_connection(proxy: &FaultProxy, prefix: &str) {
+    let feed = format!("{prefix}:feed");
+    // The feed subscriber's SUBSCRIBE, as RESP puts it on the wire.
+    let subscribe = format!("SUBSCRIBE\r\n${}\r\n{feed}\r\n", feed.len());
+    proxy.only_connections_that_sent(subscribe.as_bytes());
+    proxy.blackhole();
+}
 
 /// `request`'s answer, failing the test when it takes longer than `bound`: a request
 /// that outlives its deadline by that much is a hang.

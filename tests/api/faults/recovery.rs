@@ -83,10 +83,9 @@ async fn a_resume_while_the_feed_is_partitioned_is_put_off_then_replays_once() {
     let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
     let url = format!("redis://{}", proxy.addr());
     let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
-    let feed = format!("{prefix}:feed");
-    let app = TestApp::spawn_with(Db::Postgres, move |s| {
+    let app = TestApp::spawn_with(Db::Postgres, |s| {
         s.redis.url = Some(url);
-        s.redis.prefix = prefix;
+        s.redis.prefix = prefix.clone();
         s.recovery.enabled = true;
     })
     .await;
@@ -98,10 +97,7 @@ async fn a_resume_while_the_feed_is_partitioned_is_put_off_then_replays_once() {
         offset,
     } = alice_cut_from_bob(&app, &app).await;
 
-    // The feed subscriber's SUBSCRIBE, as RESP puts it on the wire.
-    let subscribe = format!("SUBSCRIBE\r\n${}\r\n{feed}\r\n", feed.len());
-    proxy.only_connections_that_sent(subscribe.as_bytes());
-    proxy.blackhole();
+    super::lose_the_feed_connection(&proxy, &prefix);
     typing(&bob, &id, true).await;
     typing(&bob, &id, false).await;
     let mut early = resume(&app, "/ws", "alice", &pid, Some(&offset)).await;

@@ -146,10 +146,9 @@ async fn a_silently_lost_feed_connection_is_replaced_and_its_sockets_told_to_res
     let redis = PrivateRedis::start();
     let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
     let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
-    let feed = format!("{prefix}:feed");
     let app = TestApp::spawn_with(Db::Postgres, |s| {
         s.redis.url = Some(format!("redis://{}", proxy.addr()));
-        s.redis.prefix = prefix;
+        s.redis.prefix = prefix.clone();
         s.drain.reconnect_spread = Duration::from_millis(200);
     })
     .await;
@@ -159,10 +158,7 @@ async fn a_silently_lost_feed_connection_is_replaced_and_its_sockets_told_to_res
         .await;
     assert_eq!(ack["ok"], json!(true), "{ack}");
 
-    // The feed subscriber's SUBSCRIBE, as RESP puts it on the wire.
-    let subscribe = format!("SUBSCRIBE\r\n${}\r\n{feed}\r\n", feed.len());
-    proxy.only_connections_that_sent(subscribe.as_bytes());
-    proxy.blackhole();
+    super::lose_the_feed_connection(&proxy, &prefix);
     let (status, body) = publish(&app, "public:lobby", json!({ "n": 1 }), None).await;
     assert_eq!(status, 202, "{body}");
     let told = alice
