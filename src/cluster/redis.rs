@@ -42,11 +42,14 @@ fn builder(url: &str, deadline: Duration) -> anyhow::Result<Builder> {
 const SUBSCRIBER_BACKLOG: usize = 1 << 16;
 
 /// A subscriber connection that was sent a command (its heartbeat's PING) and has heard
-/// nothing back for this long is dropped and reconnected by fred's unresponsive check.
-/// Longer than the deadline, so whatever fred would retry on the new connection has timed
-/// out for its caller already, and fred retries none of those.
+/// nothing back for this long is dropped and reconnected by fred's unresponsive check,
+/// and its node's sockets told to resync. Five deadlines: longer than any call's, so
+/// whatever fred would retry on the new connection has timed out for its caller already
+/// (fred retries none of those), and long enough that a Redis merely stalling (a fork, a
+/// slow command) has failed every call and the probe meanwhile, so the resync it brings
+/// would come anyway.
 fn unresponsive_after(deadline: Duration) -> Duration {
-    (deadline * 2).max(Duration::from_secs(2))
+    deadline * 5
 }
 
 /// How often a subscriber pings: each ping restarts the unresponsive wait, so it must be

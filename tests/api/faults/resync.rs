@@ -138,7 +138,8 @@ async fn presence_is_rebuilt_after_redis_restarts_empty() {
 
 /// The node's feed connection lost without a reset (a half-open TCP connection, a NAT
 /// that forgot it) while Redis and the node's other connections are fine: nothing fails,
-/// so only the subscriber's own heartbeat can notice. It is replaced, the node's sockets
+/// so only the subscriber's own heartbeat can notice (within three times five deadlines:
+/// the deadline is short here to keep the test short). It is replaced, the node's sockets
 /// are told to resync (the publication sent meanwhile never reached them), and live
 /// delivery works again, all while the lost connection stays lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,6 +151,7 @@ async fn a_silently_lost_feed_connection_is_replaced_and_its_sockets_told_to_res
         s.redis.url = Some(format!("redis://{}", proxy.addr()));
         s.redis.prefix = prefix.clone();
         s.drain.reconnect_spread = Duration::from_millis(200);
+        s.redis.timeout = Duration::from_millis(400);
     })
     .await;
     let mut alice = app.connect("/realtime", "alice").await;
