@@ -133,7 +133,11 @@ async fn resubscribe_on_reconnect(client: fred::clients::SubscriberClient) {
         tracing::debug!(channels = channels.len(), "Redis subscriber connected");
         for channel in channels {
             let channel = channel.to_string();
-            resubscribe("adapter", || client.ssubscribe(channel.clone())).await;
+            if !resubscribe("adapter", || client.ssubscribe(channel.clone())).await {
+                // The reconnect re-subscribes every channel again.
+                reconnect_unsubscribed(&client, "adapter").await;
+                break;
+            }
         }
     }
 }
@@ -145,8 +149,9 @@ async fn resubscribe_on_reconnect(client: fred::clients::SubscriberClient) {
 const RESUBSCRIBE_TRIES: u32 = 6;
 
 /// Subscribes with `subscribe`, pausing 200 ms, then twice as long each time (at most
-/// 5 s), between failed tries: about 15 s of trying at the default deadline.
-pub(super) async fn resubscribe<F, Fut>(area: &'static str, mut subscribe: F)
+/// 5 s), between failed tries: about 15 s of trying at the default deadline. False when
+/// every try failed.
+pub(super) async fn resubscribe<F, Fut>(area: &'static str, mut subscribe: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), fred::error::Error>>,
@@ -154,16 +159,30 @@ where
     let mut pause = Duration::from_millis(200);
     for tried in 1..=RESUBSCRIBE_TRIES {
         let Err(err) = subscribe().await else {
-            return;
+            return true;
         };
         super::redis_error(area);
         if tried == RESUBSCRIBE_TRIES {
-            tracing::error!(error = %err, area, "Redis reconnected but re-subscribing failed; giving up until the next reconnect");
-            return;
+            tracing::error!(error = %err, area, "Redis reconnected but re-subscribing failed; reconnecting to try again");
+            break;
         }
         tracing::warn!(error = %err, area, tried, "Redis reconnected but re-subscribing failed; trying again");
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(5));
+    }
+    false
+}
+
+/// Reconnects a subscriber whose re-subscription failed: connected but subscribed to
+/// nothing, it would hear nothing, for good, its heartbeat answered all along. The
+/// reconnect starts the re-subscription again and tells the node's sockets to resync
+/// (`RedisLink::watch_reconnects`).
+pub(super) async fn reconnect_unsubscribed(
+    client: &fred::clients::SubscriberClient,
+    area: &'static str,
+) {
+    if let Err(err) = client.force_reconnection().await {
+        tracing::warn!(error = %err, area, "reconnecting an unsubscribed Redis subscriber failed");
     }
 }
 

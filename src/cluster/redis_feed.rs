@@ -213,7 +213,9 @@ impl Feed {
 async fn resubscribe_on_reconnect(client: SubscriberClient, channel: String) {
     let mut reconnects = client.reconnect_rx();
     while reconnects.recv().await.is_ok() {
-        super::redis::resubscribe("feed", || client.subscribe(channel.clone())).await;
+        if !super::redis::resubscribe("feed", || client.subscribe(channel.clone())).await {
+            super::redis::reconnect_unsubscribed(&client, "feed").await;
+        }
     }
     let _ = client.quit().await;
 }

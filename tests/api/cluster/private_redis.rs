@@ -69,6 +69,17 @@ impl PrivateRedis {
     pub fn stop(&mut self) {
         stop(&mut self.child);
     }
+
+    /// Runs one command with `redis-cli`, as an operator would.
+    pub fn command(&self, args: &[&str]) {
+        let ran = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(ran.success(), "redis-cli {args:?} failed");
+    }
 }
 
 impl Drop for PrivateRedis {

@@ -172,3 +172,46 @@ async fn a_silently_lost_feed_connection_is_replaced_and_its_sockets_told_to_res
     let live = alice.expect("event").await;
     assert_eq!(live.data["data"]["n"], json!(2), "{:?}", live.data);
 }
+
+/// Re-subscribing after a reconnect can fail while the connection itself works: here
+/// Redis refuses every channel for a while (an ACL change), which also drops the
+/// subscribers. An adapter subscriber that gave up after its tries stayed connected but
+/// subscribed to nothing, and its node deaf to the others for good; it now reconnects and
+/// tries again, and once Redis allows the channels again, typing crosses nodes again.
+/// (Recovery is off: room emits then go through the adapter, not the feed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_could_not_resubscribe_tries_again_until_it_can() {
+    let redis = PrivateRedis::start();
+    let url = redis.url();
+    let a = TestApp::spawn_with(Db::Postgres, |s| {
+        s.redis.url = Some(url);
+        s.redis.prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
+        s.redis.timeout = Duration::from_millis(300);
+        s.recovery.enabled = false;
+    })
+    .await;
+    let b = a.another_node().await;
+    let mut alice = a.connect("/ws", "alice").await;
+    let bob = b.connect("/ws", "bob").await;
+    let conversation = create(&bob, &["alice"]).await;
+    alice.expect("conversation:new").await;
+
+    redis.command(&["ACL", "SETUSER", "default", "resetchannels"]);
+    // Six tries, 200 ms apart and twice as long each time: about 7 s of refusals.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    redis.command(&["ACL", "SETUSER", "default", "allchannels"]);
+
+    let mut start = true;
+    let crossed = async || {
+        let event = if start { "typing:start" } else { "typing:stop" };
+        start = !start;
+        let _ = bob
+            .try_emit_ack(event, json!({ "conversationId": conversation }))
+            .await;
+        alice
+            .within("typing", Duration::from_millis(500))
+            .await
+            .is_some()
+    };
+    super::recovers_within(Duration::from_secs(25), crossed).await;
+}
