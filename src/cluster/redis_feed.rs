@@ -127,16 +127,48 @@ impl Feed {
     ) -> anyhow::Result<()> {
         let client = feed_subscriber(url, &link, deadline).await?;
         let messages = client.message_rx();
-        client
-            .subscribe(self.channel.clone())
+        tokio::spawn(self.clone().read(client.clone(), messages, link));
+        self.subscribe(&client)
             .await
             .context("subscribing to the publication feed")?;
-        tokio::spawn(resubscribe_on_reconnect(
-            client.clone(),
-            self.channel.clone(),
-        ));
-        tokio::spawn(self.clone().read(client, messages, link));
+        tokio::spawn(self.clone().resubscribe_on_reconnect(client));
         Ok(())
+    }
+
+    /// Subscribes this node to the feed and checks that Redis took it. fred reports a
+    /// `SUBSCRIBE` done once written (Redis answers it out of band), even one Redis
+    /// refuses (`NOPERM` after an ACL change): the node stayed deaf to the feed, for good.
+    /// A marker published after it and read back by this node's reader proves it.
+    async fn subscribe(&self, client: &SubscriberClient) -> Result<(), fred::error::Error> {
+        client.subscribe(self.channel.clone()).await?;
+        let marker = uuid::Uuid::new_v4().simple().to_string();
+        let reached = self.expect_marker(&marker, Box::new(|| {}));
+        let message = format!(r#"{{"m":"{marker}"}}"#);
+        let published: Result<i64, _> = client.publish(self.channel.as_str(), message).await;
+        let back = match published {
+            Ok(_) => matches!(tokio::time::timeout(MARKER_WAIT, reached).await, Ok(Ok(()))),
+            Err(_) => false,
+        };
+        if back {
+            return Ok(());
+        }
+        self.abandon_marker(&marker);
+        published.and(Err(fred::error::Error::new(
+            fred::error::ErrorKind::Timeout,
+            "the feed did not hand back a marker published after subscribing",
+        )))
+    }
+
+    /// fred's `manage_subscriptions` also re-sends an empty sharded subscribe, which Redis
+    /// refuses; this re-subscribes the feed alone.
+    async fn resubscribe_on_reconnect(self: Arc<Self>, client: SubscriberClient) {
+        let mut reconnects = client.reconnect_rx();
+        while reconnects.recv().await.is_ok() {
+            if !super::redis::resubscribe("feed", || self.subscribe(&client)).await {
+                super::redis::reconnect_unsubscribed(&client, "feed").await;
+            }
+        }
+        let _ = client.quit().await;
     }
 
     async fn read(
@@ -206,16 +238,4 @@ impl Feed {
         };
         sink.deliver(&publication, p.ro.as_deref()).await;
     }
-}
-
-/// fred's `manage_subscriptions` also re-sends an empty sharded subscribe, which Redis
-/// refuses; this re-subscribes the feed alone.
-async fn resubscribe_on_reconnect(client: SubscriberClient, channel: String) {
-    let mut reconnects = client.reconnect_rx();
-    while reconnects.recv().await.is_ok() {
-        if !super::redis::resubscribe("feed", || client.subscribe(channel.clone())).await {
-            super::redis::reconnect_unsubscribed(&client, "feed").await;
-        }
-    }
-    let _ = client.quit().await;
 }

@@ -215,3 +215,37 @@ async fn an_adapter_that_could_not_resubscribe_tries_again_until_it_can() {
     };
     super::recovers_within(Duration::from_secs(25), crossed).await;
 }
+
+/// The same for the feed, whose `SUBSCRIBE` fred reports done even when Redis refuses it:
+/// the node checks each subscription with a marker read back, and tries again until
+/// Redis takes it; then publications reach the node's sockets again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_that_could_not_resubscribe_tries_again_until_it_can() {
+    let redis = PrivateRedis::start();
+    let url = redis.url();
+    let app = TestApp::spawn_with(Db::Postgres, |s| {
+        s.redis.url = Some(url);
+        s.redis.prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
+        s.redis.timeout = Duration::from_millis(300);
+        s.drain.reconnect_spread = Duration::from_millis(200);
+    })
+    .await;
+    let mut alice = app.connect("/realtime", "alice").await;
+    let ack = alice
+        .emit_ack("subscribe", json!({ "channels": ["public:lobby"] }))
+        .await;
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+
+    redis.command(&["ACL", "SETUSER", "default", "resetchannels"]);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    redis.command(&["ACL", "SETUSER", "default", "allchannels"]);
+
+    let heard = async || {
+        let _ = publish(&app, "public:lobby", json!({ "n": 1 }), None).await;
+        alice
+            .within("event", Duration::from_millis(500))
+            .await
+            .is_some()
+    };
+    super::recovers_within(Duration::from_secs(30), heard).await;
+}
