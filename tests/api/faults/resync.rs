@@ -147,18 +147,9 @@ async fn a_silently_lost_feed_connection_is_replaced_and_its_sockets_told_to_res
     let redis = PrivateRedis::start();
     let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
     let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
-    let app = TestApp::spawn_with(Db::Postgres, |s| {
-        s.redis.url = Some(format!("redis://{}", proxy.addr()));
-        s.redis.prefix = prefix.clone();
-        s.drain.reconnect_spread = Duration::from_millis(200);
-        s.redis.timeout = Duration::from_millis(400);
-    })
-    .await;
-    let mut alice = app.connect("/realtime", "alice").await;
-    let ack = alice
-        .emit_ack("subscribe", json!({ "channels": ["public:lobby"] }))
-        .await;
-    assert_eq!(ack["ok"], json!(true), "{ack}");
+    let url = format!("redis://{}", proxy.addr());
+    let app = node_with_a_short_deadline(url, &prefix).await;
+    let mut alice = alice_in_the_lobby(&app).await;
 
     super::lose_the_feed_connection(&proxy, &prefix);
     let (status, body) = publish(&app, "public:lobby", json!({ "n": 1 }), None).await;
@@ -196,10 +187,7 @@ async fn an_adapter_that_could_not_resubscribe_tries_again_until_it_can() {
     let conversation = create(&bob, &["alice"]).await;
     alice.expect("conversation:new").await;
 
-    redis.command(&["ACL", "SETUSER", "default", "resetchannels"]);
-    // Six tries, 200 ms apart and twice as long each time: about 7 s of refusals.
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    redis.command(&["ACL", "SETUSER", "default", "allchannels"]);
+    refuse_channels_for_a_while(&redis).await;
 
     let mut start = true;
     let crossed = async || {
@@ -222,24 +210,11 @@ async fn an_adapter_that_could_not_resubscribe_tries_again_until_it_can() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_feed_that_could_not_resubscribe_tries_again_until_it_can() {
     let redis = PrivateRedis::start();
-    let url = redis.url();
-    let app = TestApp::spawn_with(Db::Postgres, |s| {
-        s.redis.url = Some(url);
-        s.redis.prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
-        s.redis.timeout = Duration::from_millis(300);
-        s.drain.reconnect_spread = Duration::from_millis(200);
-    })
-    .await;
-    let mut alice = app.connect("/realtime", "alice").await;
-    let ack = alice
-        .emit_ack("subscribe", json!({ "channels": ["public:lobby"] }))
-        .await;
-    assert_eq!(ack["ok"], json!(true), "{ack}");
+    let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
+    let app = node_with_a_short_deadline(redis.url(), &prefix).await;
+    let mut alice = alice_in_the_lobby(&app).await;
 
-    redis.command(&["ACL", "SETUSER", "default", "resetchannels"]);
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    redis.command(&["ACL", "SETUSER", "default", "allchannels"]);
-
+    refuse_channels_for_a_while(&redis).await;
     let heard = async || {
         let _ = publish(&app, "public:lobby", json!({ "n": 1 }), None).await;
         alice
@@ -248,4 +223,35 @@ async fn a_feed_that_could_not_resubscribe_tries_again_until_it_can() {
             .is_some()
     };
     super::recovers_within(Duration::from_secs(30), heard).await;
+}
+
+/// One node on the Redis at `url`, under key prefix `prefix`, with a short Redis deadline:
+/// what is counted in deadlines (a subscriber's heartbeat, its re-subscription tries)
+/// passes quickly.
+async fn node_with_a_short_deadline(url: String, prefix: &str) -> TestApp {
+    TestApp::spawn_with(Db::Postgres, |s| {
+        s.redis.url = Some(url);
+        s.redis.prefix = prefix.to_owned();
+        s.redis.timeout = Duration::from_millis(300);
+        s.drain.reconnect_spread = Duration::from_millis(200);
+    })
+    .await
+}
+
+/// Alice on `app`'s `/realtime`, subscribed to `public:lobby`.
+async fn alice_in_the_lobby(app: &TestApp) -> SioClient {
+    let alice = app.connect("/realtime", "alice").await;
+    let ack = alice
+        .emit_ack("subscribe", json!({ "channels": ["public:lobby"] }))
+        .await;
+    assert_eq!(ack["ok"], json!(true), "{ack}");
+    alice
+}
+
+/// Redis refuses every pub/sub channel (an ACL change, which also drops the subscribers)
+/// for longer than a subscriber's six re-subscription tries (about 7 s here).
+async fn refuse_channels_for_a_while(redis: &PrivateRedis) {
+    redis.command(&["ACL", "SETUSER", "default", "resetchannels"]);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    redis.command(&["ACL", "SETUSER", "default", "allchannels"]);
 }
