@@ -17,18 +17,41 @@ use crate::support::{Connect, Db, TestApp};
 /// Long enough for a late script to have run, and its feed message to have arrived.
 const SETTLE: Duration = Duration::from_millis(1500);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_room_emit_past_the_redis_deadline_arrives_once_without_an_offset() {
+/// A node with recovery on, its private Redis behind a fault proxy. Bind `_redis` when
+/// taking it apart: a field left to `..` is dropped at once, and the Redis with it.
+struct Behind {
+    app: TestApp,
+    proxy: FaultProxy,
+    prefix: String,
+    _redis: PrivateRedis,
+}
+
+/// `deadline`: the node's Redis deadline.
+async fn recovering_behind_a_proxy(deadline: Duration) -> Behind {
     let redis = PrivateRedis::start();
     let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
     let url = format!("redis://{}", proxy.addr());
-    let app = TestApp::spawn_with(Db::Postgres, move |s| {
+    let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
+    let app = TestApp::spawn_with(Db::Postgres, |s| {
         s.redis.url = Some(url);
-        s.redis.prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
-        s.redis.timeout = Duration::from_millis(300);
+        s.redis.prefix = prefix.clone();
+        s.redis.timeout = deadline;
         s.recovery.enabled = true;
     })
     .await;
+    Behind {
+        app,
+        proxy,
+        prefix,
+        _redis: redis,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_emit_past_the_redis_deadline_arrives_once_without_an_offset() {
+    let Behind {
+        app, proxy, _redis, ..
+    } = recovering_behind_a_proxy(Duration::from_millis(300)).await;
     let mut alice = app.connect("/ws", "alice").await;
     let bob = app.connect("/ws", "bob").await;
     let id = create(&bob, &["alice"]).await;
@@ -79,16 +102,12 @@ async fn a_room_emit_past_the_redis_deadline_arrives_once_without_an_offset() {
 /// late, and the same session resumes with each missed packet once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resume_while_the_feed_is_partitioned_is_put_off_then_replays_once() {
-    let redis = PrivateRedis::start();
-    let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
-    let url = format!("redis://{}", proxy.addr());
-    let prefix = format!("switchyard-test-{}", uuid::Uuid::new_v4().simple());
-    let app = TestApp::spawn_with(Db::Postgres, |s| {
-        s.redis.url = Some(url);
-        s.redis.prefix = prefix.clone();
-        s.recovery.enabled = true;
-    })
-    .await;
+    let Behind {
+        app,
+        proxy,
+        prefix,
+        _redis,
+    } = recovering_behind_a_proxy(Duration::from_secs(1)).await;
     let Cut {
         bob,
         id,
