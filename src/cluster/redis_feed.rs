@@ -25,8 +25,9 @@ use super::publication_entry::Entry;
 use super::redis::feed_subscriber;
 use super::resync::{Reason, ResyncRequests};
 
-/// How long a `subscribe` with `since` waits for its marker to come back.
-pub const MARKER_WAIT: Duration = Duration::from_secs(2);
+/// How long a marker is waited for: a `subscribe` with `since`, a resume's replay, a
+/// check of the feed's own subscription.
+const MARKER_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Deserialize)]
 struct FeedPublication {
@@ -57,6 +58,19 @@ struct FeedMessage {
 }
 
 type Join = Box<dyn FnOnce() + Send>;
+
+/// Why a marker did not come back ([`Feed::round_trip`]).
+pub enum MarkerMissed<E> {
+    /// Putting it on the feed failed.
+    NotPut(E),
+    /// This node's reader did not reach it within [`MARKER_WAIT`].
+    Late,
+}
+
+/// The feed message of marker `id`.
+pub fn marker_message(id: &str) -> String {
+    format!(r#"{{"m":"{id}"}}"#)
+}
 
 pub struct Feed {
     /// The Redis pub/sub channel.
@@ -104,16 +118,30 @@ impl Feed {
         self.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers `join` to run when marker `id` is read; the receiver fires then.
-    pub fn expect_marker(&self, id: &str, join: Join) -> oneshot::Receiver<()> {
+    /// Puts a marker on the feed and waits up to [`MARKER_WAIT`] for this node's reader to
+    /// reach it, running `join` then. `put` publishes it, given the marker's id (see
+    /// [`marker_message`]); its value is the answer. A marker not put or not back in time
+    /// is forgotten, so `join` never runs.
+    pub async fn round_trip<T, E, Fut>(
+        &self,
+        join: Join,
+        put: impl FnOnce(String) -> Fut,
+    ) -> Result<T, MarkerMissed<E>>
+    where
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let marker = uuid::Uuid::new_v4().simple().to_string();
         let (done, reached) = oneshot::channel();
-        self.pending().insert(id.to_owned(), (join, done));
-        reached
-    }
-
-    /// Forgets a marker that will not be waited for (its join must never run).
-    pub fn abandon_marker(&self, id: &str) {
-        self.pending().remove(id);
+        self.pending().insert(marker.clone(), (join, done));
+        let missed = match put(marker.clone()).await {
+            Ok(answer) => match tokio::time::timeout(MARKER_WAIT, reached).await {
+                Ok(Ok(())) => return Ok(answer),
+                _ => MarkerMissed::Late,
+            },
+            Err(err) => MarkerMissed::NotPut(err),
+        };
+        self.pending().remove(&marker);
+        Err(missed)
     }
 
     /// Subscribes to the feed and reads it until the process ends.
@@ -141,22 +169,17 @@ impl Feed {
     /// A marker published after it and read back by this node's reader proves it.
     async fn subscribe(&self, client: &SubscriberClient) -> Result<(), fred::error::Error> {
         client.subscribe(self.channel.clone()).await?;
-        let marker = uuid::Uuid::new_v4().simple().to_string();
-        let reached = self.expect_marker(&marker, Box::new(|| {}));
-        let message = format!(r#"{{"m":"{marker}"}}"#);
-        let published: Result<i64, _> = client.publish(self.channel.as_str(), message).await;
-        let back = match published {
-            Ok(_) => matches!(tokio::time::timeout(MARKER_WAIT, reached).await, Ok(Ok(()))),
-            Err(_) => false,
+        let publish = |marker: String| {
+            client.publish::<i64, _, _>(self.channel.as_str(), marker_message(&marker))
         };
-        if back {
-            return Ok(());
+        match self.round_trip(Box::new(|| {}), publish).await {
+            Ok(_) => Ok(()),
+            Err(MarkerMissed::NotPut(err)) => Err(err),
+            Err(MarkerMissed::Late) => Err(fred::error::Error::new(
+                fred::error::ErrorKind::Timeout,
+                "the feed did not hand back a marker published after subscribing",
+            )),
         }
-        self.abandon_marker(&marker);
-        published.and(Err(fred::error::Error::new(
-            fred::error::ErrorKind::Timeout,
-            "the feed did not hand back a marker published after subscribing",
-        )))
     }
 
     /// fred's `manage_subscriptions` also re-sends an empty sharded subscribe, which Redis

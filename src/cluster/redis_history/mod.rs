@@ -18,7 +18,7 @@ use super::link::RedisLink;
 use super::publication_entry::Entry;
 use super::redis::RedisHealth;
 use super::redis_clock::RedisClock;
-use super::redis_feed::{Feed, MARKER_WAIT};
+use super::redis_feed::{Feed, MarkerMissed};
 use super::redis_recovery::LogKeys;
 use switchyard_namespaces::realtime::channels::channel_room;
 use switchyard_namespaces::realtime::emits as realtime_emits;
@@ -306,26 +306,23 @@ impl LiveFeed for RedisHistory {
         join: Box<dyn FnOnce() + Send>,
     ) -> StoreResult<u64> {
         self.reachable()?;
-        let marker = uuid::Uuid::new_v4().simple().to_string();
-        let reached = self.feed.expect_marker(&marker, join);
         let offset_key = self.keys(channel).swap_remove(1);
-        let args = vec![self.feed.channel.clone(), marker.clone()];
-        let marked: Result<String, _> = self.client.eval(MARK, vec![offset_key], args).await;
-        let last = match marked {
-            Ok(last) => last.parse().map_err(unavailable)?,
-            Err(err) => {
-                self.feed.abandon_marker(&marker);
-                return Err(unavailable(err));
-            }
+        // The channel's last offset, read by the script that puts the marker on the feed.
+        let mark = |marker: String| async move {
+            let args = vec![self.feed.channel.clone(), marker];
+            let last: String = self
+                .client
+                .eval(MARK, vec![offset_key], args)
+                .await
+                .map_err(unavailable)?;
+            last.parse::<u64>().map_err(unavailable)
         };
-        match tokio::time::timeout(MARKER_WAIT, reached).await {
-            Ok(Ok(())) => Ok(last),
-            _ => {
-                self.feed.abandon_marker(&marker);
-                Err(unavailable(
-                    "the publication feed did not come back in time",
-                ))
-            }
+        match self.feed.round_trip(join, mark).await {
+            Ok(last) => Ok(last),
+            Err(MarkerMissed::NotPut(err)) => Err(err),
+            Err(MarkerMissed::Late) => Err(unavailable(
+                "the publication feed did not come back in time",
+            )),
         }
     }
 }

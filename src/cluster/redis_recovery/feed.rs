@@ -11,7 +11,7 @@ use switchyard_namespaces::ports::{LoggedPacket, PacketFeed, StoreResult};
 
 use super::{RedisPacketLog, unavailable};
 use crate::cluster::redis_clock::RedisClock;
-use crate::cluster::redis_feed::{Feed, MARKER_WAIT};
+use crate::cluster::redis_feed::{Feed, MarkerMissed, marker_message};
 
 pub struct RedisPacketFeed {
     log: Arc<RedisPacketLog>,
@@ -53,22 +53,16 @@ impl PacketFeed for RedisPacketFeed {
     #[tracing::instrument(skip_all, name = "redis.recovery.caught_up")]
     async fn caught_up(&self, _ns: &str) -> StoreResult<()> {
         self.log.reachable()?;
-        let marker = uuid::Uuid::new_v4().simple().to_string();
-        let reached = self.feed.expect_marker(&marker, Box::new(|| {}));
-        let message = format!(r#"{{"m":"{marker}"}}"#);
-        let published: Result<i64, _> = self
-            .log
-            .client
-            .publish(self.feed.channel.as_str(), message)
-            .await;
-        if let Err(err) = published {
-            self.feed.abandon_marker(&marker);
-            return Err(self.log.failed(err));
-        }
-        match tokio::time::timeout(MARKER_WAIT, reached).await {
-            Ok(Ok(())) => Ok(()),
-            _ => {
-                self.feed.abandon_marker(&marker);
+        let publish = |marker: String| {
+            let channel = self.feed.channel.as_str();
+            self.log
+                .client
+                .publish::<i64, _, _>(channel, marker_message(&marker))
+        };
+        match self.feed.round_trip(Box::new(|| {}), publish).await {
+            Ok(_) => Ok(()),
+            Err(MarkerMissed::NotPut(err)) => Err(self.log.failed(err)),
+            Err(MarkerMissed::Late) => {
                 Err(unavailable("the packet feed did not come back in time"))
             }
         }
